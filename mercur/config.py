@@ -1,0 +1,495 @@
+"""Typed, validated stack configuration.
+
+Everything the program needs from `Pulumi.<stack>.yaml` is parsed here, once, into frozen dataclasses.
+Bad input stops here as a `ConfigError` whose text is ONE line naming the file, the key and the fix;
+nothing downstream re-checks or re-reads configuration.
+
+This module knows nothing of Pulumi resources. It accepts either the stack file itself (offline plan,
+tests) or the engine's config map (a real `pulumi up`), both in the same raw shape.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+import yaml
+
+PROJECT = "mercur"
+NAMESPACE = f"{PROJECT}:"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# Usable AZs a typical account gets per region (us-west-1 offers most accounts only two). The program
+# confirms the real list per provider with get_availability_zones; this table lets bad config fail
+# before anything is declared.
+REGION_USABLE_AZS: Mapping[str, int] = MappingProxyType({
+    "us-east-1": 6,
+    "us-east-2": 3,
+    "us-west-1": 2,
+    "us-west-2": 4,
+    "ca-central-1": 3,
+    "eu-west-1": 3,
+    "eu-central-1": 3,
+})
+
+# EKS versions in AWS standard support on 2026-11 (CKV_AWS_339): older ones bill extended support.
+SUPPORTED_EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+
+# Subnet layout: private subnets are /(n+3), public /(n+6) of a /n VPC; each AZ owns a fixed slot so that
+# adding an AZ never renumbers existing subnets. Four slots; EKS needs at least two AZs.
+MAX_AZS = 4
+MIN_AZS = 2
+PRIVATE_SUBNET_BITS = 3
+PUBLIC_SUBNET_BITS = 6
+LARGEST_VPC_PREFIX = 16  # AWS allows no VPC larger than a /16
+SMALLEST_VPC_PREFIX = 21  # keeps private subnets at /24 (EKS pods take VPC IPs) and public at /27
+
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+_ARN_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """A stack file problem, rendered as one line: `<file>: <key>: <problem>; <fix>`."""
+
+    def __init__(self, source: str, key: str, problem: str, fix: str) -> None:
+        self.source, self.key, self.problem, self.fix = source, key, problem, fix
+        super().__init__(f"{source}: {key}: {problem}; {fix}")
+
+
+class NatGateways(str, Enum):
+    """How private subnets reach the internet."""
+
+    NONE = "none"  # no NAT: nodes reach AWS APIs through interface endpoints only
+    SINGLE = "single"  # one NAT in the first AZ: cheap, but an AZ outage cuts egress for all
+    PER_AZ = "per-az"  # one NAT per AZ: egress survives the loss of an AZ
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    name: str
+    cidr: ipaddress.IPv4Network
+    az_count: int  # resolved: explicit per-region value, or min(maxAzs, what the region offers)
+
+    @property
+    def short(self) -> str:
+        """`us-west-1` -> `usw1`: keeps AWS names (clusters, roles) short and readable."""
+        area, direction, number = self.name.split("-")
+        return f"{area}{direction[0]}{number}"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    nat_gateways: NatGateways
+    max_azs: int
+    flow_log_retention_days: int
+
+
+@dataclass(frozen=True)
+class NodeGroupConfig:
+    name: str
+    instance_types: tuple[str, ...]
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gb: int
+    capacity_type: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    version: str
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[str, ...]
+    admin_role_arn: str
+    log_retention_days: int
+    node_groups: tuple[NodeGroupConfig, ...]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    environment: str
+    source: str  # the stack file's name, for messages
+    regions: tuple[RegionConfig, ...]  # failover priority: first is active, the rest passive
+    network: NetworkConfig
+    cluster: ClusterConfig
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def active_region(self) -> RegionConfig:
+        return self.regions[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading raw values with exact, one-line errors
+
+
+class _Section:
+    """A mapping being read against the keys it may hold: typos fail first, with a suggestion."""
+
+    def __init__(self, source: str, path: str, data: Any, keys: Sequence[str] | None) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, path, f"expected a mapping, got {_show(data)}",
+                              "write it as `key: value` lines")
+        self.source, self.path, self.data = source, path, data
+        for name in data if keys is not None else ():
+            if name not in keys:
+                close = difflib.get_close_matches(str(name), keys, n=1)
+                raise self.error(str(name), "unknown key", f"did you mean `{close[0]}`?" if close
+                                 else f"known keys here: {', '.join(keys)}")
+
+    def key(self, name: str) -> str:
+        return f"{self.path}{name}" if self.path.endswith(":") else f"{self.path}.{name}"
+
+    def error(self, name: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem, fix)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., hint: str = "") -> Any:
+        if name not in self.data or self.data[name] is None:
+            if default is ...:
+                raise self.error(name, "is required but missing", f"add it{hint and ' (' + hint + ')'}")
+            return default
+        value = self.data[name]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            expected = _KIND_NAMES.get(kind, "a value")
+            raise self.error(name, f"expected {expected}, got {_show(value)}", f"write {expected}")
+        return value
+
+    def section(self, name: str, keys: Sequence[str] | None, default: Any = ...) -> "_Section":
+        return _Section(self.source, self.key(name), self.get(name, Mapping, default), keys)
+
+    def items(self, name: str, default: Any = ..., hint: str = "") -> list[Any]:
+        return list(self.get(name, list, default, hint))
+
+
+_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags")
+_NODE_GROUP_KEYS = ("name", "instanceTypes", "minSize", "desiredSize", "maxSize", "diskSizeGb", "capacityType")
+_KIND_NAMES: dict[Any, str] = {
+    str: "a string", int: "an integer", bool: "true or false", list: "a list", Mapping: "a mapping",
+}
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _choice(sec: _Section, name: str, allowed: Sequence[str], default: Any = ...) -> str:
+    value = sec.get(name, str, default)
+    if value not in allowed:
+        raise sec.error(name, f"{_show(value)} is not supported", f"use one of: {', '.join(allowed)}")
+    return value
+
+
+def _bounded(sec: _Section, name: str, low: int, high: int, default: Any = ...) -> int:
+    value = sec.get(name, int, default)
+    if not low <= value <= high:
+        raise sec.error(name, f"{value} is out of range", f"use a value from {low} to {high}")
+    return value
+
+
+def _retention(sec: _Section, name: str, default: int) -> int:
+    value = sec.get(name, int, default)
+    if value not in LOG_RETENTION_DAYS:
+        nearest = min(LOG_RETENTION_DAYS, key=lambda d: abs(d - value))
+        raise sec.error(name, f"{value} days is not a CloudWatch Logs retention period",
+                        f"use {nearest} (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Sections
+
+
+def _regions(root: _Section, network: NetworkConfig) -> tuple[RegionConfig, ...]:
+    raw = root.items("regions", hint="a list of `{name, cidr}`, active region first")
+    if not raw:
+        raise root.error("regions", "is empty", "list at least one region, the active one first")
+    regions: list[RegionConfig] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        sec = _Section(root.source, f"{root.key('regions')}[{index}]", item, ("name", "cidr", "azCount"))
+        name = sec.get("name", str)
+        if name not in REGION_USABLE_AZS:
+            close = difflib.get_close_matches(name, REGION_USABLE_AZS, n=1)
+            raise sec.error("name", f"unknown region {_show(name)}",
+                            f"did you mean `{close[0]}`?" if close
+                            else f"use one of: {', '.join(REGION_USABLE_AZS)}")
+        if name in seen:
+            raise sec.error("name", f"{name} is listed twice (also regions[{seen[name]}])",
+                            "list each region once, in failover order")
+        seen[name] = index
+        cidr = _vpc_cidr(sec)
+        offered = REGION_USABLE_AZS[name]
+        explicit = sec.get("azCount", int, None)
+        if explicit is not None and explicit > offered:
+            raise sec.error("azCount", f"{explicit} AZs asked but {name} offers {offered}",
+                            f"set azCount to at most {offered} or remove it to use min(maxAzs, {offered})")
+        if explicit is not None and not MIN_AZS <= explicit <= MAX_AZS:
+            raise sec.error("azCount", f"{explicit} is out of range",
+                            f"use {MIN_AZS} to {min(MAX_AZS, offered)} (EKS needs subnets in >= {MIN_AZS} AZs)")
+        regions.append(RegionConfig(name, cidr, explicit or min(network.max_azs, offered)))
+    _no_overlap(root.source, root.key("regions"), regions)
+    return tuple(regions)
+
+
+def _vpc_cidr(sec: _Section) -> ipaddress.IPv4Network:
+    text = sec.get("cidr", str)
+    try:
+        cidr = ipaddress.IPv4Network(text, strict=True)
+    except ValueError as exc:
+        raise sec.error("cidr", f"{_show(text)} is not a valid IPv4 network ({exc})",
+                        "write a network address with prefix, like 10.20.0.0/16") from None
+    if not cidr.is_private:
+        raise sec.error("cidr", f"{cidr} is not a private (RFC 1918) range", "use a range inside 10.0.0.0/8")
+    if cidr.prefixlen < LARGEST_VPC_PREFIX:
+        raise sec.error("cidr", f"{cidr} is larger than AWS allows for a VPC", "use a /16 to /21")
+    if cidr.prefixlen > SMALLEST_VPC_PREFIX:
+        private = cidr.prefixlen + PRIVATE_SUBNET_BITS
+        public = cidr.prefixlen + PUBLIC_SUBNET_BITS
+        raise sec.error("cidr", f"{cidr} is too small to hold {MAX_AZS} private /{private} and "
+                                f"{MAX_AZS} public /{public} subnets", "use a /16 to /21")
+    return cidr
+
+
+def _no_overlap(source: str, key: str, regions: Sequence[RegionConfig]) -> None:
+    for i, first in enumerate(regions):
+        for j in range(i + 1, len(regions)):
+            if first.cidr.overlaps(regions[j].cidr):
+                raise ConfigError(source, f"{key}[{j}].cidr",
+                                  f"{regions[j].cidr} overlaps {key}[{i}].cidr ({first.cidr})",
+                                  "give every region its own range")
+
+
+def _network(root: _Section) -> NetworkConfig:
+    sec = root.section("network", ("natGateways", "maxAzs", "flowLogRetentionDays"))
+    nat = _choice(sec, "natGateways", [n.value for n in NatGateways])
+    config = NetworkConfig(
+        nat_gateways=NatGateways(nat),
+        max_azs=_bounded(sec, "maxAzs", MIN_AZS, MAX_AZS, MAX_AZS - 1),
+        flow_log_retention_days=_retention(sec, "flowLogRetentionDays", 365),
+    )
+    return config
+
+
+def _node_groups(root: _Section, environment: str) -> tuple[NodeGroupConfig, ...]:
+    raw = root.items("nodeGroups", hint="a list of managed node groups")
+    if not raw:
+        raise root.error("nodeGroups", "is empty", "declare at least one managed node group")
+    groups: list[NodeGroupConfig] = []
+    for index, item in enumerate(raw):
+        sec = _Section(root.source, f"{root.key('nodeGroups')}[{index}]", item, _NODE_GROUP_KEYS)
+        name = sec.get("name", str)
+        if not _NAME.match(name):
+            raise sec.error("name", f"{_show(name)} is not a valid name",
+                            "use lowercase letters, digits and dashes, starting with a letter")
+        if name in {g.name for g in groups}:
+            raise sec.error("name", f"{name} is used twice", "give every node group its own name")
+        types = sec.items("instanceTypes")
+        if not types or not all(isinstance(t, str) and "." in t for t in types):
+            raise sec.error("instanceTypes", f"{_show(types)} is not a list of EC2 instance types",
+                            "write a list like [m6i.large]")
+        low, desired, high = (sec.get(k, int) for k in ("minSize", "desiredSize", "maxSize"))
+        if not 0 <= low <= desired <= high or high < 1:
+            raise sec.error("desiredSize", f"sizes must satisfy 0 <= minSize <= desiredSize <= maxSize and "
+                                           f"maxSize >= 1, got min {low}, desired {desired}, max {high}",
+                            "adjust minSize, desiredSize and maxSize")
+        if environment == "prod" and low < MIN_AZS:
+            raise sec.error("minSize", f"{low} nodes cannot survive an AZ loss in prod",
+                            f"set minSize to at least {MIN_AZS}")
+        groups.append(NodeGroupConfig(
+            name=name, instance_types=tuple(types), min_size=low, desired_size=desired, max_size=high,
+            disk_size_gb=_bounded(sec, "diskSizeGb", 20, 1000, 50),
+            capacity_type=_choice(sec, "capacityType", CAPACITY_TYPES, "ON_DEMAND"),
+        ))
+    return tuple(groups)
+
+
+def _cluster(root: _Section, environment: str) -> ClusterConfig:
+    sec = root.section("cluster", ("version", "endpointPublicAccess", "publicAccessCidrs", "adminRoleArn",
+                                   "logRetentionDays"))
+    version = sec.data.get("version")
+    if isinstance(version, float):
+        raise sec.error("version", f"{version} was read as a number", f'quote it: version: "{version}"')
+    version = _choice(sec, "version", SUPPORTED_EKS_VERSIONS)
+    public = sec.get("endpointPublicAccess", bool, False)
+    cidrs = tuple(sec.items("publicAccessCidrs", []))
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except (TypeError, ValueError):
+            raise sec.error("publicAccessCidrs", f"{_show(cidr)} is not a valid network",
+                            "write networks like 203.0.113.0/24") from None
+        if network.prefixlen == 0:
+            raise sec.error("publicAccessCidrs", f"{cidr} opens the Kubernetes API to the whole internet",
+                            "list only the office/VPN egress ranges that need the API")
+    if public and not cidrs:
+        raise sec.error("publicAccessCidrs", "endpointPublicAccess is true but no CIDRs are listed",
+                        "list the egress ranges allowed to reach the API, or set endpointPublicAccess: false")
+    if cidrs and not public:
+        raise sec.error("publicAccessCidrs", "is set but endpointPublicAccess is false",
+                        "remove it, or set endpointPublicAccess: true")
+    admin = sec.get("adminRoleArn", str, hint="the IAM role granted cluster-admin through an access entry")
+    if not _ARN_PRINCIPAL.match(admin):
+        raise sec.error("adminRoleArn", f"{_show(admin)} is not an IAM role or user ARN",
+                        "write arn:aws:iam::<12-digit account>:role/<name>")
+    config = ClusterConfig(
+        version=version,
+        endpoint_public_access=public,
+        public_access_cidrs=cidrs,
+        admin_role_arn=admin,
+        log_retention_days=_retention(sec, "logRetentionDays", 365),
+        node_groups=_node_groups(root, environment),
+    )
+    return config
+
+
+def _tags(root: _Section) -> Mapping[str, str]:
+    sec = root.section("tags", None, {})
+    for key, value in sec.data.items():
+        if not isinstance(key, str) or not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise sec.error(str(key), "is not a valid AWS tag key", "use up to 128 letters, digits, spaces "
+                                                                  "and _.:/=+-@, not starting with aws:")
+        if not isinstance(value, str) or len(value) > 256:
+            raise sec.error(key, f"{_show(value)} is not a tag value", "write a string of up to 256 characters")
+    return MappingProxyType(dict(sec.data))
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def parse(raw: Mapping[str, Any], *, stack: str, source: str,
+          sibling_cidrs: Callable[[], Mapping[str, Sequence[str]]] = lambda: {}) -> StackConfig:
+    """Validate the `mercur:` keys of one stack (namespace already stripped) into a StackConfig.
+
+    `sibling_cidrs` yields the region CIDRs of the other stack files, so environments never overlap.
+    """
+    root = _Section(source, NAMESPACE, raw, _ROOT_KEYS)
+    environment = _choice(root, "environment", ENVIRONMENTS, stack if stack in ENVIRONMENTS else ...)
+    network = _network(root)
+    regions = _regions(root, network)
+    config = StackConfig(
+        project=PROJECT, stack=stack, environment=environment, source=source,
+        regions=regions, network=network, cluster=_cluster(root, environment), tags=_tags(root),
+    )
+    _no_overlap_with_siblings(config, sibling_cidrs())
+    return config
+
+
+def _no_overlap_with_siblings(config: StackConfig, siblings: Mapping[str, Sequence[str]]) -> None:
+    for index, region in enumerate(config.regions):
+        for other_file, cidrs in siblings.items():
+            for other in cidrs:
+                try:
+                    clash = region.cidr.overlaps(ipaddress.IPv4Network(other))
+                except ValueError:
+                    continue  # that file's own load reports it
+                if clash:
+                    raise ConfigError(config.source, f"{NAMESPACE}regions[{index}].cidr",
+                                      f"{region.cidr} overlaps {other} in {other_file}",
+                                      "every environment needs its own range so they can be peered later")
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def _read_stack_file(path: Path) -> Mapping[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "document"
+        raise ConfigError(path.name, where, "is not valid YAML", "fix the indentation or quoting there") from None
+    config = document.get("config", {}) if isinstance(document, Mapping) else None
+    if not isinstance(config, Mapping):
+        raise ConfigError(path.name, "config", "expected a mapping of settings", "put the settings under `config:`")
+    return config
+
+
+def _mercur_keys(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(key, str) and key.startswith(NAMESPACE):
+            if isinstance(value, Mapping) and set(value) == {"secure"}:
+                raise ConfigError(source, key, "is a secret but the platform config holds no secrets",
+                                  "keep secrets in the apps' secret settings")
+            values[key[len(NAMESPACE):]] = value
+        elif isinstance(key, str) and ":" not in key:
+            raise ConfigError(source, key, "has no namespace", f"write it as {NAMESPACE}{key}")
+    return values
+
+
+def _siblings(project_dir: Path, stack: str) -> Callable[[], Mapping[str, Sequence[str]]]:
+    def read() -> Mapping[str, Sequence[str]]:
+        found: dict[str, list[str]] = {}
+        for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+            if path.name == stack_file(project_dir, stack).name:
+                continue
+            try:
+                regions = _read_stack_file(path).get(f"{NAMESPACE}regions") or []
+                found[path.name] = [r["cidr"] for r in regions if isinstance(r, Mapping) and "cidr" in r]
+            except (ConfigError, TypeError, AttributeError):
+                continue  # a broken sibling is reported when that stack is loaded
+        return found
+    return read
+
+
+def load_file(project_dir: Path, stack: str) -> StackConfig:
+    """Load `Pulumi.<stack>.yaml` from the project directory (offline plan, tests)."""
+    path = stack_file(project_dir, stack)
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise ConfigError(path.name, "stack", f"no such stack file in {project_dir}",
+                          f"use one of: {', '.join(known) or 'none found'}")
+    raw = _mercur_keys(_read_stack_file(path), path.name)
+    return parse(raw, stack=stack, source=path.name, sibling_cidrs=_siblings(project_dir, stack))
+
+
+def engine_values(raw: Mapping[str, Any]) -> dict[str, str]:
+    """The stack file's `mercur:` values as the Pulumi engine hands them to a program: JSON strings."""
+    return {f"{NAMESPACE}{key}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in raw.items()}
+
+
+def stack_file_values(project_dir: Path, stack: str) -> dict[str, str]:
+    path = stack_file(project_dir, stack)
+    return engine_values(_mercur_keys(_read_stack_file(path), path.name))
+
+
+def load_engine(config_map: Mapping[str, str], *, stack: str, project_dir: Path) -> StackConfig:
+    """Load from the engine's config map (`{"mercur:key": "json or text"}`), as `pulumi up` provides."""
+    raw: dict[str, Any] = {}
+    for key, text in config_map.items():
+        if not key.startswith(NAMESPACE):
+            continue
+        try:
+            raw[key[len(NAMESPACE):]] = json.loads(text)
+        except (TypeError, ValueError):
+            raw[key[len(NAMESPACE):]] = text  # plain strings arrive unquoted
+    return parse(raw, stack=stack, source=stack_file(project_dir, stack).name,
+                 sibling_cidrs=_siblings(project_dir, stack))
+
+
+def load_from_engine(*, stack: str, project_dir: Path) -> StackConfig:
+    """The running Pulumi program's config: what `pulumi up` (or the offline plan's mocks) provides."""
+    from pulumi.runtime import config as engine  # only the program path needs the SDK
+
+    return load_engine({**engine.get_config_env(), **engine.CONFIG.get()}, stack=stack, project_dir=project_dir)

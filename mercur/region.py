@@ -1,0 +1,66 @@
+"""Everything Mercur runs in one AWS region: its key, network and cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .cluster import Cluster
+from .config import RegionConfig, StackConfig
+from .network import Network
+
+
+def key_policy(partition: str, account: str, region: str) -> str:
+    """Account-administered key that CloudWatch Logs may use for this account's log groups only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministers", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow",
+         "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+         "Resource": "*",
+         "Condition": {"ArnLike": {
+             "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}}},
+    ]})
+
+
+class Region(pulumi.ComponentResource):
+    """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
+
+    def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[str],
+                 provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:region:Region", name, {"region": region.name},
+                         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
+        label = f"{stack.project}-{stack.environment}-{region.short}"
+        protect = stack.is_production
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+
+        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
+        partition = identity.arn.split(":")[1]
+        # One CMK per region for the cluster's secrets and its log groups (CKV_AWS_58, CKV_AWS_7).
+        self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets and log encryption",
+                               enable_key_rotation=True, deletion_window_in_days=30,
+                               policy=key_policy(partition, identity.account_id, region.name), opts=stateful)
+        aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self))
+
+        self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
+                               log_key_arn=self.key.arn, label=label, opts=pulumi.ResourceOptions(parent=self))
+        self.cluster = Cluster(name, cluster=stack.cluster, cluster_name=label, region=region.name,
+                               vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
+                               private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
+                               protect=protect, opts=pulumi.ResourceOptions(parent=self))
+
+        self.name = region.name
+        self.outputs = {
+            "vpcId": self.network.vpc_id,
+            "availabilityZones": list(zones),
+            "privateSubnetIds": self.network.private_subnet_ids,
+            "clusterName": self.cluster.cluster_name,
+            "oidcProviderArn": self.cluster.oidc_provider_arn,
+            "platformKeyArn": self.key.arn,
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,314 @@
+"""Run the real program under Pulumi's mock runtime and record every resource it declares.
+
+The one mock engine: the offline `plan` command and every test use it. The mocks supply only what AWS,
+EKS or Kubernetes would compute (ids, ARNs, AZ lists, kubeconfig, hostnames); every value under test comes
+from the program itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc as pulumi_rpc
+from pulumi.runtime import settings as pulumi_settings
+
+from . import config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+
+# What `get_availability_zones(state="available")` answers for a typical account: us-west-1 offers
+# two zones (its third is closed to new accounts), us-east-1 six.
+AVAILABILITY_ZONES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "us-east-1": tuple((f"us-east-1{s}", f"use1-az{n}") for s, n in zip("abcdef", (6, 1, 2, 4, 3, 5))),
+    "us-east-2": tuple((f"us-east-2{s}", f"use2-az{n}") for s, n in zip("abc", (1, 2, 3))),
+    "us-west-1": (("us-west-1b", "usw1-az3"), ("us-west-1c", "usw1-az1")),
+    "us-west-2": tuple((f"us-west-2{s}", f"usw2-az{n}") for s, n in zip("abcd", (2, 1, 3, 4))),
+    "ca-central-1": tuple((f"ca-central-1{s}", f"cac1-az{n}") for s, n in zip("abd", (1, 2, 4))),
+    "eu-west-1": tuple((f"eu-west-1{s}", f"euw1-az{n}") for s, n in zip("abc", (3, 1, 2))),
+    "eu-central-1": tuple((f"eu-central-1{s}", f"euc1-az{n}") for s, n in zip("abc", (1, 2, 3))),
+}
+
+# EC2-style ids AWS gives these types.
+_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc", "aws:ec2/subnet:Subnet": "subnet", "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat", "aws:ec2/eip:Eip": "eipalloc", "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc", "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/flowLog:FlowLog": "fl", "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+}
+
+_recording = False
+_SIG, _RESOURCE_SIG = pulumi_rpc._special_sig_key, pulumi_rpc._special_resource_sig
+_SECRET_SIG = pulumi_rpc._special_secret_sig
+
+
+def recording() -> bool:
+    """True while `synthesize` runs a program: the tests' guard refuses resources declared outside it."""
+    return _recording
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    id: str  # the physical id the mock cloud assigned
+    type: str
+    name: str
+    parent: str | None
+    region: str | None
+    inputs: Mapping[str, Any]
+    provider: str | None = None  # URN of the explicit or inherited provider
+    providers: Mapping[str, str] = field(default_factory=dict)  # package -> provider URN (components)
+    secrets: tuple[str, ...] = ()  # input keys the program marked secret; masked in the document
+    protect: bool = False
+    retain_on_delete: bool = False
+    custom: bool = True
+
+    def document(self) -> dict[str, Any]:
+        inputs = {k: "[secret]" if k in self.secrets else v for k, v in self.inputs.items()}
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "region": self.region, "inputs": inputs}
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, **where: Any) -> Resource:
+        found = [r for r in self.of_type(type_) if all(getattr(r, k) == v for k, v in where.items())]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} where {where}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def by_id(self, physical_id: str) -> Resource:
+        return next(r for r in self.resources if r.id == physical_id)
+
+    def children(self, parent: Resource) -> Iterator[Resource]:
+        return (r for r in self.resources if r.parent == parent.urn)
+
+    def document(self) -> dict[str, Any]:
+        return {"project": self.project, "stack": self.stack,
+                "resources": [r.document() for r in self.resources], "outputs": self.outputs}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _parent(urn: str) -> str | None:
+    """Top-level resources hang off the implicit root Stack, which the document leaves out: null."""
+    return None if not urn or urn.split("::")[2] == "pulumi:pulumi:Stack" else urn
+
+
+def _urn(provider_reference: str | None) -> str:
+    """A provider reference is `<urn>::<id>`."""
+    return (provider_reference or "").rsplit("::", 1)[0]
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(_SIG) == _SECRET_SIG
+
+
+def _plain(value: Any) -> Any:
+    """Engine-form inputs as JSON: protobuf numbers back to ints, secrets unwrapped."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if _is_secret(value):
+        return _plain(value["value"])
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _kubeconfig(cluster_name: str, endpoint: str) -> str:
+    """The kubeconfig pulumi-eks generates: `aws eks get-token` without `--region` (pulumi-eks #1038)."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint,
+                                                         "certificate-authority-data": "LS0tLS1CRUdJTg=="}}],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]}}}],
+    })
+
+
+def _computed(type_: str, name: str, physical_id: str, region: str | None,
+              inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs the cloud would compute for a resource of this type."""
+    region = region or "us-east-1"
+    if type_ == "eks:index:Cluster":
+        cluster = inputs.get("name") or name
+        oidc = f"oidc.eks.{region}.amazonaws.com/id/{_digest(cluster, length=32).upper()}"
+        endpoint = f"https://{_digest(cluster, 'endpoint', length=32).upper()}.gr7.{region}.eks.amazonaws.com"
+        return {"kubeconfigJson": _kubeconfig(cluster, endpoint),
+                "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{oidc}",
+                "oidcProviderUrl": oidc, "oidcIssuer": f"https://{oidc}",
+                "clusterSecurityGroupId": f"sg-{_digest(cluster, 'cluster-sg')}",
+                "nodeSecurityGroupId": f"sg-{_digest(cluster, 'node-sg')}"}
+    if not type_.startswith("aws:"):
+        return {}
+    service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
+    kind = kind[0].lower() + kind[1:]
+    if service == "iam":
+        physical_name = inputs.get("name") or f"{name}-{_digest(name, length=7)}"
+        return {"name": physical_name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{physical_name}",
+                "uniqueId": f"AROA{_digest(name, length=17).upper()}"}
+    if type_ == "aws:kms/key:Key":
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{name}"))
+        return {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}"}
+    if type_ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
+    extra: dict[str, Any] = {}
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        extra = {"latestVersion": 1, "defaultVersion": 1}
+    if type_ == "aws:ec2/eip:Eip":
+        extra = {"allocationId": physical_id, "publicIp": f"198.51.100.{int(_digest(name, length=2), 16) % 254 + 1}"}
+    return {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical_id}", **extra}
+
+
+def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str, Any]:
+    """Answers of the provider functions the program calls."""
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        zones = AVAILABILITY_ZONES.get(region or "", ())
+        return {"id": region, "names": [z for z, _ in zones], "zoneIds": [i for _, i in zones],
+                "groupNames": [region] * len(zones), "state": args.get("state")}
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "userId": "AIDAMERCURPLAN",
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mercur-deployer/plan"}
+    if token == "aws:index/getPartition:getPartition":
+        return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
+    raise NotImplementedError(f"the mock cloud does not answer {token}; add it to mercur.synth._invoke")
+
+
+def _references_to_urns(struct) -> None:
+    """Replace every resource reference inside a protobuf Struct by its URN, in place."""
+    for key in list(struct.fields):
+        _reference_value_to_urn(struct.fields[key])
+
+
+def _reference_value_to_urn(value) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        if _SIG in fields and fields[_SIG].string_value == _RESOURCE_SIG:
+            value.string_value = fields["urn"].string_value
+        else:
+            _references_to_urns(value.struct_value)
+    elif kind == "list_value":
+        for item in value.list_value.values:
+            _reference_value_to_urn(item)
+
+
+class _MockCloud(pulumi_mocks.Mocks):
+    def __init__(self, monitor: "_RecordingMonitor") -> None:
+        self._monitor = monitor
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        prefix = _ID_PREFIXES.get(args.typ) or args.name
+        physical_id = f"{prefix}-{_digest(args.typ, args.name, length=17 if prefix != args.name else 7)}"
+        region = self._monitor.record(args, physical_id)
+        return physical_id, {**args.inputs, **_computed(args.typ, args.name, physical_id, region, args.inputs)}
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+        return _invoke(args.token, args.args, self._monitor.region_of_provider(args.provider)), []
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of each registration's parent, provider and options."""
+
+    def __init__(self) -> None:
+        super().__init__(_MockCloud(self))
+        self.recorded: list[Resource] = []
+        self._regions: dict[str, str | None] = {}
+        self._request = threading.local()
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        # Resource references (ManagedNodeGroup's `cluster`) would be rehydrated on the monitor's own event
+        # loop and deadlock; the engine only needs their URN, so the record keeps exactly that.
+        copy = type(request)()
+        copy.CopyFrom(request)
+        _references_to_urns(copy.object)
+        self._request.current = copy
+        try:
+            return super().RegisterResource(copy)
+        finally:
+            self._request.current = None
+
+    def region_of_provider(self, reference: str | None) -> str | None:
+        return self._regions.get(_urn(reference))
+
+    def record(self, args: pulumi_mocks.MockResourceArgs, physical_id: str) -> str | None:
+        request = getattr(self._request, "current", None)
+        if request is None:  # a read (`Resource.get`): nothing declared
+            return self.region_of_provider(args.provider)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        # A resource's own region (AWS providers, Region components, pulumi-aws 7's per-resource override)
+        # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
+        own = args.inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
+        region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
+        with self._lock:
+            self._regions[urn] = region
+            self.recorded.append(Resource(
+                urn=urn, id=physical_id, type=request.type, name=request.name, parent=_parent(request.parent),
+                region=region,
+                inputs=_plain(args.inputs), provider=_urn(request.provider) or None,
+                providers={package: _urn(ref) for package, ref in request.providers.items()},
+                secrets=tuple(key for key, value in args.inputs.items() if _is_secret(value)),
+                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                custom=bool(request.custom)))
+        return region
+
+
+def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:
+    """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map."""
+    global _recording
+    monitor = _RecordingMonitor()
+    outputs: dict[str, Any] = {}
+
+    def program() -> pulumi.Output:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        root = pulumi_settings.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs)).apply(outputs.update)
+
+    _recording = True
+    try:
+        pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
+        pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(dict(values))
+        pulumi.runtime.test(program)()
+    except pulumi.RunError as error:
+        if isinstance(error.__cause__, config.ConfigError):
+            raise error.__cause__ from None
+        raise
+    finally:
+        _recording = False
+        pulumi.runtime.set_all_config({})
+    return Plan(config.PROJECT, stack, list(monitor.recorded), _plain(outputs))
+
+
+def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+    """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
+    config.load_file(project_dir, stack)
+    return run_program(stack, config.stack_file_values(project_dir, stack), project_dir)
