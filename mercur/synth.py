@@ -99,7 +99,10 @@ class Plan:
         return next(r for r in self.resources if r.urn == urn)
 
     def by_id(self, physical_id: str) -> Resource:
-        return next(r for r in self.resources if r.id == physical_id)
+        for resource in self.resources:
+            if resource.id == physical_id:
+                return resource
+        raise LookupError(f"no resource has id {physical_id}")
 
     def children(self, parent: Resource) -> Iterator[Resource]:
         return (r for r in self.resources if r.parent == parent.urn)
@@ -153,6 +156,17 @@ def _kubeconfig(cluster_name: str, endpoint: str) -> str:
     })
 
 
+def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
+    """The id AWS would assign: EC2-style prefixed ids, key UUIDs, IAM names (given or auto-named)."""
+    if type_ in _ID_PREFIXES:
+        return f"{_ID_PREFIXES[type_]}-{_digest(type_, name)}"
+    if type_ == "aws:kms/key:Key":
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{type_}/{name}"))
+    if type_.startswith("aws:iam/") and inputs.get("name"):
+        return str(inputs["name"])
+    return f"{name}-{_digest(type_, name, length=7)}"
+
+
 def _computed(type_: str, name: str, physical_id: str, region: str | None,
               inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Outputs the cloud would compute for a resource of this type."""
@@ -171,12 +185,10 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
     service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
     kind = kind[0].lower() + kind[1:]
     if service == "iam":
-        physical_name = inputs.get("name") or f"{name}-{_digest(name, length=7)}"
-        return {"name": physical_name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{physical_name}",
+        return {"name": physical_id, "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{physical_id}",
                 "uniqueId": f"AROA{_digest(name, length=17).upper()}"}
     if type_ == "aws:kms/key:Key":
-        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{name}"))
-        return {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}"}
+        return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{physical_id}"}
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
     extra: dict[str, Any] = {}
@@ -225,8 +237,7 @@ class _MockCloud(pulumi_mocks.Mocks):
         self._monitor = monitor
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-        prefix = _ID_PREFIXES.get(args.typ) or args.name
-        physical_id = f"{prefix}-{_digest(args.typ, args.name, length=17 if prefix != args.name else 7)}"
+        physical_id = _physical_id(args.typ, args.name, args.inputs)
         region = self._monitor.record(args, physical_id)
         return physical_id, {**args.inputs, **_computed(args.typ, args.name, physical_id, region, args.inputs)}
 
@@ -305,7 +316,8 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
     finally:
         _recording = False
         pulumi.runtime.set_all_config({})
-    return Plan(config.PROJECT, stack, list(monitor.recorded), _plain(outputs))
+    # Registrations arrive concurrently; sorting by URN makes every run's document identical.
+    return Plan(config.PROJECT, stack, sorted(monitor.recorded, key=lambda r: r.urn), _plain(outputs))
 
 
 def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:

@@ -1,0 +1,55 @@
+"""mercur/__main__.py: `python -m mercur plan STACK [--json]` and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mercur.__main__ import main
+from conftest import ROOT
+
+
+def test_plan_json_is_one_document_on_stdout(capsys) -> None:
+    assert main(["plan", "dev", "--json", "--project-dir", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["stack"] == "dev"
+
+
+def test_plan_prints_the_summary(capsys) -> None:
+    assert main(["plan", "staging", "--project-dir", str(ROOT)]) == 0
+    assert "us-east-1 (passive)" in capsys.readouterr().out
+
+
+def test_bad_config_exits_2_with_one_line_and_no_resources(project, capsys, monkeypatch) -> None:
+    from mercur import synth
+    monkeypatch.setattr(synth, "run_program", lambda *a, **k: pytest.fail("resources were declared"))
+    project.edit("prod", lambda v: v["mercur:regions"][1].update(cidr="10.30.0.0/17"))
+    assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("Pulumi.prod.yaml: mercur:regions[1].cidr: 10.30.0.0/17 overlaps mercur:regions[0].cidr "
+                            "(10.30.0.0/16); give every region its own range\n")
+
+
+def test_unknown_stack_exits_2(capsys) -> None:
+    assert main(["plan", "qa", "--project-dir", str(ROOT)]) == 2
+    assert "use one of: dev, prod, staging" in capsys.readouterr().err
+
+
+def test_the_real_command_from_the_project_root(project) -> None:
+    """As the README says: run from the project root, in a fresh interpreter, with a broken file."""
+    project.edit("dev", lambda v: v["mercur:cluster"].update(version="1.20"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bad = subprocess.run([sys.executable, "-m", "mercur", "plan", "dev"], cwd=project.path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("Pulumi.dev.yaml: mercur:cluster.version: ")
+    good = subprocess.run([sys.executable, "-m", "mercur", "plan", "prod", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["stack"] == "prod"

@@ -1,0 +1,50 @@
+"""mercur.region: each region's key, and every AWS resource through that region's provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mercur import region
+
+
+def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() -> None:
+    policy = json.loads(region.key_policy("aws", "123456789012", "us-west-1"))
+    admin, logs = policy["Statement"]
+    assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert logs["Principal"] == {"Service": "logs.us-west-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"] == {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-west-1:123456789012:log-group:*"}
+    assert not any(action in ("kms:*", "kms:ScheduleKeyDeletion") for action in logs["Action"])
+
+
+def test_one_region_component_per_configured_region(stack_plan) -> None:
+    regions = stack_plan.of_type("mercur:region:Region")
+    assert sorted(r.inputs["region"] for r in regions) == sorted(stack_plan.outputs["failoverOrder"])
+
+
+def test_every_aws_resource_uses_its_own_regions_provider(stack_plan) -> None:
+    providers = {p.urn: p.inputs["region"] for p in stack_plan.of_type("pulumi:providers:aws")}
+    aws_resources = [r for r in stack_plan.resources if r.type.startswith("aws:")]
+    assert aws_resources
+    for resource in aws_resources:
+        assert resource.provider in providers, f"{resource.urn} has no explicit provider"
+        assert providers[resource.provider] == resource.region
+        owner = resource
+        while owner.type != "mercur:region:Region":
+            owner = stack_plan.by_urn(owner.parent)
+        assert owner.inputs["region"] == resource.region, f"{resource.urn} sits in another region's component"
+
+
+def test_platform_key_rotates_and_names_its_region(plan_of) -> None:
+    for key in plan_of("staging").of_type("aws:kms/key:Key"):
+        assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
+        statement = json.loads(key.inputs["policy"])["Statement"][1]
+        assert statement["Principal"]["Service"] == f"logs.{key.region}.amazonaws.com"
+
+
+@pytest.mark.parametrize("stack, protected", [("dev", False), ("prod", True)])
+def test_keys_survive_accidental_deletion_in_prod(plan_of, stack, protected) -> None:
+    for key in plan_of(stack).of_type("aws:kms/key:Key"):
+        assert key.protect is protected and key.retain_on_delete is protected
