@@ -105,6 +105,8 @@ class Cluster(pulumi.ComponentResource):
             skip_default_node_group=True,
             # The managed coredns add-on needs nodes to become healthy: it is added below, after them.
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # Without it the VPC CNI ignores NetworkPolicies and the workloads' default-deny means nothing.
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=protect,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs], protect=protect),
@@ -136,6 +138,7 @@ class Cluster(pulumi.ComponentResource):
 
         self.cluster_name = cluster_name
         self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.oidc_provider_url = self.eks.oidc_provider_url
         self.kubeconfig = pulumi.Output.secret(
             self.eks.kubeconfig_json.apply(lambda text: region_explicit_kubeconfig(text, region)))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,

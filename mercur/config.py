@@ -22,6 +22,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from .apps import AppConfig, StandbyConfig, check_secrets_placement, parse_apps, parse_standby, without_ciphertext
+from .schema import ConfigError, Section, bounded, choice, show
+
 PROJECT = "mercur"
 NAMESPACE = f"{PROJECT}:"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -57,14 +60,6 @@ CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 _ARN_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
-
-
-class ConfigError(ValueError):
-    """A stack file problem, rendered as one line: `<file>: <key>: <problem>; <fix>`."""
-
-    def __init__(self, source: str, key: str, problem: str, fix: str) -> None:
-        self.source, self.key, self.problem, self.fix = source, key, problem, fix
-        super().__init__(f"{source}: {key}: {problem}; {fix}")
 
 
 class NatGateways(str, Enum):
@@ -126,6 +121,8 @@ class StackConfig:
     network: NetworkConfig
     cluster: ClusterConfig
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    apps: tuple[AppConfig, ...] = ()
+    standby: StandbyConfig = StandbyConfig(1)  # replicas per app in each passive region
 
     @property
     def is_production(self) -> bool:
@@ -137,74 +134,13 @@ class StackConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading raw values with exact, one-line errors
+# Sections
 
-
-class _Section:
-    """A mapping being read against the keys it may hold: typos fail first, with a suggestion."""
-
-    def __init__(self, source: str, path: str, data: Any, keys: Sequence[str] | None) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(source, path, f"expected a mapping, got {_show(data)}",
-                              "write it as `key: value` lines")
-        self.source, self.path, self.data = source, path, data
-        for name in data if keys is not None else ():
-            if name not in keys:
-                close = difflib.get_close_matches(str(name), keys, n=1)
-                raise self.error(str(name), "unknown key", f"did you mean `{close[0]}`?" if close
-                                 else f"known keys here: {', '.join(keys)}")
-
-    def key(self, name: str) -> str:
-        return f"{self.path}{name}" if self.path.endswith(":") else f"{self.path}.{name}"
-
-    def error(self, name: str, problem: str, fix: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name), problem, fix)
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., hint: str = "") -> Any:
-        if name not in self.data or self.data[name] is None:
-            if default is ...:
-                raise self.error(name, "is required but missing", f"add it{hint and ' (' + hint + ')'}")
-            return default
-        value = self.data[name]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            expected = _KIND_NAMES.get(kind, "a value")
-            raise self.error(name, f"expected {expected}, got {_show(value)}", f"write {expected}")
-        return value
-
-    def section(self, name: str, keys: Sequence[str] | None, default: Any = ...) -> "_Section":
-        return _Section(self.source, self.key(name), self.get(name, Mapping, default), keys)
-
-    def items(self, name: str, default: Any = ..., hint: str = "") -> list[Any]:
-        return list(self.get(name, list, default, hint))
-
-
-_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags")
+_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags", "apps", "standby")
 _NODE_GROUP_KEYS = ("name", "instanceTypes", "minSize", "desiredSize", "maxSize", "diskSizeGb", "capacityType")
-_KIND_NAMES: dict[Any, str] = {
-    str: "a string", int: "an integer", bool: "true or false", list: "a list", Mapping: "a mapping",
-}
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _choice(sec: _Section, name: str, allowed: Sequence[str], default: Any = ...) -> str:
-    value = sec.get(name, str, default)
-    if value not in allowed:
-        raise sec.error(name, f"{_show(value)} is not supported", f"use one of: {', '.join(allowed)}")
-    return value
-
-
-def _bounded(sec: _Section, name: str, low: int, high: int, default: Any = ...) -> int:
-    value = sec.get(name, int, default)
-    if not low <= value <= high:
-        raise sec.error(name, f"{value} is out of range", f"use a value from {low} to {high}")
-    return value
-
-
-def _retention(sec: _Section, name: str, default: int) -> int:
+def _retention(sec: Section, name: str, default: int) -> int:
     value = sec.get(name, int, default)
     if value not in LOG_RETENTION_DAYS:
         nearest = min(LOG_RETENTION_DAYS, key=lambda d: abs(d - value))
@@ -213,22 +149,18 @@ def _retention(sec: _Section, name: str, default: int) -> int:
     return value
 
 
-# --------------------------------------------------------------------------------------------------
-# Sections
-
-
-def _regions(root: _Section, network: NetworkConfig) -> tuple[RegionConfig, ...]:
+def _regions(root: Section, network: NetworkConfig) -> tuple[RegionConfig, ...]:
     raw = root.items("regions", hint="a list of `{name, cidr}`, active region first")
     if not raw:
         raise root.error("regions", "is empty", "list at least one region, the active one first")
     regions: list[RegionConfig] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(raw):
-        sec = _Section(root.source, f"{root.key('regions')}[{index}]", item, ("name", "cidr", "azCount"))
+        sec = Section(root.source, f"{root.key('regions')}[{index}]", item, ("name", "cidr", "azCount"))
         name = sec.get("name", str)
         if name not in REGION_USABLE_AZS:
             close = difflib.get_close_matches(name, REGION_USABLE_AZS, n=1)
-            raise sec.error("name", f"unknown region {_show(name)}",
+            raise sec.error("name", f"unknown region {show(name)}",
                             f"did you mean `{close[0]}`?" if close
                             else f"use one of: {', '.join(REGION_USABLE_AZS)}")
         if name in seen:
@@ -249,12 +181,12 @@ def _regions(root: _Section, network: NetworkConfig) -> tuple[RegionConfig, ...]
     return tuple(regions)
 
 
-def _vpc_cidr(sec: _Section) -> ipaddress.IPv4Network:
+def _vpc_cidr(sec: Section) -> ipaddress.IPv4Network:
     text = sec.get("cidr", str)
     try:
         cidr = ipaddress.IPv4Network(text, strict=True)
     except ValueError as exc:
-        raise sec.error("cidr", f"{_show(text)} is not a valid IPv4 network ({exc})",
+        raise sec.error("cidr", f"{show(text)} is not a valid IPv4 network ({exc})",
                         "write a network address with prefix, like 10.20.0.0/16") from None
     if not cidr.is_private:
         raise sec.error("cidr", f"{cidr} is not a private (RFC 1918) range", "use a range inside 10.0.0.0/8")
@@ -277,33 +209,33 @@ def _no_overlap(source: str, key: str, regions: Sequence[RegionConfig]) -> None:
                                   "give every region its own range")
 
 
-def _network(root: _Section) -> NetworkConfig:
+def _network(root: Section) -> NetworkConfig:
     sec = root.section("network", ("natGateways", "maxAzs", "flowLogRetentionDays"))
-    nat = _choice(sec, "natGateways", [n.value for n in NatGateways])
+    nat = choice(sec, "natGateways", [n.value for n in NatGateways])
     config = NetworkConfig(
         nat_gateways=NatGateways(nat),
-        max_azs=_bounded(sec, "maxAzs", MIN_AZS, MAX_AZS, MAX_AZS - 1),
+        max_azs=bounded(sec, "maxAzs", MIN_AZS, MAX_AZS, MAX_AZS - 1),
         flow_log_retention_days=_retention(sec, "flowLogRetentionDays", 365),
     )
     return config
 
 
-def _node_groups(root: _Section, environment: str) -> tuple[NodeGroupConfig, ...]:
+def _node_groups(root: Section, environment: str) -> tuple[NodeGroupConfig, ...]:
     raw = root.items("nodeGroups", hint="a list of managed node groups")
     if not raw:
         raise root.error("nodeGroups", "is empty", "declare at least one managed node group")
     groups: list[NodeGroupConfig] = []
     for index, item in enumerate(raw):
-        sec = _Section(root.source, f"{root.key('nodeGroups')}[{index}]", item, _NODE_GROUP_KEYS)
+        sec = Section(root.source, f"{root.key('nodeGroups')}[{index}]", item, _NODE_GROUP_KEYS)
         name = sec.get("name", str)
         if not _NAME.match(name):
-            raise sec.error("name", f"{_show(name)} is not a valid name",
+            raise sec.error("name", f"{show(name)} is not a valid name",
                             "use lowercase letters, digits and dashes, starting with a letter")
         if name in {g.name for g in groups}:
             raise sec.error("name", f"{name} is used twice", "give every node group its own name")
         types = sec.items("instanceTypes")
         if not types or not all(isinstance(t, str) and "." in t for t in types):
-            raise sec.error("instanceTypes", f"{_show(types)} is not a list of EC2 instance types",
+            raise sec.error("instanceTypes", f"{show(types)} is not a list of EC2 instance types",
                             "write a list like [m6i.large]")
         low, desired, high = (sec.get(k, int) for k in ("minSize", "desiredSize", "maxSize"))
         if not 0 <= low <= desired <= high or high < 1:
@@ -315,26 +247,26 @@ def _node_groups(root: _Section, environment: str) -> tuple[NodeGroupConfig, ...
                             f"set minSize to at least {MIN_AZS}")
         groups.append(NodeGroupConfig(
             name=name, instance_types=tuple(types), min_size=low, desired_size=desired, max_size=high,
-            disk_size_gb=_bounded(sec, "diskSizeGb", 20, 1000, 50),
-            capacity_type=_choice(sec, "capacityType", CAPACITY_TYPES, "ON_DEMAND"),
+            disk_size_gb=bounded(sec, "diskSizeGb", 20, 1000, 50),
+            capacity_type=choice(sec, "capacityType", CAPACITY_TYPES, "ON_DEMAND"),
         ))
     return tuple(groups)
 
 
-def _cluster(root: _Section, environment: str) -> ClusterConfig:
+def _cluster(root: Section, environment: str) -> ClusterConfig:
     sec = root.section("cluster", ("version", "endpointPublicAccess", "publicAccessCidrs", "adminRoleArn",
                                    "logRetentionDays"))
     version = sec.data.get("version")
     if isinstance(version, float):
         raise sec.error("version", f"{version} was read as a number", f'quote it: version: "{version}"')
-    version = _choice(sec, "version", SUPPORTED_EKS_VERSIONS)
+    version = choice(sec, "version", SUPPORTED_EKS_VERSIONS)
     public = sec.get("endpointPublicAccess", bool, False)
     cidrs = tuple(sec.items("publicAccessCidrs", []))
     for cidr in cidrs:
         try:
             network = ipaddress.ip_network(cidr, strict=True)
         except (TypeError, ValueError):
-            raise sec.error("publicAccessCidrs", f"{_show(cidr)} is not a valid network",
+            raise sec.error("publicAccessCidrs", f"{show(cidr)} is not a valid network",
                             "write networks like 203.0.113.0/24") from None
         if network.prefixlen == 0:
             raise sec.error("publicAccessCidrs", f"{cidr} opens the Kubernetes API to the whole internet",
@@ -347,7 +279,7 @@ def _cluster(root: _Section, environment: str) -> ClusterConfig:
                         "remove it, or set endpointPublicAccess: true")
     admin = sec.get("adminRoleArn", str, hint="the IAM role granted cluster-admin through an access entry")
     if not _ARN_PRINCIPAL.match(admin):
-        raise sec.error("adminRoleArn", f"{_show(admin)} is not an IAM role or user ARN",
+        raise sec.error("adminRoleArn", f"{show(admin)} is not an IAM role or user ARN",
                         "write arn:aws:iam::<12-digit account>:role/<name>")
     config = ClusterConfig(
         version=version,
@@ -360,14 +292,14 @@ def _cluster(root: _Section, environment: str) -> ClusterConfig:
     return config
 
 
-def _tags(root: _Section) -> Mapping[str, str]:
+def _tags(root: Section) -> Mapping[str, str]:
     sec = root.section("tags", None, {})
     for key, value in sec.data.items():
         if not isinstance(key, str) or not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
             raise sec.error(str(key), "is not a valid AWS tag key", "use up to 128 letters, digits, spaces "
                                                                   "and _.:/=+-@, not starting with aws:")
         if not isinstance(value, str) or len(value) > 256:
-            raise sec.error(key, f"{_show(value)} is not a tag value", "write a string of up to 256 characters")
+            raise sec.error(key, f"{show(value)} is not a tag value", "write a string of up to 256 characters")
     return MappingProxyType(dict(sec.data))
 
 
@@ -381,13 +313,15 @@ def parse(raw: Mapping[str, Any], *, stack: str, source: str,
 
     `sibling_cidrs` yields the region CIDRs of the other stack files, so environments never overlap.
     """
-    root = _Section(source, NAMESPACE, raw, _ROOT_KEYS)
-    environment = _choice(root, "environment", ENVIRONMENTS, stack if stack in ENVIRONMENTS else ...)
+    root = Section(source, NAMESPACE, raw, _ROOT_KEYS)
+    environment = choice(root, "environment", ENVIRONMENTS, stack if stack in ENVIRONMENTS else ...)
     network = _network(root)
     regions = _regions(root, network)
+    apps = parse_apps(root)
     config = StackConfig(
         project=PROJECT, stack=stack, environment=environment, source=source,
         regions=regions, network=network, cluster=_cluster(root, environment), tags=_tags(root),
+        apps=apps, standby=parse_standby(root, apps),
     )
     _no_overlap_with_siblings(config, sibling_cidrs())
     return config
@@ -428,10 +362,8 @@ def _mercur_keys(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(key, str) and key.startswith(NAMESPACE):
-            if isinstance(value, Mapping) and set(value) == {"secure"}:
-                raise ConfigError(source, key, "is a secret but the platform config holds no secrets",
-                                  "keep secrets in the apps' secret settings")
-            values[key[len(NAMESPACE):]] = value
+            check_secrets_placement(key, value, source)
+            values[key[len(NAMESPACE):]] = without_ciphertext(value)
         elif isinstance(key, str) and ":" not in key:
             raise ConfigError(source, key, "has no namespace", f"write it as {NAMESPACE}{key}")
     return values

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from .cluster import Cluster
 from .config import RegionConfig, StackConfig
 from .network import Network
+from .workloads import Placement, Workloads
 
 
 def key_policy(partition: str, account: str, region: str) -> str:
@@ -53,6 +54,13 @@ class Region(pulumi.ComponentResource):
                                vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
                                private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
                                protect=protect, opts=pulumi.ResourceOptions(parent=self))
+        placement = Placement(region=region.name, active=region == stack.active_region,
+                              standby_replicas=stack.standby.replicas, environment=stack.environment,
+                              tags={"Project": stack.project, "Environment": stack.environment})
+        self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
+                                   oidc_provider_arn=self.cluster.oidc_provider_arn,
+                                   oidc_provider_url=self.cluster.oidc_provider_url, protect=protect,
+                                   opts=pulumi.ResourceOptions(parent=self))
 
         self.name = region.name
         self.outputs = {
@@ -62,5 +70,6 @@ class Region(pulumi.ComponentResource):
             "clusterName": self.cluster.cluster_name,
             "oidcProviderArn": self.cluster.oidc_provider_arn,
             "platformKeyArn": self.key.arn,
+            "endpoints": self.workloads.endpoints,
         }
         self.register_outputs(self.outputs)

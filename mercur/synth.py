@@ -71,6 +71,7 @@ class Resource:
     secrets: tuple[str, ...] = ()  # input keys the program marked secret; masked in the document
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
     custom: bool = True
 
     def document(self) -> dict[str, Any]:
@@ -180,6 +181,10 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
                 "oidcProviderUrl": oidc, "oidcIssuer": f"https://{oidc}",
                 "clusterSecurityGroupId": f"sg-{_digest(cluster, 'cluster-sg')}",
                 "nodeSecurityGroupId": f"sg-{_digest(cluster, 'node-sg')}"}
+    if type_ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == "LoadBalancer":
+        # The in-tree service controller names the NLB after the Service's UID.
+        hostname = f"a{_digest(region, name, length=32)}-{_digest(name, length=16)}.elb.{region}.amazonaws.com"
+        return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
     if not type_.startswith("aws:"):
         return {}
     service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
@@ -288,6 +293,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 providers={package: _urn(ref) for package, ref in request.providers.items()},
                 secrets=tuple(key for key, value in args.inputs.items() if _is_secret(value)),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                ignore_changes=tuple(request.ignoreChanges),
                 custom=bool(request.custom)))
         return region
 

@@ -156,7 +156,7 @@ def test_engine_config_map_loads_the_same_config_as_the_file() -> None:
 
 def test_secrets_have_no_place_in_platform_config(project) -> None:
     project.edit("dev", lambda v: v.update({"mercur:tags": {"secure": "AAABAJ..."}}))
-    with pytest.raises(ConfigError, match="mercur:tags: is a secret"):
+    with pytest.raises(ConfigError, match="mercur:tags: is a secret outside apps"):
         config.load_file(project.path, "dev")
 
 

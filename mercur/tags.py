@@ -1,0 +1,5 @@
+"""Tags other components and the DR tooling discover resources by."""
+
+# Every stateful resource (EBS volumes from the workloads' StorageClass, and anything else holding data)
+# carries this tag; backup plans and snapshot policies select on it.
+BACKUP_SELECTION = ("mercur:backup", "true")
