@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from .objectives import BackupSchedule, Unachievable, schedule_for
 from .apps import AppConfig, StandbyConfig, check_secrets_placement, parse_apps, parse_standby, without_ciphertext
 from .schema import ConfigError, Section, bounded, choice, show
 
@@ -112,6 +113,18 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class DrConfig:
+    """Recovery objectives and retention; `schedule` is derived from the RPO and proven to meet it."""
+
+    rpo_minutes: int
+    rto_minutes: int
+    retention_days: int
+    copy_retention_days: int
+    cross_region_copy: bool
+    schedule: BackupSchedule
+
+
+@dataclass(frozen=True)
 class StackConfig:
     project: str
     stack: str
@@ -123,6 +136,7 @@ class StackConfig:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     apps: tuple[AppConfig, ...] = ()
     standby: StandbyConfig = StandbyConfig(1)  # replicas per app in each passive region
+    dr: DrConfig | None = None
 
     @property
     def is_production(self) -> bool:
@@ -136,7 +150,8 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------------
 # Sections
 
-_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags", "apps", "standby")
+_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags", "apps", "standby", "dr")
+_DR_KEYS = ("rpoMinutes", "rtoMinutes", "retentionDays", "copyRetentionDays", "crossRegionCopy")
 _NODE_GROUP_KEYS = ("name", "instanceTypes", "minSize", "desiredSize", "maxSize", "diskSizeGb", "capacityType")
 
 
@@ -292,6 +307,27 @@ def _cluster(root: Section, environment: str) -> ClusterConfig:
     return config
 
 
+def _dr(root: Section, environment: str, regions: Sequence[RegionConfig]) -> DrConfig:
+    sec = root.section("dr", _DR_KEYS, hint="recovery objectives: rpoMinutes, rtoMinutes, retention")
+    cross_region = sec.get("crossRegionCopy", bool, True)
+    if not cross_region and environment != "dev":
+        raise sec.error("crossRegionCopy", f"{environment} must copy backups to its peer region",
+                        "set crossRegionCopy: true (only dev may opt out)")
+    if cross_region and len(regions) < 2:
+        raise sec.error("crossRegionCopy", "there is no second region to copy to",
+                        "add a passive region to mercur:regions, or set crossRegionCopy: false (dev only)")
+    rpo = bounded(sec, "rpoMinutes", 1, 7 * 24 * 60)
+    try:
+        schedule = schedule_for(rpo, cross_region)
+    except Unachievable as error:
+        raise sec.error("rpoMinutes", f"{rpo} cannot be met: the best achievable is {error.best} minutes "
+                                      f"({error.explanation})", f"set rpoMinutes to at least {error.best}") from None
+    retention = bounded(sec, "retentionDays", 1, 3650)
+    copy_retention = bounded(sec, "copyRetentionDays", 1, 3650, retention)
+    return DrConfig(rpo_minutes=rpo, rto_minutes=bounded(sec, "rtoMinutes", 1, 24 * 60), retention_days=retention,
+                    copy_retention_days=copy_retention, cross_region_copy=cross_region, schedule=schedule)
+
+
 def _tags(root: Section) -> Mapping[str, str]:
     sec = root.section("tags", None, {})
     for key, value in sec.data.items():
@@ -321,7 +357,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, source: str,
     config = StackConfig(
         project=PROJECT, stack=stack, environment=environment, source=source,
         regions=regions, network=network, cluster=_cluster(root, environment), tags=_tags(root),
-        apps=apps, standby=parse_standby(root, apps),
+        apps=apps, standby=parse_standby(root, apps), dr=_dr(root, environment, regions),
     )
     _no_overlap_with_siblings(config, sibling_cidrs())
     return config

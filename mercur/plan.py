@@ -36,8 +36,24 @@ def summary(plan: Plan) -> str:
         width = max((len(t) for t in counts), default=0)
         lines += [f"  {type_:<{width}}  {count:>3}" for type_, count in sorted(counts.items())]
         lines.append("")
+    lines += _objectives(plan.outputs.get("objectives", {}), region_outputs)
     totals = Counter(r.type for r in plan.resources)
     lines.append(f"Totals: {len(plan.resources)} resources, {len(totals)} types, "
                  f"{sum(1 for r in plan.resources if r.custom)} custom, "
                  f"{sum(1 for r in plan.resources if r.protect)} protected")
     return "\n".join(lines)
+
+
+def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str]:
+    """Target vs achievable recovery objectives, and where each region's backups go."""
+    lines = []
+    rpo = objectives.get("rpoMinutes")
+    if rpo:
+        verdict = "met" if rpo["achievable"] <= rpo["target"] else "NOT MET"
+        lines.append(f"RPO: target {rpo['target']} min, achievable {rpo['achievable']} min ({verdict}; "
+                     f"backups every {objectives['backupIntervalHours']}h)")
+    copies = [f"{region} -> {details['backupCopiesTo']}" for region, details in regions.items()
+              if details.get("backupCopiesTo")]
+    if copies:
+        lines.append(f"Backup copies: {', '.join(copies)}")
+    return lines + ([""] if lines else [])

@@ -6,7 +6,9 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import ConfigError, StackConfig
+from .backup import BackupSchedule, Peer
 from .network import available_zones
+from .objectives import copy_targets
 from .region import Region
 
 
@@ -39,10 +41,27 @@ class Platform(pulumi.ComponentResource):
                                opts=pulumi.ResourceOptions(parent=self))
                         for region, provider, zones in placements]
 
+        # Backups copy around the ring of regions; the schedules need every region's vault first.
+        by_name = {region.name: region for region in self.regions}
+        targets = copy_targets([r.name for r in stack.regions]) if stack.dr.cross_region_copy else {}
+        copies_to: dict[str, str | None] = {}
+        for region in self.regions:
+            target = by_name.get(targets.get(region.name) or "")
+            peer = Peer(target.name, target.backup.vault.arn, target.backup.key.arn) if target else None
+            BackupSchedule(region.logical_name, dr=stack.dr, vault=region.backup, peer=peer,
+                           restore_testing=stack.environment != "dev", opts=pulumi.ResourceOptions(parent=region))
+            copies_to[region.name] = peer.region if peer else None
+
+        schedule = stack.dr.schedule
         self.exports = {
             "environment": stack.environment,
             "activeRegion": stack.active_region.name,
             "failoverOrder": [region.name for region in stack.regions],
-            "regions": {region.name: region.outputs for region in self.regions},
+            "regions": {region.name: {**region.outputs, "backupCopiesTo": copies_to[region.name]}
+                        for region in self.regions},
+            "objectives": {
+                "rpoMinutes": {"target": stack.dr.rpo_minutes, "achievable": schedule.achievable_rpo_minutes},
+                "backupIntervalHours": schedule.interval_hours,
+            },
         }
         self.register_outputs(self.exports)

@@ -8,6 +8,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from .backup import BackupVault
 from .cluster import Cluster
 from .config import RegionConfig, StackConfig
 from .network import Network
@@ -48,6 +49,8 @@ class Region(pulumi.ComponentResource):
         aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
                       opts=pulumi.ResourceOptions(parent=self))
 
+        self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=identity.account_id,
+                                  protect=protect, opts=pulumi.ResourceOptions(parent=self))
         self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
                                log_key_arn=self.key.arn, label=label, opts=pulumi.ResourceOptions(parent=self))
         self.cluster = Cluster(name, cluster=stack.cluster, cluster_name=label, region=region.name,
@@ -63,6 +66,7 @@ class Region(pulumi.ComponentResource):
                                    opts=pulumi.ResourceOptions(parent=self))
 
         self.name = region.name
+        self.logical_name = name
         self.outputs = {
             "vpcId": self.network.vpc_id,
             "availabilityZones": list(zones),
@@ -71,5 +75,7 @@ class Region(pulumi.ComponentResource):
             "oidcProviderArn": self.cluster.oidc_provider_arn,
             "platformKeyArn": self.key.arn,
             "endpoints": self.workloads.endpoints,
+            "backupVaultArn": self.backup.vault.arn,
+            "backupKeyArn": self.backup.key.arn,
         }
         self.register_outputs(self.outputs)

@@ -63,8 +63,8 @@ class Section:
             raise self.error(name, f"expected {expected}, got {show(value)}", f"write {expected}")
         return value
 
-    def section(self, name: str, keys: Sequence[str] | None, default: Any = ...) -> "Section":
-        return Section(self.source, self.key(name), self.get(name, Mapping, default), keys)
+    def section(self, name: str, keys: Sequence[str] | None, default: Any = ..., hint: str = "") -> "Section":
+        return Section(self.source, self.key(name), self.get(name, Mapping, default, hint), keys)
 
     def items(self, name: str, default: Any = ..., hint: str = "") -> list[Any]:
         return list(self.get(name, list, default, hint))

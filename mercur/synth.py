@@ -163,7 +163,7 @@ def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
         return f"{_ID_PREFIXES[type_]}-{_digest(type_, name)}"
     if type_ == "aws:kms/key:Key":
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{type_}/{name}"))
-    if type_.startswith("aws:iam/") and inputs.get("name"):
+    if type_.startswith("aws:iam/") and inputs.get("name") or type_ == "aws:backup/vault:Vault":
         return str(inputs["name"])
     return f"{name}-{_digest(type_, name, length=7)}"
 
@@ -194,6 +194,10 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
                 "uniqueId": f"AROA{_digest(name, length=17).upper()}"}
     if type_ == "aws:kms/key:Key":
         return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{physical_id}"}
+    if type_ == "aws:backup/vault:Vault":
+        return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{physical_id}", "recoveryPoints": 0}
+    if type_ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{inputs.get('name', physical_id)}"}
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
     extra: dict[str, Any] = {}

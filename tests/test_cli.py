@@ -35,6 +35,14 @@ def test_bad_config_exits_2_with_one_line_and_no_resources(project, capsys, monk
                             "(10.30.0.0/16); give every region its own range\n")
 
 
+def test_unachievable_rpo_exits_2_naming_the_key_and_the_achievable_value(project, capsys) -> None:
+    project.edit("staging", lambda v: v["mercur:dr"].update(rpoMinutes=90))
+    assert main(["plan", "staging", "--project-dir", str(project.path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("Pulumi.staging.yaml: mercur:dr.rpoMinutes: 90 cannot be met: the best achievable is 180 ")
+    assert line.endswith("set rpoMinutes to at least 180")
+
+
 def test_unknown_stack_exits_2(capsys) -> None:
     assert main(["plan", "qa", "--project-dir", str(ROOT)]) == 2
     assert "use one of: dev, prod, staging" in capsys.readouterr().err

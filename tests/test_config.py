@@ -81,6 +81,13 @@ BAD_INPUT = {
     "wrong type": ("dev", _set("network", "maxAzs", "three"), "mercur:network.maxAzs", "an integer"),
     "retention CloudWatch does not offer": ("dev", _set("network", "flowLogRetentionDays", 100),
                                             "mercur:network.flowLogRetentionDays", "use 90"),
+    "unachievable RPO": ("prod", _set("dr", "rpoMinutes", 60), "mercur:dr.rpoMinutes",
+                         "best achievable is 180 minutes"),
+    "prod without cross-region copies": ("prod", _set("dr", "crossRegionCopy", False), "mercur:dr.crossRegionCopy",
+                                         "only dev may opt out"),
+    "copies with nowhere to go": ("dev", _set("dr", "crossRegionCopy", True), "mercur:dr.crossRegionCopy",
+                                  "add a passive region"),
+    "missing objectives": ("staging", lambda v: v.pop("mercur:dr"), "mercur:dr", "rpoMinutes"),
     "key outside any namespace": ("dev", lambda v: v.update(regions=[]), "regions", "mercur:regions"),
 }
 

@@ -114,15 +114,16 @@ def test_flow_logs_capture_all_traffic_into_a_retained_encrypted_group(plan_of) 
     for log in plan.of_type("aws:ec2/flowLog:FlowLog"):
         group = next(g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
                      if g.region == log.region and g.inputs["name"].endswith("/flow-logs"))
-        key = next(k for k in plan.of_type("aws:kms/key:Key") if k.region == log.region)
+        key = plan.by_id(group.inputs["kmsKeyId"].rsplit("/", 1)[1])
         assert log.inputs["trafficType"] == "ALL" and log.inputs["logDestination"].endswith(group.inputs["name"])
         assert group.inputs["retentionInDays"] == 365
-        assert group.inputs["kmsKeyId"].startswith(f"arn:aws:kms:{log.region}:")
-        assert key.region == log.region
+        assert key.type == "aws:kms/key:Key" and key.region == log.region and key.name.endswith("-platform-key")
 
 
 def test_flow_log_role_may_only_write_its_own_group(plan_of) -> None:
-    for policy in plan_of("dev").of_type("aws:iam/rolePolicy:RolePolicy"):
+    policies = [p for p in plan_of("dev").of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-flow-logs")]
+    assert len(policies) == 1
+    for policy in policies:
         [statement] = json.loads(policy.inputs["policy"])["Statement"]
         assert "*" not in statement["Resource"] and all(":log-group:/vpc/" in r for r in statement["Resource"])
         assert all(action.startswith("logs:") and "*" not in action for action in statement["Action"])

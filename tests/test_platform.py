@@ -30,7 +30,8 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     assert outputs["environment"] == "prod"
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "privateSubnetIds", "clusterName",
-                                "oidcProviderArn", "platformKeyArn", "endpoints"}
+                                "oidcProviderArn", "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
+                                "backupCopiesTo"}
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
 

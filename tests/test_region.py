@@ -38,7 +38,9 @@ def test_every_aws_resource_uses_its_own_regions_provider(stack_plan) -> None:
 
 
 def test_platform_key_rotates_and_names_its_region(plan_of) -> None:
-    for key in plan_of("staging").of_type("aws:kms/key:Key"):
+    keys = [k for k in plan_of("staging").of_type("aws:kms/key:Key") if k.name.endswith("-platform-key")]
+    assert len(keys) == 2
+    for key in keys:
         assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
         statement = json.loads(key.inputs["policy"])["Statement"][1]
         assert statement["Principal"]["Service"] == f"logs.{key.region}.amazonaws.com"

@@ -40,4 +40,6 @@ def test_no_world_open_ingress_anywhere(stack_plan) -> None:
 
 def test_only_prod_protects_stateful_resources(stack_plan) -> None:
     protected = {r.type for r in stack_plan.resources if r.protect}
-    assert protected == ({"aws:kms/key:Key", "eks:index:Cluster"} if stack_plan.stack == "prod" else set())
+    expected = {"aws:kms/key:Key", "eks:index:Cluster", "aws:backup/vault:Vault",
+                "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}
+    assert protected == (expected if stack_plan.stack == "prod" else set())
