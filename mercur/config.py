@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from .dnsconfig import DnsConfig, parse_dns
 from .objectives import BackupSchedule, Unachievable, schedule_for
 from .apps import AppConfig, StandbyConfig, check_secrets_placement, parse_apps, parse_standby, without_ciphertext
 from .schema import ConfigError, Section, bounded, choice, show
@@ -117,7 +118,7 @@ class DrConfig:
     """Recovery objectives and retention; `schedule` is derived from the RPO and proven to meet it."""
 
     rpo_minutes: int
-    rto_minutes: int
+    rto_minutes: float
     retention_days: int
     copy_retention_days: int
     cross_region_copy: bool
@@ -137,6 +138,7 @@ class StackConfig:
     apps: tuple[AppConfig, ...] = ()
     standby: StandbyConfig = StandbyConfig(1)  # replicas per app in each passive region
     dr: DrConfig | None = None
+    dns: DnsConfig | None = None
 
     @property
     def is_production(self) -> bool:
@@ -150,7 +152,7 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------------
 # Sections
 
-_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags", "apps", "standby", "dr")
+_ROOT_KEYS = ("environment", "regions", "network", "cluster", "nodeGroups", "tags", "apps", "standby", "dr", "dns")
 _DR_KEYS = ("rpoMinutes", "rtoMinutes", "retentionDays", "copyRetentionDays", "crossRegionCopy")
 _NODE_GROUP_KEYS = ("name", "instanceTypes", "minSize", "desiredSize", "maxSize", "diskSizeGb", "capacityType")
 
@@ -324,8 +326,18 @@ def _dr(root: Section, environment: str, regions: Sequence[RegionConfig]) -> DrC
                                       f"({error.explanation})", f"set rpoMinutes to at least {error.best}") from None
     retention = bounded(sec, "retentionDays", 1, 3650)
     copy_retention = bounded(sec, "copyRetentionDays", 1, 3650, retention)
-    return DrConfig(rpo_minutes=rpo, rto_minutes=bounded(sec, "rtoMinutes", 1, 24 * 60), retention_days=retention,
+    rto = sec.get("rtoMinutes", (int, float))
+    if isinstance(rto, bool) or not 0 < rto <= 24 * 60:
+        raise sec.error("rtoMinutes", f"{show(rto)} is out of range", "use minutes above 0, up to 1440")
+    return DrConfig(rpo_minutes=rpo, rto_minutes=rto, retention_days=retention,
                     copy_retention_days=copy_retention, cross_region_copy=cross_region, schedule=schedule)
+
+
+def _dns(root: Section, regions: Sequence[RegionConfig], apps: Sequence[AppConfig], dr: DrConfig) -> DnsConfig | None:
+    """Required wherever there is something to fail over to; optional for a single region."""
+    if len(regions) == 1 and "dns" not in root.data:
+        return None
+    return parse_dns(root, regions=[r.name for r in regions], apps=apps, rto_minutes=dr.rto_minutes)
 
 
 def _tags(root: Section) -> Mapping[str, str]:
@@ -354,10 +366,12 @@ def parse(raw: Mapping[str, Any], *, stack: str, source: str,
     network = _network(root)
     regions = _regions(root, network)
     apps = parse_apps(root)
+    dr = _dr(root, environment, regions)
     config = StackConfig(
         project=PROJECT, stack=stack, environment=environment, source=source,
         regions=regions, network=network, cluster=_cluster(root, environment), tags=_tags(root),
-        apps=apps, standby=parse_standby(root, apps), dr=_dr(root, environment, regions),
+        apps=apps, standby=parse_standby(root, apps), dr=dr,
+        dns=_dns(root, regions, apps, dr),
     )
     _no_overlap_with_siblings(config, sibling_cidrs())
     return config

@@ -22,11 +22,11 @@ CONTINUOUS_MAX_RETENTION_DAYS = 35
 
 
 class Unachievable(ValueError):
-    """A target the schedules cannot meet; `best` is the lowest achievable value, in minutes."""
+    """A target no allowed setting can meet; `best` is the lowest achievable value, in `unit`."""
 
-    def __init__(self, target: int, best: int, explanation: str) -> None:
-        self.target, self.best, self.explanation = target, best, explanation
-        super().__init__(f"{target} minutes cannot be met: the best achievable is {best} ({explanation})")
+    def __init__(self, target: int, best: int, explanation: str, unit: str = "minutes") -> None:
+        self.target, self.best, self.explanation, self.unit = target, best, explanation, unit
+        super().__init__(f"{target} {unit} cannot be met: the best achievable is {best} {unit} ({explanation})")
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,58 @@ def copy_targets(regions: Sequence[str]) -> Mapping[str, str | None]:
     if len(regions) < 2:
         return {region: None for region in regions}
     return {region: regions[(index + 1) % len(regions)] for index, region in enumerate(regions)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Recovery time: how long until the passive region serves the traffic after the active one fails.
+
+HEALTH_CHECK_INTERVALS_SECONDS = (30, 10)  # Route53 offers exactly these; 30 s is the standard (cheaper) one
+FAILURE_THRESHOLDS = range(1, 11)
+PREFERRED_FAILURE_THRESHOLD = 3  # Route53's default: one lost probe round is noise, three is an outage
+# Alias records answer with the load balancer's own TTL, which is 60 s for ELB.
+ALIAS_TTL_SECONDS = 60
+# The standby already serves; the HPA reacts within its 15 s sync and a new pod is ready in about 45 s.
+SCALE_UP_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class FailoverTiming:
+    interval_seconds: int
+    failure_threshold: int
+    achievable_rto_seconds: int
+
+    @property
+    def detection_seconds(self) -> int:
+        return self.interval_seconds * self.failure_threshold
+
+
+def achievable_rto(interval_seconds: int, failure_threshold: int) -> int:
+    """Detection (interval x threshold) + resolvers holding the old answer (TTL) + the standby scaling up."""
+    return interval_seconds * failure_threshold + ALIAS_TTL_SECONDS + SCALE_UP_SECONDS
+
+
+def best_rto() -> int:
+    return achievable_rto(min(HEALTH_CHECK_INTERVALS_SECONDS), min(FAILURE_THRESHOLDS))
+
+
+def _rto_explanation(interval: int, threshold: int) -> str:
+    return (f"{interval} s health checks x {threshold} failures + {ALIAS_TTL_SECONDS} s DNS TTL + "
+            f"{SCALE_UP_SECONDS} s standby scale-up")
+
+
+def failover_timing(rto_seconds: float, interval_seconds: int | None = None,
+                    failure_threshold: int | None = None) -> FailoverTiming:
+    """Health-check settings for the RTO: the given ones (checked), or the calmest that still meet it —
+    30 s probes before 10 s ones, and up to three failures before declaring an outage."""
+    intervals = [interval_seconds] if interval_seconds else list(HEALTH_CHECK_INTERVALS_SECONDS)
+    for interval in intervals:
+        thresholds = [failure_threshold] if failure_threshold else \
+            range(PREFERRED_FAILURE_THRESHOLD, min(FAILURE_THRESHOLDS) - 1, -1)
+        for threshold in thresholds:
+            rto = achievable_rto(interval, threshold)
+            if rto <= rto_seconds:
+                return FailoverTiming(interval, threshold, rto)
+    interval = interval_seconds or min(HEALTH_CHECK_INTERVALS_SECONDS)
+    threshold = failure_threshold or min(FAILURE_THRESHOLDS)
+    best = achievable_rto(interval, threshold)
+    raise Unachievable(round(rto_seconds), best, _rto_explanation(interval, threshold), unit="seconds")

@@ -52,6 +52,15 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
         verdict = "met" if rpo["achievable"] <= rpo["target"] else "NOT MET"
         lines.append(f"RPO: target {rpo['target']} min, achievable {rpo['achievable']} min ({verdict}; "
                      f"backups every {objectives['backupIntervalHours']}h)")
+    rto = objectives.get("rtoMinutes")
+    if rto:
+        if rto["achievable"] is None:
+            lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
+        else:
+            verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
+            check = objectives["healthCheck"]
+            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min ({verdict}; "
+                         f"health checks every {check['intervalSeconds']} s, {check['failureThreshold']} failures)")
     copies = [f"{region} -> {details['backupCopiesTo']}" for region, details in regions.items()
               if details.get("backupCopiesTo")]
     if copies:

@@ -59,7 +59,8 @@ class Region(pulumi.ComponentResource):
                                protect=protect, opts=pulumi.ResourceOptions(parent=self))
         placement = Placement(region=region.name, active=region == stack.active_region,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,
-                              tags={"Project": stack.project, "Environment": stack.environment})
+                              tags={"Project": stack.project, "Environment": stack.environment},
+                              certificate_arn=stack.dns.certificates.get(region.name) if stack.dns else None)
         self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
                                    oidc_provider_arn=self.cluster.oidc_provider_arn,
                                    oidc_provider_url=self.cluster.oidc_provider_url, protect=protect,

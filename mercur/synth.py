@@ -38,6 +38,13 @@ AVAILABILITY_ZONES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "eu-central-1": tuple((f"eu-central-1{s}", f"euc1-az{n}") for s, n in zip("abc", (1, 2, 3))),
 }
 
+# Canonical hosted zones of Network Load Balancers, as AWS publishes them (alias record targets).
+NLB_HOSTED_ZONES: Mapping[str, str] = {
+    "us-east-1": "Z26RNL4JYFTOTI", "us-east-2": "ZLMOA37VPKANP", "us-west-1": "Z24FKFUX50B4VW",
+    "us-west-2": "Z18D5FSROUN65G", "ca-central-1": "Z2EPGBW3API2WT", "eu-west-1": "Z2IFOLAFXWLO4F",
+    "eu-central-1": "Z3F0SRJ5LGBH90",
+}
+
 # EC2-style ids AWS gives these types.
 _ID_PREFIXES = {
     "aws:ec2/vpc:Vpc": "vpc", "aws:ec2/subnet:Subnet": "subnet", "aws:ec2/internetGateway:InternetGateway": "igw",
@@ -48,6 +55,8 @@ _ID_PREFIXES = {
 }
 
 _recording = False
+# Route53 is global whatever region its provider names (IAM too, but roles belong to their region's component).
+_GLOBAL_TYPES = ("aws:route53/",)
 _SIG, _RESOURCE_SIG = pulumi_rpc._special_sig_key, pulumi_rpc._special_resource_sig
 _SECRET_SIG = pulumi_rpc._special_secret_sig
 
@@ -161,8 +170,10 @@ def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
     """The id AWS would assign: EC2-style prefixed ids, key UUIDs, IAM names (given or auto-named)."""
     if type_ in _ID_PREFIXES:
         return f"{_ID_PREFIXES[type_]}-{_digest(type_, name)}"
-    if type_ == "aws:kms/key:Key":
+    if type_ in ("aws:kms/key:Key", "aws:route53/healthCheck:HealthCheck"):
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{type_}/{name}"))
+    if type_ == "aws:route53/zone:Zone":
+        return f"Z{_digest(type_, name, length=20).upper()}"
     if type_.startswith("aws:iam/") and inputs.get("name") or type_ == "aws:backup/vault:Vault":
         return str(inputs["name"])
     return f"{name}-{_digest(type_, name, length=7)}"
@@ -196,6 +207,9 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
         return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{physical_id}"}
     if type_ == "aws:backup/vault:Vault":
         return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{physical_id}", "recoveryPoints": 0}
+    if type_ == "aws:route53/zone:Zone":
+        return {"zoneId": physical_id, "arn": f"arn:aws:route53:::hostedzone/{physical_id}",
+                "nameServers": [f"ns-{n}.awsdns-{n}.org" for n in (1, 2, 3, 4)]}
     if type_ == "aws:sns/topic:Topic":
         return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{inputs.get('name', physical_id)}"}
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
@@ -217,6 +231,13 @@ def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "userId": "AIDAMERCURPLAN",
                 "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mercur-deployer/plan"}
+    if token == "aws:route53/getZone:getZone":
+        zone_id = f"Z{_digest(args['name'], length=20).upper()}"
+        return {"id": zone_id, "zoneId": zone_id, "name": args["name"], "privateZone": False,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [], "resourceRecordSetCount": 4}
+    if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+        return {"id": NLB_HOSTED_ZONES[args["region"]], "loadBalancerType": args.get("loadBalancerType"),
+                "region": args["region"]}
     if token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
     raise NotImplementedError(f"the mock cloud does not answer {token}; add it to mercur.synth._invoke")
@@ -288,6 +309,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
         own = args.inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
         region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
+        if request.type.startswith(_GLOBAL_TYPES):
+            region = None
         with self._lock:
             self._regions[urn] = region
             self.recorded.append(Resource(

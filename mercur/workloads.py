@@ -24,6 +24,8 @@ STORAGE_CLASS = "gp3-encrypted"
 RUN_AS = 10001  # an unprivileged uid/gid the images are built for
 LB = "service.beta.kubernetes.io/aws-load-balancer-"
 SERVICE_PORT = 80
+TLS_PORT = 443
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Placement:
     standby_replicas: int
     environment: str
     tags: Mapping[str, str]
+    certificate_arn: str | None = None  # TLS on the load balancers (ACM, this region's)
 
     def min_replicas(self, app: AppConfig) -> int:
         return app.min_replicas if self.active else self.standby_replicas
@@ -45,9 +48,12 @@ def labels(app: AppConfig, environment: str) -> dict[str, str]:
             "app.kubernetes.io/part-of": "mercur", "app.kubernetes.io/managed-by": "pulumi"}
 
 
-def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str]) -> dict[str, str]:
-    """An internet-facing NLB across every zone's public subnet, health-checked on the app's own path."""
-    return {
+def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certificate_arn: str | None) -> dict[str, str]:
+    """An internet-facing NLB across every zone's public subnet, health-checked on the app's own path;
+    with a certificate it terminates TLS 1.2+ on 443."""
+    tls = {f"{LB}ssl-cert": certificate_arn, f"{LB}ssl-ports": str(TLS_PORT),
+           f"{LB}ssl-negotiation-policy": TLS_POLICY} if certificate_arn else {}
+    return {**tls,
         f"{LB}type": "nlb",
         f"{LB}scheme": "internet-facing",
         f"{LB}cross-zone-load-balancing-enabled": "true",
@@ -159,8 +165,10 @@ class Application(pulumi.ComponentResource):
         service = core.Service(
             f"{name}-service", opts=in_namespace,
             metadata=self._meta(app, annotations=load_balancer_annotations(app, {
-                **placement.tags, "Application": app.name})),
+                **placement.tags, "Application": app.name}, placement.certificate_arn)),
             spec=core.ServiceSpecArgs(type="LoadBalancer", selector=selector, ports=[
+                core.ServicePortArgs(name="https", port=TLS_PORT, target_port="http", protocol="TCP")
+                if placement.certificate_arn else
                 core.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http", protocol="TCP")]))
 
         autoscaling.HorizontalPodAutoscaler(

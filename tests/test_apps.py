@@ -102,5 +102,5 @@ def test_secure_values_are_kept_out_of_the_offline_plan(project) -> None:
 
 
 def test_a_stack_may_run_no_apps(project) -> None:
-    project.edit("dev", lambda v: v.pop("mercur:apps"))
+    project.edit("dev", lambda v: (v.pop("mercur:apps"), v.pop("mercur:dns")))
     assert config.load_file(project.path, "dev").apps == ()

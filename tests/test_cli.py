@@ -43,6 +43,14 @@ def test_unachievable_rpo_exits_2_naming_the_key_and_the_achievable_value(projec
     assert line.endswith("set rpoMinutes to at least 180")
 
 
+def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project, capsys) -> None:
+    project.edit("prod", lambda v: v["mercur:dr"].update(rtoMinutes=round(10 / 60, 4)))
+    assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("Pulumi.prod.yaml: mercur:dr.rtoMinutes: 0.1667 min (10 s) cannot be met: "
+                           "the best achievable is 130 s")
+
+
 def test_unknown_stack_exits_2(capsys) -> None:
     assert main(["plan", "qa", "--project-dir", str(ROOT)]) == 2
     assert "use one of: dev, prod, staging" in capsys.readouterr().err

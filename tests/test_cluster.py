@@ -56,7 +56,7 @@ def test_control_plane_is_hardened_in_every_stack(stack_plan) -> None:
         key = stack_plan.by_id(key_arn.rsplit("/", 1)[1])
         assert key.type == "aws:kms/key:Key" and key.region == region and key_arn.startswith(f"arn:aws:kms:{region}:")
         assert key.inputs["enableKeyRotation"] is True
-        assert eks.providers["aws"] == stack_plan.one("pulumi:providers:aws", region=region).urn
+        assert eks.providers["aws"] == stack_plan.one("pulumi:providers:aws", name=region).urn
 
 
 def test_api_endpoint_is_private_except_where_the_stack_opens_it(plan_of) -> None:

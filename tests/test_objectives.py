@@ -51,6 +51,34 @@ def test_windows_are_valid_for_aws_backup() -> None:
         assert schedule.completion_window_minutes >= schedule.start_window_minutes + 60
 
 
+@pytest.mark.parametrize("rto_seconds, interval, threshold, achievable", [
+    (300, 30, 3, 210),   # prod's 5 minutes: the calm default
+    (180, 30, 2, 180),
+    (150, 30, 1, 150),
+    (149, 10, 2, 140),   # below what 30 s probes can detect: the fast interval
+    (130, 10, 1, 130),   # the best there is
+])
+def test_failover_timing_is_the_calmest_that_meets_the_rto(rto_seconds, interval, threshold, achievable) -> None:
+    timing = objectives.failover_timing(rto_seconds)
+    assert (timing.interval_seconds, timing.failure_threshold, timing.achievable_rto_seconds) == \
+        (interval, threshold, achievable)
+
+
+def test_rto_adds_detection_ttl_and_scale_up() -> None:
+    assert objectives.achievable_rto(30, 3) == 90 + objectives.ALIAS_TTL_SECONDS + objectives.SCALE_UP_SECONDS
+
+
+def test_rto_below_the_best_names_it() -> None:
+    with pytest.raises(Unachievable) as caught:
+        objectives.failover_timing(10)
+    assert caught.value.best == objectives.best_rto() == 130 and caught.value.unit == "seconds"
+
+
+def test_explicit_timing_that_misses_the_rto_is_refused() -> None:
+    with pytest.raises(Unachievable):
+        objectives.failover_timing(200, interval_seconds=30, failure_threshold=4)
+
+
 @pytest.mark.parametrize("regions, expected", [
     (["us-west-1"], {"us-west-1": None}),
     (["us-west-1", "us-east-1"], {"us-west-1": "us-east-1", "us-east-1": "us-west-1"}),

@@ -17,7 +17,8 @@ def test_default_tags_cannot_be_overridden_by_stack_tags(project) -> None:
 
 def test_each_provider_targets_its_region_with_its_default_tags(stack_plan) -> None:
     stack = config.load_file(ROOT, stack_plan.stack)
-    providers = stack_plan.of_type("pulumi:providers:aws")
+    [platform_component] = stack_plan.of_type("mercur:platform:Platform")
+    providers = [p for p in stack_plan.of_type("pulumi:providers:aws") if p.parent == platform_component.urn]
     assert sorted(p.inputs["region"] for p in providers) == sorted(r.name for r in stack.regions)
     for provider in providers:
         # Under mocks the engine does not merge default tags into resources: assert the provider's input.
@@ -31,7 +32,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "privateSubnetIds", "clusterName",
                                 "oidcProviderArn", "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
-                                "backupCopiesTo"}
+                                "backupCopiesTo", "healthCheckId"}
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
 

@@ -110,6 +110,20 @@ def test_services_are_internet_facing_nlbs_health_checked_on_the_app(plan_of) ->
         assert annotations[f"{workloads.LB}healthcheck-path"].startswith("/")
 
 
+@pytest.mark.parametrize("stack, tls", [("dev", False), ("staging", True), ("prod", True)])
+def test_load_balancers_terminate_tls_with_the_regions_certificate(plan_of, stack, tls) -> None:
+    stack_config = config.load_file(ROOT, stack)
+    for service in plan_of(stack).of_type("kubernetes:core/v1:Service"):
+        [port] = service.inputs["spec"]["ports"]
+        annotations = service.inputs["metadata"]["annotations"]
+        if tls:
+            assert (port["name"], port["port"], port["targetPort"]) == ("https", 443, "http")
+            assert annotations[f"{workloads.LB}ssl-cert"] == stack_config.dns.certificates[service.region]
+            assert annotations[f"{workloads.LB}ssl-negotiation-policy"] == workloads.TLS_POLICY
+        else:
+            assert (port["name"], port["port"]) == ("http", 80) and f"{workloads.LB}ssl-cert" not in annotations
+
+
 def test_disruption_budgets_and_network_policies(stack_plan) -> None:
     for pdb in stack_plan.of_type("kubernetes:policy/v1:PodDisruptionBudget"):
         assert pdb.inputs["spec"] == {"maxUnavailable": 1, "selector": pdb.inputs["spec"]["selector"]}
