@@ -1,23 +1,51 @@
-"""The offline plan: what a stack would build, as a readable summary or one JSON document."""
+"""The offline plan's outputs: the readable summary, the JSON document, and the `--out` directory."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
-from .synth import Plan
+import yaml
+
+from .compliance import Finding
+from .diagram import mermaid
+from .synth import Plan, Resource
 
 _GLOBAL = "global"
+_TREE_TYPES = {  # what the per-region tree shows, in this order, and how it names each
+    "aws:ec2/vpc:Vpc": lambda r: f"VPC {r.inputs['cidrBlock']}",
+    "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs['tags'].get('mercur:tier', 'subnet')} subnet "
+                                       f"{r.inputs['cidrBlock']} in {r.inputs['availabilityZone']}",
+    "aws:ec2/natGateway:NatGateway": lambda r: f"NAT gateway {r.name}",
+    "eks:index:Cluster": lambda r: f"EKS {r.inputs['name']} {r.inputs['version']}, "
+                                   f"{'public+private' if r.inputs.get('endpointPublicAccess') else 'private'} API",
+    "eks:index:ManagedNodeGroup": lambda r: f"node group {r.inputs['nodeGroupName']} "
+                                            f"{r.inputs['scalingConfig']['minSize']}-{r.inputs['scalingConfig']['maxSize']}"
+                                            f" x {'/'.join(r.inputs['instanceTypes'])}",
+    "kubernetes:apps/v1:Deployment": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
+                                               f"replicas ({r.inputs['metadata']['annotations']['mercur.io/role']})",
+    "kubernetes:apps/v1:StatefulSet": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
+                                                f"replicas with volumes",
+    "aws:backup/vault:Vault": lambda r: f"backup vault {r.inputs['name']}",
+    "aws:route53/healthCheck:HealthCheck": lambda r: f"health check {r.inputs['type']} {r.inputs['fqdn']}"
+                                                     f"{r.inputs['resourcePath']}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda r: f"alarm {r.inputs['name']}",
+}
 
 
-def document(plan: Plan) -> str:
-    """The JSON contract: {project, stack, resources: [{urn, type, name, parent, region, inputs}], outputs}."""
-    return json.dumps(plan.document(), indent=2, sort_keys=False, default=str)
+def document(plan: Plan, findings: Sequence[Finding] = ()) -> str:
+    """The JSON contract: {project, stack, resources: [{urn, type, name, parent, region, inputs}], outputs,
+    findings: [{rule, urn, message, level}]}."""
+    body = plan.document()
+    body["findings"] = [{"rule": f.rule, "urn": f.urn, "message": f.message,
+                         "level": "mandatory" if f.mandatory else "advisory"} for f in findings]
+    return json.dumps(body, indent=2, default=str)
 
 
-def summary(plan: Plan) -> str:
-    """Resources per region and type, then totals; regions in failover order."""
+def summary(plan: Plan, findings: Sequence[Finding] = ()) -> str:
+    """Resources per region and type, a tree of what matters, objectives, policy results, totals."""
     order: list[str] = list(plan.outputs.get("failoverOrder", []))
     regions = order + sorted({r.region for r in plan.resources if r.region and r.region not in order})
     by_region: dict[str, Counter[str]] = {}
@@ -28,20 +56,29 @@ def summary(plan: Plan) -> str:
     region_outputs: dict[str, Any] = plan.outputs.get("regions", {})
     for region in regions + ([_GLOBAL] if _GLOBAL in by_region else []):
         counts = by_region.get(region, Counter())
-        role = "" if region == _GLOBAL else (" (active)" if region == regions[0] else " (passive)")
+        role = "" if region == _GLOBAL or region not in order else \
+            (" (active)" if region == order[0] else " (passive)")
         lines.append(f"{region}{role}: {sum(counts.values())} resources")
         details = region_outputs.get(region, {})
         if details:
             lines.append(f"  cluster {details.get('clusterName')}, AZs {', '.join(details.get('availabilityZones', []))}")
+        lines += _tree([r for r in plan.resources if (r.region or _GLOBAL) == region])
         width = max((len(t) for t in counts), default=0)
         lines += [f"  {type_:<{width}}  {count:>3}" for type_, count in sorted(counts.items())]
         lines.append("")
     lines += _objectives(plan.outputs.get("objectives", {}), region_outputs)
+    lines += _policy_results(findings)
     totals = Counter(r.type for r in plan.resources)
     lines.append(f"Totals: {len(plan.resources)} resources, {len(totals)} types, "
                  f"{sum(1 for r in plan.resources if r.custom)} custom, "
                  f"{sum(1 for r in plan.resources if r.protect)} protected")
     return "\n".join(lines)
+
+
+def _tree(resources: list[Resource]) -> list[str]:
+    lines = [describe(resource) for type_, describe in _TREE_TYPES.items()
+             for resource in resources if resource.type == type_]
+    return [f"  {'└─' if index == len(lines) - 1 else '├─'} {line}" for index, line in enumerate(lines)]
 
 
 def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str]:
@@ -66,3 +103,36 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
     if copies:
         lines.append(f"Backup copies: {', '.join(copies)}")
     return lines + ([""] if lines else [])
+
+
+def _policy_results(findings: Sequence[Finding]) -> list[str]:
+    mandatory = sum(1 for f in findings if f.mandatory)
+    lines = [f"Policies: {mandatory} mandatory violation(s), {len(findings) - mandatory} advisory finding(s)"]
+    lines += [f"  {finding.line()}" for finding in findings]
+    return lines + [""]
+
+
+def manifests(plan: Plan) -> dict[str, str]:
+    """Every Kubernetes object as YAML, keyed `<region>/<namespace>/<kind>-<name>.yaml` (secrets masked)."""
+    files = {}
+    for resource in (r for r in plan.resources if r.type.startswith("kubernetes:")
+                     and not r.type.startswith("kubernetes:pulumi")):
+        body = resource.document()["inputs"]
+        metadata = body.get("metadata", {})
+        path = f"{resource.region}/{metadata.get('namespace', '_cluster')}/{body['kind'].lower()}-{metadata['name']}.yaml"
+        files[path] = yaml.safe_dump(body, sort_keys=False)
+    return files
+
+
+def write(plan: Plan, findings: Sequence[Finding], out: Path) -> list[Path]:
+    """`plan.json`, `diagram.mmd` and `manifests/` under `out`; returns what it wrote."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "plan.json", out / "diagram.mmd"]
+    written[0].write_text(document(plan, findings) + "\n")
+    written[1].write_text(mermaid(plan))
+    for relative, text in manifests(plan).items():
+        path = out / "manifests" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

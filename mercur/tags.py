@@ -3,3 +3,7 @@
 # Every stateful resource (EBS volumes from the workloads' StorageClass, and anything else holding data)
 # carries this tag; backup plans and snapshot policies select on it.
 BACKUP_SELECTION = ("mercur:backup", "true")
+
+# Workloads say which environment and failover role they serve; policies and DR tooling read these.
+ENVIRONMENT_ANNOTATION = "mercur.io/environment"
+ROLE_ANNOTATION = "mercur.io/role"  # active | passive

@@ -18,7 +18,7 @@ from pulumi_kubernetes.storage import v1 as storage
 
 from .apps import AppConfig
 from .cluster import irsa_trust_policy
-from .tags import BACKUP_SELECTION
+from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
 STORAGE_CLASS = "gp3-encrypted"
 RUN_AS = 10001  # an unprivileged uid/gid the images are built for
@@ -136,7 +136,7 @@ class Application(pulumi.ComponentResource):
                              core.ServicePortArgs(name="http", port=app.port, target_port="http")]),
                          opts=in_namespace)
             workload: pulumi.CustomResource = apps_v1.StatefulSet(
-                f"{name}-statefulset", metadata=self._meta(app), opts=scaled,
+                f"{name}-statefulset", metadata=self._workload_meta(app, placement), opts=scaled,
                 spec=apps_v1.StatefulSetSpecArgs(
                     replicas=replicas, service_name=f"{app.name}-headless",
                     selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
@@ -153,7 +153,7 @@ class Application(pulumi.ComponentResource):
         else:
             workload_kind = "Deployment"
             workload = apps_v1.Deployment(
-                f"{name}-deployment", metadata=self._meta(app), opts=scaled,
+                f"{name}-deployment", metadata=self._workload_meta(app, placement), opts=scaled,
                 spec=apps_v1.DeploymentSpecArgs(
                     replicas=replicas, selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
                     revision_history_limit=5,
@@ -205,6 +205,12 @@ class Application(pulumi.ComponentResource):
 
         self.endpoint = service.status.apply(lambda status: status.load_balancer.ingress[0].hostname)
         self.register_outputs({"endpoint": self.endpoint})
+
+    def _workload_meta(self, app: AppConfig, placement: Placement) -> meta.ObjectMetaArgs:
+        """Workloads say which environment and role they serve: policies and DR tooling read it."""
+        return meta.ObjectMetaArgs(name=app.name, namespace=app.name, labels=self._labels, annotations={
+            ENVIRONMENT_ANNOTATION: placement.environment,
+            ROLE_ANNOTATION: "active" if placement.active else "passive"})
 
     def _meta(self, app: AppConfig, *, name: str | None = None,
               annotations: Mapping[str, pulumi.Input[str]] | None = None) -> meta.ObjectMetaArgs:

@@ -51,6 +51,21 @@ def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project,
                            "the best achievable is 130 s")
 
 
+def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys) -> None:
+    assert main(["plan", "prod", "--out", str(tmp_path), "--project-dir", str(ROOT)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"plan.json", "diagram.mmd", "manifests"}
+    assert "Policies: 0 mandatory violation(s)" in capsys.readouterr().out
+
+
+def test_a_public_prod_api_exits_1_naming_the_rule(project, capsys) -> None:
+    project.edit("prod", lambda v: v["mercur:cluster"].update(endpointPublicAccess=True,
+                                                              publicAccessCidrs=["198.51.100.0/24"]))
+    assert main(["plan", "prod", "--json", "--project-dir", str(project.path)]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["findings"][0]["rule"] == "eks-endpoint-private"
+    assert captured.err.startswith("[mandatory] eks-endpoint-private: urn:pulumi:prod::mercur::")
+
+
 def test_unknown_stack_exits_2(capsys) -> None:
     assert main(["plan", "qa", "--project-dir", str(ROOT)]) == 2
     assert "use one of: dev, prod, staging" in capsys.readouterr().err

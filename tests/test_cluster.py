@@ -128,7 +128,7 @@ def test_control_plane_logs_are_retained_and_encrypted(plan_of) -> None:
     for region, eks in _clusters(plan).items():
         group = next(g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
                      if g.inputs["name"] == f"/aws/eks/{eks.inputs['name']}/cluster")
-        assert group.region == region and group.inputs["retentionInDays"] == 90
+        assert group.region == region and group.inputs["retentionInDays"] == 365
         assert group.inputs["kmsKeyId"].startswith(f"arn:aws:kms:{region}:")
 
 
