@@ -2,6 +2,7 @@
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 STACK   ?= prod
+PLAN_OUT ?=
 SDK_IMPORTS := import pulumi, pulumi.runtime.mocks, pulumi_aws as aws, pulumi_eks, pulumi_kubernetes as k8s; \
 	aws.ec2.Vpc, aws.iam.Role, aws.eks.Addon, aws.kms.Key, aws.cloudwatch.LogGroup, pulumi_eks.Cluster, k8s.Provider
 
@@ -13,7 +14,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 plan: $(VENV)/.installed  ## offline plan of $(STACK) (default prod): no Pulumi CLI or AWS account needed
-	$(PYTHON) -m mercur plan $(STACK)
+	$(PYTHON) -m mercur plan $(STACK) $(if $(PLAN_OUT),--out $(PLAN_OUT))
 
 test: $(VENV)/.installed  ## the whole suite: unit, component and whole-program tests over all stacks
 	$(PYTHON) -m pytest -q
