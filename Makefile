@@ -17,12 +17,12 @@ plan: $(VENV)/.installed  ## offline plan of $(STACK) (default prod): no Pulumi 
 	$(PYTHON) -m mercur plan $(STACK) $(if $(PLAN_OUT),--out $(PLAN_OUT))
 
 test: $(VENV)/.installed  ## the whole suite: unit, component and whole-program tests over all stacks
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2
 
 bench: $(VENV)/.installed  ## plan prod vs merely importing the SDK modules it uses (target: <= 1.5x)
 	/usr/bin/time -f "sdk imports: %e s, %M KB" $(PYTHON) -c "$(SDK_IMPORTS)"
 	/usr/bin/time -f "plan prod --json: %e s, %M KB" $(PYTHON) -m mercur plan prod --json > /dev/null
-	/usr/bin/time -f "make test: %e s, %M KB" $(PYTHON) -m pytest -q > /dev/null
+	/usr/bin/time -f "make test: %e s, %M KB" $(PYTHON) -m pytest -q -n 2 > /dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from .config import DrConfig
 from .objectives import CONTINUOUS_MAX_RETENTION_DAYS
-from .tags import BACKUP_SELECTION
+from .tags import BACKUP_SELECTION, SNAPSHOT_TAG, SOURCE_REGION_TAG
 
 ALERT_EVENTS = ("BACKUP_JOB_FAILED", "COPY_JOB_FAILED", "RESTORE_JOB_FAILED")
 BACKUP_POLICIES = ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores")
@@ -123,8 +123,8 @@ class Peer:
 class BackupSchedule(pulumi.ComponentResource):
     """A region's schedules: AWS Backup plans + DLM policy, both sized from the RPO, copying to the peer."""
 
-    def __init__(self, name: str, *, dr: DrConfig, vault: BackupVault, peer: Peer | None, restore_testing: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, *, dr: DrConfig, region: str, vault: BackupVault, peer: Peer | None,
+                 restore_testing: bool, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:backup:BackupSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         schedule = dr.schedule
@@ -183,7 +183,8 @@ class BackupSchedule(pulumi.ComponentResource):
                 target_tags={tag_key: tag_value},
                 schedules=[aws.dlm.LifecyclePolicyPolicyDetailsScheduleArgs(
                     name=f"every-{schedule.interval_hours}h", copy_tags=True,
-                    tags_to_add={"mercur:snapshot": "dlm"},
+                    # Copies keep their tags: the DR check tells a region's own snapshots from its peer's copies.
+                    tags_to_add={SNAPSHOT_TAG: "dlm", SOURCE_REGION_TAG: region},
                     create_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleCreateRuleArgs(
                         interval=schedule.interval_hours, interval_unit="HOURS", times="00:00"),
                     retain_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleRetainRuleArgs(

@@ -61,7 +61,7 @@ class Platform(pulumi.ComponentResource):
         for region in self.regions:
             target = by_name.get(targets.get(region.name) or "")
             peer = Peer(target.name, target.backup.vault.arn, target.backup.key.arn) if target else None
-            BackupSchedule(region.logical_name, dr=stack.dr, vault=region.backup, peer=peer,
+            BackupSchedule(region.logical_name, dr=stack.dr, region=region.name, vault=region.backup, peer=peer,
                            restore_testing=stack.environment != "dev", opts=pulumi.ResourceOptions(parent=region))
             copies_to[region.name] = peer.region if peer else None
         return copies_to

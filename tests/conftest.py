@@ -73,3 +73,47 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
+
+
+_clients: dict[tuple[str, str], Any] = {}
+_FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-west-1",
+                     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+
+
+def aws_client(service: str, region: str) -> Any:
+    """boto3 clients shared by every test: moto intercepts their requests, whichever mock_aws is active,
+    and botocore loads each service model once instead of once per test."""
+    if (service, region) not in _clients:
+        _clients[service, region] = _session().client(service, region_name=region)
+    return _clients[service, region]
+
+
+_session_holder: list = []
+
+
+def _session() -> Any:
+    import boto3
+    if not _session_holder:
+        _session_holder.append(boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                                     aws_session_token="testing"))
+    return _session_holder[0]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    """moto's AWS for the DR tools; never real credentials."""
+    from moto import mock_aws
+    for name, value in _FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield aws_client
+
+
+@pytest.fixture
+def world(aws, plan_of):
+    """A seeded moto world for a stack: `world("prod")`."""
+    from mercur.config import load_file
+    from moto_world import World
+    return lambda stack: World(plan_of(stack), load_file(ROOT, stack), aws).seed()

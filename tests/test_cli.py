@@ -84,3 +84,71 @@ def test_the_real_command_from_the_project_root(project) -> None:
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["stack"] == "prod"
+
+
+def test_dr_commands_describe_themselves(capsys) -> None:
+    for command in (["dr", "check", "--help"], ["dr", "drill", "--help"]):
+        with pytest.raises(SystemExit) as exited:
+            main(command)
+        assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "--outputs FILE" in text and "Exit 0: ready; 1: not ready" in text
+    assert "--confirm STACK" in text and "restored" in text
+
+
+def _outputs_file(world_, tmp_path, stack: str):
+    seeded = world_(stack)
+    path = tmp_path / f"{stack}.json"
+    path.write_text(json.dumps(seeded.outputs))
+    return seeded, path
+
+
+def test_dr_check_reports_ready_and_exits_0(world, tmp_path, capsys) -> None:
+    _, path = _outputs_file(world, tmp_path, "prod")
+    assert main(["dr", "check", "prod", "--outputs", str(path), "--json", "--project-dir", str(ROOT)]) == 0
+    assert json.loads(capsys.readouterr().out)["ready"] is True
+
+
+def test_dr_check_exits_1_when_not_ready(world, tmp_path, capsys) -> None:
+    seeded, path = _outputs_file(world, tmp_path, "staging")
+    seeded.client("route53", "us-east-1").update_health_check(
+        HealthCheckId=seeded.outputs["regions"]["us-east-1"]["healthCheckId"], Inverted=True)
+    assert main(["dr", "check", "staging", "--outputs", str(path), "--project-dir", str(ROOT)]) == 1
+    assert "NOT READY (1 of" in capsys.readouterr().out
+
+
+def test_dr_bad_outputs_exit_2_with_one_line(tmp_path, capsys) -> None:
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps({"environment": "prod", "regions": {}}))
+    assert main(["dr", "check", "prod", "--outputs", str(path), "--project-dir", str(ROOT)]) == 2
+    assert capsys.readouterr().err == ("prod.json: failoverOrder: is missing; pass the output of "
+                                       "`pulumi stack output --json` for this stack\n")
+
+
+def test_dr_outputs_of_another_stack_are_refused(plan_of, tmp_path, capsys) -> None:
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(plan_of("dev").outputs))
+    assert main(["dr", "check", "staging", "--outputs", str(path), "--project-dir", str(ROOT)]) == 2
+    assert "dev.json: environment: is dev, but Pulumi.staging.yaml is staging" in capsys.readouterr().err
+
+
+def test_drills_refuse_prod_without_confirmation(plan_of, tmp_path, capsys) -> None:
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps(plan_of("prod").outputs))
+    assert main(["dr", "drill", "prod", "--outputs", str(path), "--project-dir", str(ROOT)]) == 2
+    assert "--confirm prod" in capsys.readouterr().err
+
+
+def test_drill_writes_its_report_and_restores_after_a_timeout(world, tmp_path, capsys) -> None:
+    seeded, path = _outputs_file(world, tmp_path, "prod")
+    report = tmp_path / "drill.json"
+    code = main(["dr", "drill", "prod", "--outputs", str(path), "--confirm", "prod", "--report", str(report),
+                 "--timeout", "0.05", "--poll", "0.01", "--project-dir", str(ROOT)])
+    written = json.loads(report.read_text())
+    failover, restore = written["drills"]
+    # moto's Route53 reports every check healthy, so the failover is never detected: it times out.
+    assert code == 1 and written["verdict"] == "fail"
+    assert failover["verdict"] == "aborted" and "DrillTimeout" in failover["error"] and failover["restored"] is True
+    assert seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"] is False
+    assert restore["verdict"] == "pass" and restore["cleanedUp"] is True
+    assert "drill report written to" in capsys.readouterr().err

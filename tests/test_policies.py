@@ -113,10 +113,9 @@ VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def prod(request) -> Plan:
-    from mercur import synth
-    return synth.synthesize("prod", ROOT)
+@pytest.fixture
+def prod(plan_of) -> Plan:
+    return plan_of("prod")
 
 
 @pytest.mark.parametrize("rule, case", [(rule, index) for rule, (_, cases) in VIOLATIONS.items()

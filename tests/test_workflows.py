@@ -70,3 +70,15 @@ def test_only_dev_relaxes_the_policies_to_advisory() -> None:
     jobs = _load("deploy.yml")["jobs"]
     assert {stack: jobs[stack]["with"].get("policy-config", "") for stack in ("dev", "staging", "prod")} == {
         "dev": "policy/config.dev.json", "staging": "", "prod": ""}
+
+
+def test_dr_checks_nightly_on_staging_and_prod_and_drills_staging_monthly() -> None:
+    dr = _load("dr.yml")
+    crons = [entry["cron"] for entry in dr["on"]["schedule"]]
+    assert len(crons) == 2 and crons[0].endswith("* * *") and crons[1].endswith("1 * *")
+    check = dr["jobs"]["check"]
+    assert check["strategy"]["matrix"]["stack"] == ["staging", "prod"]
+    assert any("mercur dr check" in step.get("run", "") for step in check["steps"])
+    drill = dr["jobs"]["drill"]
+    assert any("mercur dr drill staging" in step.get("run", "") for step in drill["steps"])
+    assert drill["concurrency"]["group"] == "pulumi-staging"  # shared with staging's deploys

@@ -1,0 +1,126 @@
+"""A live-looking AWS in moto, seeded from the offline plan: names, tags, regions and output keys come from
+what the program declares, and the stack outputs are the plan's with the ids moto assigned."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from mercur.config import StackConfig
+from mercur.synth import Plan, Resource
+
+ROUTE53_REGION = "us-east-1"
+
+
+class World:
+    def __init__(self, plan: Plan, stack: StackConfig, clients: Callable[[str, str], Any]) -> None:
+        self.plan, self.stack, self.client = plan, stack, clients
+        self.health_check_ids: dict[str, str] = {}  # plan id -> moto id
+        self.zone_id = ""
+        self.outputs: dict[str, Any] = {}
+
+    def seed(self) -> "World":
+        for cluster in self.plan.of_type("eks:index:Cluster"):
+            self._cluster(cluster)
+        for group in self.plan.of_type("eks:index:ManagedNodeGroup"):
+            self._node_group(group)
+        for vault in self.plan.of_type("aws:backup/vault:Vault"):
+            self.client("backup", vault.region).create_backup_vault(BackupVaultName=vault.inputs["name"])
+        for lock in self.plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration"):
+            vault = self.plan.by_id(lock.inputs["backupVaultName"])
+            self.client("backup", lock.region).put_backup_vault_lock_configuration(
+                BackupVaultName=vault.inputs["name"], MinRetentionDays=lock.inputs["minRetentionDays"],
+                MaxRetentionDays=lock.inputs["maxRetentionDays"], ChangeableForDays=lock.inputs["changeableForDays"])
+        for policy in self.plan.of_type("aws:dlm/lifecyclePolicy:LifecyclePolicy"):
+            self._snapshots(policy)
+        self._dns()
+        self.outputs = self._outputs()
+        return self
+
+    def _cluster(self, cluster: Resource) -> None:
+        self.client("eks", cluster.region).create_cluster(
+            name=cluster.inputs["name"], version=cluster.inputs["version"],
+            roleArn="arn:aws:iam::123456789012:role/eks-cluster",
+            resourcesVpcConfig={"subnetIds": cluster.inputs["privateSubnetIds"]})
+
+    def _node_group(self, group: Resource) -> None:
+        cluster = self.plan.by_urn(group.inputs["cluster"])
+        self.client("eks", group.region).create_nodegroup(
+            clusterName=cluster.inputs["name"], nodegroupName=group.inputs["nodeGroupName"],
+            scalingConfig=group.inputs["scalingConfig"], subnets=group.inputs["subnetIds"],
+            nodeRole=group.inputs["nodeRoleArn"], instanceTypes=group.inputs["instanceTypes"])
+
+    def _snapshots(self, policy: Resource) -> None:
+        """What DLM does: snapshot the tagged volumes, tag them, copy them (with tags) to the peer region."""
+        details = policy.inputs["policyDetails"]
+        [schedule] = details["schedules"]
+        ec2 = self.client("ec2", policy.region)
+        zone = self.plan.outputs["regions"][policy.region]["availabilityZones"][0]
+        volume = ec2.create_volume(AvailabilityZone=zone, Size=20, VolumeType="gp3", Encrypted=True,
+                                   TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(details["targetTags"])}])
+        tags = {**details["targetTags"], **schedule.get("tagsToAdd", {})}
+        snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"], TagSpecifications=[
+            {"ResourceType": "snapshot", "Tags": _tags(tags)}])
+        for rule in schedule.get("crossRegionCopyRules") or []:
+            peer = self.client("ec2", rule["target"])
+            copied = peer.copy_snapshot(SourceSnapshotId=snapshot["SnapshotId"], SourceRegion=policy.region,
+                                        Encrypted=rule["encrypted"], KmsKeyId=rule["cmkArn"])
+            peer.create_tags(Resources=[copied["SnapshotId"]], Tags=_tags(tags))
+
+    def _dns(self) -> None:
+        route53 = self.client("route53", ROUTE53_REGION)
+        if not self.stack.dns:
+            return
+        self.zone_id = route53.create_hosted_zone(Name=self.stack.dns.zone, CallerReference="seed")[
+            "HostedZone"]["Id"].rsplit("/", 1)[-1]
+        for check in self.plan.of_type("aws:route53/healthCheck:HealthCheck"):
+            created = route53.create_health_check(CallerReference=check.name, HealthCheckConfig={
+                "Type": check.inputs["type"], "FullyQualifiedDomainName": check.inputs["fqdn"],
+                "Port": check.inputs["port"], "ResourcePath": check.inputs["resourcePath"],
+                "RequestInterval": check.inputs["requestInterval"],
+                "FailureThreshold": check.inputs["failureThreshold"]})
+            self.health_check_ids[check.id] = created["HealthCheck"]["Id"]
+        changes = [{"Action": "CREATE", "ResourceRecordSet": self._record(r)}
+                   for r in self.plan.of_type("aws:route53/record:Record")]
+        route53.change_resource_record_sets(HostedZoneId=self.zone_id, ChangeBatch={"Changes": changes})
+        cloudwatch = self.client("cloudwatch", ROUTE53_REGION)
+        for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+            inputs = alarm.inputs
+            cloudwatch.put_metric_alarm(
+                AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
+                Dimensions=[{"Name": "HealthCheckId",
+                             "Value": self.health_check_ids[inputs["dimensions"]["HealthCheckId"]]}],
+                Statistic=inputs["statistic"], Period=inputs["period"], EvaluationPeriods=inputs["evaluationPeriods"],
+                Threshold=inputs["threshold"], ComparisonOperator=inputs["comparisonOperator"],
+                TreatMissingData=inputs["treatMissingData"], AlarmActions=inputs["alarmActions"])
+
+    def _record(self, record: Resource) -> dict[str, Any]:
+        inputs = record.inputs
+        [alias] = inputs["aliases"]
+        nested = alias["zoneId"] == self.plan.outputs["hostedZoneId"]
+        body: dict[str, Any] = {"Name": inputs["name"], "Type": inputs["type"], "AliasTarget": {
+            "HostedZoneId": self.zone_id if nested else alias["zoneId"], "DNSName": alias["name"],
+            "EvaluateTargetHealth": alias["evaluateTargetHealth"]}}
+        if inputs.get("failoverRoutingPolicies"):
+            body.update(SetIdentifier=inputs["setIdentifier"], Failover=inputs["failoverRoutingPolicies"][0]["type"])
+        if inputs.get("healthCheckId"):
+            body["HealthCheckId"] = self.health_check_ids[inputs["healthCheckId"]]
+        return body
+
+    def _outputs(self) -> dict[str, Any]:
+        """`pulumi stack output --json` as it would read after a real `up`: the plan's, with the cloud's ids."""
+        outputs = copy.deepcopy(self.plan.outputs)
+        for details in outputs["regions"].values():
+            if "healthCheckId" in details:
+                details["healthCheckId"] = self.health_check_ids[details["healthCheckId"]]
+        if "hostedZoneId" in outputs:
+            outputs["hostedZoneId"] = self.zone_id
+        return outputs
+
+    def health_check(self, region: str) -> dict[str, Any]:
+        check_id = self.outputs["regions"][region]["healthCheckId"]
+        return self.client("route53", ROUTE53_REGION).get_health_check(HealthCheckId=check_id)["HealthCheck"]
+
+
+def _tags(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in mapping.items()]
