@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import DrConfig
+from .keys import PUBLISH_ENCRYPTED, from_account, key_policy
 from .objectives import CONTINUOUS_MAX_RETENTION_DAYS
 from .tags import BACKUP_SELECTION, SNAPSHOT_TAG, SOURCE_REGION_TAG
 
@@ -33,14 +34,9 @@ RESTORE_TEST_SCHEDULE = "cron(0 5 ? * SAT *)"  # weekly, Saturday 05:00 UTC
 
 
 def backup_key_policy(partition: str, account: str) -> str:
-    """Account-administered (IAM policies grant the roles); AWS Backup may use it to alert through SNS."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "BackupPublishesEncryptedAlerts", "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-    ]})
+    """IAM policies grant the backup and DLM roles; AWS Backup may use it to alert through SNS."""
+    return key_policy(partition, account, sid="BackupPublishesEncryptedAlerts", service="backup.amazonaws.com",
+                      actions=PUBLISH_ENCRYPTED, condition=from_account(account))
 
 
 def key_use_policy(key_arns: list[str]) -> str:

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .dnsconfig import DnsConfig
+from .keys import PUBLISH_ENCRYPTED, from_account, key_policy
 
 # Route53 publishes health-check metrics to CloudWatch in us-east-1 only.
 METRICS_REGION = "us-east-1"
@@ -31,13 +32,8 @@ class Endpoint:
 
 def alarm_topic_key_policy(partition: str, account: str) -> str:
     """CloudWatch alarms may publish to a topic encrypted with this key (the AWS-managed SNS key forbids it)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "CloudWatchPublishesAlarms", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-    ]})
+    return key_policy(partition, account, sid="CloudWatchPublishesAlarms", service="cloudwatch.amazonaws.com",
+                      actions=PUBLISH_ENCRYPTED, condition=from_account(account))
 
 
 class Failover(pulumi.ComponentResource):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import pulumi
@@ -10,23 +9,19 @@ import pulumi_aws as aws
 
 from .backup import BackupVault
 from .cluster import Cluster
+from .keys import key_policy
 from .config import RegionConfig, StackConfig
 from .network import Network
 from .workloads import Placement, Workloads
 
 
-def key_policy(partition: str, account: str, region: str) -> str:
-    """Account-administered key that CloudWatch Logs may use for this account's log groups only."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow",
-         "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-         "Resource": "*",
-         "Condition": {"ArnLike": {
-             "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}}},
-    ]})
+def platform_key_policy(partition: str, account: str, region: str) -> str:
+    """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only."""
+    return key_policy(partition, account, sid="CloudWatchLogsEncrypts", service=f"logs.{region}.amazonaws.com",
+                      actions=("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                               "kms:Describe*"),
+                      condition={"ArnLike": {
+                          "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}})
 
 
 class Region(pulumi.ComponentResource):
@@ -45,7 +40,8 @@ class Region(pulumi.ComponentResource):
         # One CMK per region for the cluster's secrets and its log groups (CKV_AWS_58, CKV_AWS_7).
         self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets and log encryption",
                                enable_key_rotation=True, deletion_window_in_days=30,
-                               policy=key_policy(partition, identity.account_id, region.name), opts=stateful)
+                               policy=platform_key_policy(partition, identity.account_id, region.name),
+                               opts=stateful)
         aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
                       opts=pulumi.ResourceOptions(parent=self))
 

@@ -75,6 +75,18 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
+def assert_rejected(project: Project, stack: str, change: Callable[[dict[str, Any]], Any], key: str,
+                    words: str) -> None:
+    """The edited stack file fails to load with ONE line: `Pulumi.<stack>.yaml: <key>: ...<words>...`."""
+    from mercur import config
+    project.edit(stack, change)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_file(project.path, stack)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"Pulumi.{stack}.yaml: {key}: "), message
+    assert words in message.split(": ", 2)[2], message
+
+
 _clients: dict[tuple[str, str], Any] = {}
 _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-west-1",

@@ -7,8 +7,7 @@ from typing import Any, Callable
 import pytest
 
 from mercur import apps, config
-from mercur.schema import ConfigError
-from conftest import ROOT
+from conftest import ROOT, assert_rejected
 
 
 def _app(index: int = 0, **changes: Any) -> Callable[[dict], None]:
@@ -53,13 +52,7 @@ BAD_APPS = {
 
 @pytest.mark.parametrize("case", BAD_APPS.values(), ids=BAD_APPS.keys())
 def test_bad_app_config_is_one_line_naming_file_key_and_fix(project, case) -> None:
-    stack, change, key, fix = case
-    project.edit(stack, change)
-    with pytest.raises(ConfigError) as caught:
-        config.load_file(project.path, stack)
-    message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"Pulumi.{stack}.yaml: {key}: "), message
-    assert fix in message.split(": ", 2)[2], message
+    assert_rejected(project, *case)
 
 
 @pytest.mark.parametrize("image, parts", [

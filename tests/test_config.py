@@ -10,7 +10,7 @@ import pytest
 
 from mercur import config
 from mercur.config import ConfigError, NatGateways
-from conftest import ROOT, STACKS
+from conftest import ROOT, STACKS, assert_rejected
 
 
 def _region(values: dict, index: int) -> dict:
@@ -94,14 +94,7 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("case", BAD_INPUT.values(), ids=BAD_INPUT.keys())
 def test_bad_input_is_one_line_naming_file_key_and_fix(project, case) -> None:
-    stack, change, key, fix = case
-    project.edit(stack, change)
-    with pytest.raises(ConfigError) as caught:
-        config.load_file(project.path, stack)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(f"Pulumi.{stack}.yaml: {key}: "), message
-    assert fix in message.split(": ", 2)[2], message
+    assert_rejected(project, *case)
 
 
 def test_missing_stack_file_names_the_known_stacks(tmp_path) -> None:

@@ -7,8 +7,7 @@ from typing import Any, Callable
 import pytest
 
 from mercur import config
-from mercur.schema import ConfigError
-from conftest import ROOT
+from conftest import ROOT, assert_rejected
 
 
 def _dns(**changes: Any) -> Callable[[dict], None]:
@@ -38,13 +37,7 @@ BAD_DNS = {
 
 @pytest.mark.parametrize("case", BAD_DNS.values(), ids=BAD_DNS.keys())
 def test_bad_dns_config_is_one_line_naming_file_key_and_fix(project, case) -> None:
-    stack, change, key, fix = case
-    project.edit(stack, change)
-    with pytest.raises(ConfigError) as caught:
-        config.load_file(project.path, stack)
-    message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"Pulumi.{stack}.yaml: {key}: "), message
-    assert fix in message.split(": ", 2)[2], message
+    assert_rejected(project, *case)
 
 
 def test_timing_is_derived_from_the_rto() -> None:

@@ -10,7 +10,7 @@ from mercur import region
 
 
 def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() -> None:
-    policy = json.loads(region.key_policy("aws", "123456789012", "us-west-1"))
+    policy = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1"))
     admin, logs = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert logs["Principal"] == {"Service": "logs.us-west-1.amazonaws.com"}
