@@ -24,6 +24,9 @@ NODE_POLICIES = (
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
+# Add-ons whose pods need nodes. metrics-server (an EKS community add-on) feeds the HPAs: without it no app
+# scales, and a passive region could not absorb a failover.
+NODE_ADDONS = ("coredns", "metrics-server")
 
 
 def region_explicit_kubeconfig(kubeconfig_json: str, region: str) -> str:
@@ -121,9 +124,10 @@ class Cluster(pulumi.ComponentResource):
                             for group in cluster.node_groups]
 
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=self.node_groups)
-        aws.eks.Addon(f"{name}-coredns", cluster_name=cluster_name, addon_name="coredns",
-                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
-                      opts=after_nodes)
+        for addon in NODE_ADDONS:
+            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster_name, addon_name=addon,
+                          resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
+                          opts=after_nodes)
         ebs_csi_role = aws.iam.Role(
             f"{name}-ebs-csi", opts=child,
             assume_role_policy=pulumi.Output.all(self.eks.oidc_provider_arn, self.eks.oidc_provider_url).apply(

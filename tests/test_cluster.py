@@ -115,7 +115,7 @@ def test_node_role_has_only_the_node_policies(plan_of) -> None:
 def test_ebs_csi_addon_assumes_an_irsa_role_of_its_own_cluster(stack_plan) -> None:
     for region, eks in _clusters(stack_plan).items():
         addons = {a.inputs["addonName"]: a for a in stack_plan.of_type("aws:eks/addon:Addon") if a.region == region}
-        assert set(addons) == {"coredns", "aws-ebs-csi-driver"}
+        assert set(addons) == {"coredns", "metrics-server", "aws-ebs-csi-driver"}
         assert {a.inputs["clusterName"] for a in addons.values()} == {eks.inputs["name"]}
         role = stack_plan.by_id(addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].rsplit("/", 1)[1])
         [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
