@@ -74,15 +74,14 @@ def _live_inputs(parser: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from . import compliance, plan, synth  # after parsing: `--help` should not pay for the SDK imports
-    from .config import ConfigError, load_file
+    from .config import ConfigError
 
     try:
-        environment = load_file(args.project_dir.resolve(), args.stack).environment
         result = synth.synthesize(args.stack, args.project_dir.resolve())
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
-    findings = compliance.evaluate(result, environment)
+    findings = compliance.evaluate(result, result.environment)
     if args.out:
         plan.write(result, findings, args.out)
     print(plan.document(result, findings) if args.json else plan.summary(result, findings))

@@ -27,6 +27,7 @@ from .objectives import BackupSchedule, Unachievable, schedule_for
 from .apps import AppConfig, StandbyConfig, check_secrets_placement, parse_apps, parse_standby, without_ciphertext
 from .schema import ConfigError, Section, bounded, choice, show
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it: 10x faster
 PROJECT = "mercur"
 NAMESPACE = f"{PROJECT}:"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -397,7 +398,7 @@ def stack_file(project_dir: Path, stack: str) -> Path:
 
 def _read_stack_file(path: Path) -> Mapping[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "document"

@@ -18,7 +18,9 @@ from typing import Any, Iterator, Mapping
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc as pulumi_rpc
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime import settings as pulumi_settings
 
 from . import config
@@ -95,6 +97,7 @@ class Plan:
     stack: str
     resources: list[Resource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    environment: str | None = None  # the stack file's, when synthesized from one
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -325,6 +328,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return region
 
 
+def _skip_source_positions() -> None:
+    """Every registration walks and formats the Python stack for the engine's source positions; under mocks
+    nobody reads them, and they cost about a tenth of a plan."""
+    if hasattr(pulumi_resource, "_get_stack_trace"):
+        pulumi_resource._get_stack_trace = _empty_stack_trace
+
+
+def _empty_stack_trace():
+    return source_pb2.StackTrace()
+
+
 def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:
     """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map."""
     global _recording
@@ -338,6 +352,7 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
 
     _recording = True
     try:
+        _skip_source_positions()
         pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
         pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(dict(values))
@@ -355,5 +370,7 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
 
 def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
-    config.load_file(project_dir, stack)
-    return run_program(stack, config.stack_file_values(project_dir, stack), project_dir)
+    environment = config.load_file(project_dir, stack).environment
+    plan = run_program(stack, config.stack_file_values(project_dir, stack), project_dir)
+    plan.environment = environment
+    return plan
