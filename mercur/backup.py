@@ -1,11 +1,13 @@
 """Backups that survive the loss of a region.
 
-Two components, because regions copy to each other in a ring (A -> B -> A): a region's plan needs its
-peer's vault and key, which exist only once every region is declared.
+Regions copy to each other in a ring (A -> B -> A): a region's plan needs its peer's vault and key, and
+every region's key must let the peers' service roles write copies. Hence three components:
 
-- `BackupVault` (inside each Region): the CMK, the vault (locked in prod), failure alerts, the service roles.
+- `BackupRoles` (once per stack, before the regions; IAM is global): the AWS Backup and DLM service roles.
+- `BackupVault` (inside each Region): the CMK whose policy lets those roles use it, the vault (locked in
+  prod), failure alerts.
 - `BackupSchedule` (declared by the Platform once all vaults exist, parented to its Region): the AWS Backup
-  plans and selections copying to the peer's vault, the DLM snapshot policy copying to the peer's key,
+  plans and selections copying to the peer's vault, the DLM snapshot policy copying under the peer's key,
   and restore testing.
 """
 
@@ -33,19 +35,20 @@ VAULT_LOCK_COOLING_OFF_DAYS = 3  # AWS minimum; the lock is immutable afterwards
 RESTORE_TEST_SCHEDULE = "cron(0 5 ? * SAT *)"  # weekly, Saturday 05:00 UTC
 
 
-def backup_key_policy(partition: str, account: str) -> str:
-    """IAM policies grant the backup and DLM roles; AWS Backup may use it to alert through SNS."""
-    return key_policy(partition, account, sid="BackupPublishesEncryptedAlerts", service="backup.amazonaws.com",
-                      actions=PUBLISH_ENCRYPTED, condition=from_account(account))
-
-
-def key_use_policy(key_arns: list[str]) -> str:
-    """What the backup and DLM roles need on their own and their peer's key to write encrypted copies."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "UseBackupKeys", "Effect": "Allow", "Action": list(KEY_USE), "Resource": key_arns},
-        {"Sid": "GrantToAwsServicesOnly", "Effect": "Allow", "Action": "kms:CreateGrant", "Resource": key_arns,
+def backup_key_policy(partition: str, account: str, role_arns: list[str]) -> str:
+    """AWS Backup alerts through SNS with it; the stack's backup and DLM roles (this region's jobs and the
+    peer's copies) encrypt with it, and may hand it only to AWS services."""
+    policy = json.loads(key_policy(partition, account, sid="BackupPublishesEncryptedAlerts",
+                                   service="backup.amazonaws.com", actions=PUBLISH_ENCRYPTED,
+                                   condition=from_account(account)))
+    policy["Statement"] += [
+        {"Sid": "BackupRolesUseTheKey", "Effect": "Allow", "Principal": {"AWS": role_arns},
+         "Action": list(KEY_USE), "Resource": "*"},
+        {"Sid": "BackupRolesGrantToAwsServicesOnly", "Effect": "Allow", "Principal": {"AWS": role_arns},
+         "Action": "kms:CreateGrant", "Resource": "*",
          "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-    ]})
+    ]
+    return json.dumps(policy)
 
 
 def _service_role_trust(service: str) -> str:
@@ -58,20 +61,39 @@ def _alphanumeric(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", label)
 
 
+class BackupRoles(pulumi.ComponentResource):
+    """The service roles every region's backup jobs and snapshot policies run as (IAM is global)."""
+
+    def __init__(self, name: str, *, label: str, partition: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:backup:BackupRoles", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.backup = aws.iam.Role(f"{name}-backup", name=f"{label}-backup",
+                                   assume_role_policy=_service_role_trust("backup.amazonaws.com"), opts=child)
+        self.attachments = [aws.iam.RolePolicyAttachment(
+            f"{name}-backup-{policy}", role=self.backup.name, opts=child,
+            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/{policy}") for policy in BACKUP_POLICIES]
+        self.dlm = aws.iam.Role(f"{name}-dlm", name=f"{label}-dlm",
+                                assume_role_policy=_service_role_trust("dlm.amazonaws.com"), opts=child)
+        self.attachments.append(aws.iam.RolePolicyAttachment(f"{name}-dlm", role=self.dlm.name,
+                                                             policy_arn=DLM_POLICY, opts=child))
+        self.register_outputs({"backupRoleArn": self.backup.arn, "dlmRoleArn": self.dlm.arn})
+
+
 class BackupVault(pulumi.ComponentResource):
     """One region's backup vault and everything that belongs to it alone."""
 
-    def __init__(self, name: str, *, dr: DrConfig, label: str, partition: str, account: str, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, *, dr: DrConfig, label: str, partition: str, account: str, roles: BackupRoles,
+                 protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:backup:BackupVault", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
-        self.label = label
+        self.label, self.roles = label, roles
 
         # CKV_AWS_166: vaults encrypt with a customer-managed key of their own region.
         self.key = aws.kms.Key(f"{name}-backup-key", description=f"{label}: backups and backup alerts",
-                               enable_key_rotation=True, deletion_window_in_days=30,
-                               policy=backup_key_policy(partition, account), opts=stateful)
+                               enable_key_rotation=True, deletion_window_in_days=30, opts=stateful,
+                               policy=pulumi.Output.all(roles.backup.arn, roles.dlm.arn).apply(
+                                   lambda arns: backup_key_policy(partition, account, list(arns))))
         aws.kms.Alias(f"{name}-backup-key", name=f"alias/{label}-backup", target_key_id=self.key.key_id, opts=child)
         self.vault = aws.backup.Vault(f"{name}-vault", name=label, kms_key_arn=self.key.arn, force_destroy=not protect,
                                       opts=stateful)
@@ -94,16 +116,6 @@ class BackupVault(pulumi.ComponentResource):
         aws.backup.VaultNotifications(f"{name}-vault-alerts", backup_vault_name=self.vault.name,
                                       sns_topic_arn=self.alerts.arn, backup_vault_events=list(ALERT_EVENTS),
                                       opts=child)
-
-        self.backup_role = aws.iam.Role(f"{name}-backup-role", name=f"{label}-backup",
-                                        assume_role_policy=_service_role_trust("backup.amazonaws.com"), opts=child)
-        self.role_policies = [aws.iam.RolePolicyAttachment(
-            f"{name}-backup-{policy}", role=self.backup_role.name, opts=child,
-            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/{policy}") for policy in BACKUP_POLICIES]
-        self.dlm_role = aws.iam.Role(f"{name}-dlm-role", name=f"{label}-dlm",
-                                     assume_role_policy=_service_role_trust("dlm.amazonaws.com"), opts=child)
-        self.role_policies.append(aws.iam.RolePolicyAttachment(f"{name}-dlm", role=self.dlm_role.name,
-                                                               policy_arn=DLM_POLICY, opts=child))
         self.register_outputs({"vaultArn": self.vault.arn, "keyArn": self.key.arn})
 
 
@@ -125,10 +137,7 @@ class BackupSchedule(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         schedule = dr.schedule
         tag_key, tag_value = BACKUP_SELECTION
-        keys = [vault.key.arn] + ([peer.key_arn] if peer else [])
-        for role_name, role in (("backup", vault.backup_role), ("dlm", vault.dlm_role)):
-            aws.iam.RolePolicy(f"{name}-{role_name}-keys", role=role.id, opts=child,
-                               policy=pulumi.Output.all(*keys).apply(lambda arns: key_use_policy(list(arns))))
+        roles = vault.roles
 
         def copies(retention_days: int) -> list[aws.backup.PlanRuleCopyActionArgs] | None:
             if not peer:
@@ -146,7 +155,7 @@ class BackupSchedule(pulumi.ComponentResource):
                 lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=dr.retention_days),
                 copy_actions=copies(dr.copy_retention_days), recovery_point_tags=tags)])
         aws.backup.Selection(f"{name}-tagged", name=f"{vault.label}-tagged", plan_id=self.plan.id,
-                             iam_role_arn=vault.backup_role.arn, opts=child,
+                             iam_role_arn=roles.backup.arn, opts=child,
                              selection_tags=[aws.backup.SelectionSelectionTagArgs(
                                  type="STRINGEQUALS", key=tag_key, value=tag_value)])
 
@@ -161,7 +170,7 @@ class BackupSchedule(pulumi.ComponentResource):
                 lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=continuous_days),
                 copy_actions=copies(min(dr.copy_retention_days, continuous_days)), recovery_point_tags=tags)])
         aws.backup.Selection(f"{name}-continuous", name=f"{vault.label}-continuous", plan_id=continuous.id,
-                             iam_role_arn=vault.backup_role.arn, resources=list(CONTINUOUS_RESOURCES), opts=child,
+                             iam_role_arn=roles.backup.arn, resources=list(CONTINUOUS_RESOURCES), opts=child,
                              conditions=[aws.backup.SelectionConditionArgs(string_equals=[
                                  aws.backup.SelectionConditionStringEqualArgs(
                                      key=f"aws:ResourceTag/{tag_key}", value=tag_value)])])
@@ -173,7 +182,7 @@ class BackupSchedule(pulumi.ComponentResource):
                 interval=dr.copy_retention_days, interval_unit="DAYS"))] if peer else None
         self.snapshots = aws.dlm.LifecyclePolicy(
             f"{name}-ebs-snapshots", description=f"{vault.label}: tagged EBS volumes every {schedule.interval_hours}h",
-            execution_role_arn=vault.dlm_role.arn, state="ENABLED", opts=child,
+            execution_role_arn=roles.dlm.arn, state="ENABLED", opts=child,
             policy_details=aws.dlm.LifecyclePolicyPolicyDetailsArgs(
                 policy_type="EBS_SNAPSHOT_MANAGEMENT", resource_types=["VOLUME"],
                 target_tags={tag_key: tag_value},
@@ -199,7 +208,7 @@ class BackupSchedule(pulumi.ComponentResource):
             aws.backup.RestoreTestingSelection(
                 f"{name}-restore-testing-ebs", name=_alphanumeric(f"{vault.label}_ebs"),
                 restore_testing_plan_name=testing.name, protected_resource_type="EBS",
-                iam_role_arn=vault.backup_role.arn, protected_resource_arns=["*"], validation_window_hours=4,
+                iam_role_arn=roles.backup.arn, protected_resource_arns=["*"], validation_window_hours=4,
                 protected_resource_conditions=aws.backup.RestoreTestingSelectionProtectedResourceConditionsArgs(
                     string_equals=[aws.backup.RestoreTestingSelectionProtectedResourceConditionsStringEqualArgs(
                         key=f"aws:ResourceTag/{tag_key}", value=tag_value)]),

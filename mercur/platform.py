@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .backup import BackupSchedule, Peer
+from .backup import BackupRoles, BackupSchedule, Peer
 from .config import ConfigError, StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
 from .network import available_zones
@@ -28,8 +28,14 @@ class Platform(pulumi.ComponentResource):
         super().__init__("mercur:platform:Platform", name, None, opts)
         self._stack = stack
         placements = self._place_regions()
+        # IAM is global: the active region's provider creates the roles every region's backups run as.
+        active_provider = placements[0][1]
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=active_provider)).partition
+        backup_roles = BackupRoles(f"{name}-backup", label=f"{stack.project}-{stack.environment}",
+                                   partition=partition,
+                                   opts=pulumi.ResourceOptions(parent=self, providers={"aws": active_provider}))
         self.regions = [Region(region.short, stack=stack, region=region, zones=zones, provider=provider,
-                               opts=pulumi.ResourceOptions(parent=self))
+                               backup_roles=backup_roles, opts=pulumi.ResourceOptions(parent=self))
                         for region, provider, zones in placements]
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None

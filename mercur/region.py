@@ -7,7 +7,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from .backup import BackupVault
+from .backup import BackupRoles, BackupVault
 from .cluster import Cluster
 from .keys import key_policy
 from .config import RegionConfig, StackConfig
@@ -28,7 +28,8 @@ class Region(pulumi.ComponentResource):
     """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
 
     def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[str],
-                 provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
+                 provider: aws.Provider, backup_roles: BackupRoles,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:region:Region", name, {"region": region.name},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
         label = f"{stack.project}-{stack.environment}-{region.short}"
@@ -46,7 +47,7 @@ class Region(pulumi.ComponentResource):
                       opts=pulumi.ResourceOptions(parent=self))
 
         self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=identity.account_id,
-                                  protect=protect, opts=pulumi.ResourceOptions(parent=self))
+                                  roles=backup_roles, protect=protect, opts=pulumi.ResourceOptions(parent=self))
         self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
                                log_key_arn=self.key.arn, label=label, opts=pulumi.ResourceOptions(parent=self))
         self.cluster = Cluster(name, cluster=stack.cluster, cluster_name=label, region=region.name,

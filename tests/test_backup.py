@@ -17,18 +17,30 @@ def _one(plan: Plan, type_: str, region: str, suffix: str = ""):
     return found[0]
 
 
-def test_backup_key_policy_delegates_to_iam_and_lets_backup_alert() -> None:
-    admin, service = json.loads(backup.backup_key_policy("aws", "123456789012"))["Statement"]
+ROLES = ["arn:aws:iam::123456789012:role/b", "arn:aws:iam::123456789012:role/d"]
+
+
+def test_backup_key_policy_lets_backup_alert_and_the_roles_encrypt() -> None:
+    admin, service, use, grant = json.loads(backup.backup_key_policy("aws", "123456789012", ROLES))["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert service["Principal"] == {"Service": "backup.amazonaws.com"}
     assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    assert "kms:*" not in service["Action"]
-
-
-def test_key_use_policy_grants_only_to_aws_services() -> None:
-    use, grant = json.loads(backup.key_use_policy(["arn:k1", "arn:k2"]))["Statement"]
-    assert use["Resource"] == grant["Resource"] == ["arn:k1", "arn:k2"]
+    assert use["Principal"] == grant["Principal"] == {"AWS": ROLES}
+    assert set(use["Action"]) == set(backup.KEY_USE) and "kms:*" not in use["Action"] + service["Action"]
+    assert grant["Action"] == "kms:CreateGrant"
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+def test_every_backup_key_lets_the_stacks_backup_and_dlm_roles_write_copies(plan_of) -> None:
+    plan = plan_of("prod")
+    [roles] = plan.of_type("mercur:backup:BackupRoles")
+    role_arns = sorted(f"arn:aws:iam::123456789012:role/{r.id}" for r in plan.children(roles)
+                       if r.type == "aws:iam/role:Role")
+    keys = [k for k in plan.of_type("aws:kms/key:Key") if k.name.endswith("-backup-key")]
+    assert len(keys) == 2 and len(role_arns) == 2
+    for key in keys:
+        statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+        assert sorted(statements["BackupRolesUseTheKey"]["Principal"]["AWS"]) == role_arns
 
 
 def test_each_vault_is_encrypted_with_its_own_regions_key(stack_plan) -> None:
@@ -70,7 +82,8 @@ def test_selection_picks_the_tagged_resources_with_the_backup_role(stack_plan) -
         assert selection.inputs["selectionTags"] == [{"type": "STRINGEQUALS", "key": "mercur:backup", "value": "true"}]
         role = stack_plan.by_id(selection.inputs["iamRoleArn"].rsplit("/", 1)[1])
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
-        assert trust["Principal"] == {"Service": "backup.amazonaws.com"} and role.region == selection.region
+        assert trust["Principal"] == {"Service": "backup.amazonaws.com"}
+        assert stack_plan.by_urn(role.parent).type == "mercur:backup:BackupRoles"
         attached = {a.inputs["policyArn"].rsplit("/", 1)[1] for a in stack_plan.of_type(
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.inputs["role"] == role.id}
         assert attached == set(backup.BACKUP_POLICIES)
@@ -87,14 +100,6 @@ def test_dlm_copies_encrypted_with_the_peer_regions_key(plan_of) -> None:
         key = plan.by_id(copy["cmkArn"].rsplit("/", 1)[1])
         assert copy["target"] == peer and copy["encrypted"] is True
         assert key.region == peer and key.name.endswith("-backup-key")
-
-
-def test_roles_may_use_their_own_and_the_peer_key(plan_of) -> None:
-    plan = plan_of("staging")
-    for policy in [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-keys")]:
-        key_regions = sorted(plan.by_id(arn.rsplit("/", 1)[1]).region
-                             for arn in json.loads(policy.inputs["policy"])["Statement"][0]["Resource"])
-        assert key_regions == ["us-east-1", "us-west-1"]
 
 
 def test_dev_keeps_its_backups_in_its_only_region(plan_of) -> None:
