@@ -85,7 +85,8 @@ class Platform(pulumi.ComponentResource):
         stack, dns, failover = self._stack, self._stack.dns, self.failover
         regions = {}
         for region in self.regions:
-            regions[region.name] = {**region.outputs, "backupCopiesTo": copies_to[region.name]}
+            regions[region.name] = {**region.outputs, "backupCopiesTo": copies_to[region.name],
+                                    "achievableRpoMinutes": stack.dr.schedule.achievable_rpo_minutes}
             if failover:
                 regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
         objectives: dict[str, Any] = {

@@ -150,5 +150,9 @@ def test_prod_protects_vaults_and_keys(plan_of) -> None:
         assert resource.protect and resource.retain_on_delete
 
 
-def test_objectives_are_exported_for_the_plan_summary(plan_of) -> None:
-    assert plan_of("prod").outputs["objectives"]["rpoMinutes"] == {"target": 240, "achievable": 240}
+def test_objectives_are_exported_for_the_plan_summary_and_per_region(plan_of) -> None:
+    outputs = plan_of("staging").outputs
+    assert outputs["objectives"]["rpoMinutes"] == {"target": 720, "achievable": 600}
+    assert {r: d["achievableRpoMinutes"] for r, d in outputs["regions"].items()} == {"us-west-1": 600,
+                                                                                     "us-east-1": 600}
+    assert all(d["backupVaultArn"].startswith(f"arn:aws:backup:{r}:") for r, d in outputs["regions"].items())

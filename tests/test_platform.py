@@ -32,7 +32,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "privateSubnetIds", "clusterName",
                                 "oidcProviderArn", "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
-                                "backupCopiesTo", "healthCheckId"}
+                                "backupCopiesTo", "achievableRpoMinutes", "healthCheckId"}
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
 
