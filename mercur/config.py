@@ -168,13 +168,12 @@ def _retention(sec: Section, name: str, default: int) -> int:
 
 
 def _regions(root: Section, network: NetworkConfig) -> tuple[RegionConfig, ...]:
-    raw = root.items("regions", hint="a list of `{name, cidr}`, active region first")
-    if not raw:
+    sections = root.each("regions", ("name", "cidr", "azCount"), hint="a list of `{name, cidr}`, active region first")
+    if not sections:
         raise root.error("regions", "is empty", "list at least one region, the active one first")
     regions: list[RegionConfig] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        sec = Section(root.source, f"{root.key('regions')}[{index}]", item, ("name", "cidr", "azCount"))
+    for index, sec in enumerate(sections):
         name = sec.get("name", str)
         if name not in REGION_USABLE_AZS:
             close = difflib.get_close_matches(name, REGION_USABLE_AZS, n=1)
@@ -239,12 +238,11 @@ def _network(root: Section) -> NetworkConfig:
 
 
 def _node_groups(root: Section, environment: str) -> tuple[NodeGroupConfig, ...]:
-    raw = root.items("nodeGroups", hint="a list of managed node groups")
-    if not raw:
+    sections = root.each("nodeGroups", _NODE_GROUP_KEYS, hint="a list of managed node groups")
+    if not sections:
         raise root.error("nodeGroups", "is empty", "declare at least one managed node group")
     groups: list[NodeGroupConfig] = []
-    for index, item in enumerate(raw):
-        sec = Section(root.source, f"{root.key('nodeGroups')}[{index}]", item, _NODE_GROUP_KEYS)
+    for sec in sections:
         name = sec.get("name", str)
         if not _NAME.match(name):
             raise sec.error("name", f"{show(name)} is not a valid name",
@@ -435,15 +433,20 @@ def _siblings(project_dir: Path, stack: str) -> Callable[[], Mapping[str, Sequen
     return read
 
 
-def load_file(project_dir: Path, stack: str) -> StackConfig:
-    """Load `Pulumi.<stack>.yaml` from the project directory (offline plan, tests)."""
+def _stack_file_keys(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The `mercur:` keys of `Pulumi.<stack>.yaml` (namespace stripped, ciphertext replaced)."""
     path = stack_file(project_dir, stack)
     if not path.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise ConfigError(path.name, "stack", f"no such stack file in {project_dir}",
                           f"use one of: {', '.join(known) or 'none found'}")
-    raw = _mercur_keys(_read_stack_file(path), path.name)
-    return parse(raw, stack=stack, source=path.name, sibling_cidrs=_siblings(project_dir, stack))
+    return _mercur_keys(_read_stack_file(path), path.name)
+
+
+def load_file(project_dir: Path, stack: str) -> StackConfig:
+    """Load `Pulumi.<stack>.yaml` from the project directory (offline plan, tests)."""
+    return parse(_stack_file_keys(project_dir, stack), stack=stack, source=stack_file(project_dir, stack).name,
+                 sibling_cidrs=_siblings(project_dir, stack))
 
 
 def engine_values(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -453,8 +456,7 @@ def engine_values(raw: Mapping[str, Any]) -> dict[str, str]:
 
 
 def stack_file_values(project_dir: Path, stack: str) -> dict[str, str]:
-    path = stack_file(project_dir, stack)
-    return engine_values(_mercur_keys(_read_stack_file(path), path.name))
+    return engine_values(_stack_file_keys(project_dir, stack))
 
 
 def load_engine(config_map: Mapping[str, str], *, stack: str, project_dir: Path) -> StackConfig:

@@ -370,7 +370,8 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
 
 def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
-    environment = config.load_file(project_dir, stack).environment
-    plan = run_program(stack, config.stack_file_values(project_dir, stack), project_dir)
+    values = config.stack_file_values(project_dir, stack)  # read once; validated as the program will read it
+    environment = config.load_engine(values, stack=stack, project_dir=project_dir).environment
+    plan = run_program(stack, values, project_dir)
     plan.environment = environment
     return plan

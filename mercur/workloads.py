@@ -208,9 +208,8 @@ class Application(pulumi.ComponentResource):
 
     def _workload_meta(self, app: AppConfig, placement: Placement) -> meta.ObjectMetaArgs:
         """Workloads say which environment and role they serve: policies and DR tooling read it."""
-        return meta.ObjectMetaArgs(name=app.name, namespace=app.name, labels=self._labels, annotations={
-            ENVIRONMENT_ANNOTATION: placement.environment,
-            ROLE_ANNOTATION: "active" if placement.active else "passive"})
+        return self._meta(app, annotations={ENVIRONMENT_ANNOTATION: placement.environment,
+                                            ROLE_ANNOTATION: "active" if placement.active else "passive"})
 
     def _meta(self, app: AppConfig, *, name: str | None = None,
               annotations: Mapping[str, pulumi.Input[str]] | None = None) -> meta.ObjectMetaArgs:
