@@ -151,4 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mercur import gcpolicy
+
+    gcpolicy.for_short_process()  # before the SDK imports (see mercur.gcpolicy); tests calling main() keep theirs
+    code = main()
+    gcpolicy.before_exit()
+    sys.exit(code)

@@ -34,19 +34,18 @@ def _options(resource: Resource) -> PolicyResourceOptions:
                                  custom_timeouts=PolicyCustomTimeouts(0, 0, 0), parent=resource.parent)
 
 
-def _provider(plan: Plan, resource: Resource) -> PolicyProviderResource | None:
-    urn = resource.provider or resource.providers.get("aws")
-    if not urn:
-        return None
-    provider = plan.by_urn(urn)
-    return PolicyProviderResource(provider.type, provider.inputs, provider.urn, provider.name)
+def _providers(plan: Plan) -> dict[str, PolicyProviderResource | None]:
+    """Each resource's provider as CrossGuard passes it (explicit, else the component's `aws` provider)."""
+    by_urn = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
+    policy_providers = {urn: PolicyProviderResource(p.type, p.inputs, p.urn, p.name) for urn, p in by_urn.items()}
+    return {r.urn: policy_providers.get(r.provider or r.providers.get("aws") or "") for r in plan.resources}
 
 
 def evaluate(plan: Plan, environment: str) -> list[Finding]:
     """Every rule over every recorded resource (custom and component, as CrossGuard sees them)."""
     mandatory = environment not in ADVISORY_ENVIRONMENTS
     findings: list[Finding] = []
-    providers = {r.urn: _provider(plan, r) for r in plan.resources}
+    providers = _providers(plan)
     resources = [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
 
     def reporter(rule: str, default_urn: str):
@@ -55,11 +54,11 @@ def evaluate(plan: Plan, environment: str) -> list[Finding]:
         return report
 
     policies = all_policies()
+    arguments = [ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(r), providers[r.urn])
+                 for r in resources]
     for policy in (p for p in policies if isinstance(p, ResourceValidationPolicy)):
-        for resource in resources:
-            args = ResourceValidationArgs(resource.type, resource.inputs, resource.urn, resource.name,
-                                          _options(resource), providers[resource.urn])
-            policy.validate(args, reporter(policy.name, resource.urn))
+        for args in arguments:
+            policy.validate(args, reporter(policy.name, args.urn))
     stack_resources = _policy_resources(resources, providers)
     for policy in (p for p in policies if isinstance(p, StackValidationPolicy)):
         policy.validate(StackValidationArgs(stack_resources), reporter(policy.name, f"urn:pulumi:{plan.stack}"))

@@ -11,6 +11,7 @@ tests) or the engine's config map (a real `pulumi up`), both in the same raw sha
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -424,13 +425,21 @@ def _siblings(project_dir: Path, stack: str) -> Callable[[], Mapping[str, Sequen
         for path in sorted(project_dir.glob("Pulumi.*.yaml")):
             if path.name == stack_file(project_dir, stack).name:
                 continue
-            try:
-                regions = _read_stack_file(path).get(f"{NAMESPACE}regions") or []
-                found[path.name] = [r["cidr"] for r in regions if isinstance(r, Mapping) and "cidr" in r]
-            except (ConfigError, TypeError, AttributeError):
-                continue  # a broken sibling is reported when that stack is loaded
+            status = path.stat()
+            found[path.name] = _region_cidrs(path, status.st_mtime_ns, status.st_size)
         return found
     return read
+
+
+@functools.lru_cache(maxsize=64)
+def _region_cidrs(path: Path, _mtime_ns: int, _size: int) -> list[str]:
+    """A sibling stack file's region CIDRs, read once per version of the file (a plan validates twice:
+    before the program runs and inside it)."""
+    try:
+        regions = _read_stack_file(path).get(f"{NAMESPACE}regions") or []
+        return [r["cidr"] for r in regions if isinstance(r, Mapping) and "cidr" in r]
+    except (ConfigError, TypeError, AttributeError):
+        return []  # a broken sibling is reported when that stack is loaded
 
 
 def _stack_file_keys(project_dir: Path, stack: str) -> dict[str, Any]:

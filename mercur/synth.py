@@ -7,10 +7,10 @@ from the program itself.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import runpy
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +20,12 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc as pulumi_rpc
-from pulumi.runtime.proto import source_pb2
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _ensure_event_loop
 
-from . import config
+from . import config, gcpolicy
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -109,7 +111,10 @@ class Plan:
         return found[0]
 
     def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(f"no resource has urn {urn}")
 
     def by_id(self, physical_id: str) -> Resource:
         for resource in self.resources:
@@ -266,65 +271,91 @@ def _reference_value_to_urn(value) -> None:
 
 
 class _MockCloud(pulumi_mocks.Mocks):
+    """The provider functions the program calls; registrations are answered by `_RecordingMonitor`."""
+
     def __init__(self, monitor: "_RecordingMonitor") -> None:
         self._monitor = monitor
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-        physical_id = _physical_id(args.typ, args.name, args.inputs)
-        region = self._monitor.record(args, physical_id)
-        return physical_id, {**args.inputs, **_computed(args.typ, args.name, physical_id, region, args.inputs)}
+        raise NotImplementedError(f"the program reads {args.typ} {args.name}; the mock engine answers "
+                                  "declarations only (add reads to mercur.synth._RecordingMonitor)")
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
         return _invoke(args.token, args.args, self._monitor.region_of_provider(args.provider)), []
 
 
+class _SameThreadExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The SDK hands every monitor call to the event loop's default executor, a thread pool sized for gRPC
+    round trips to a real engine. The recording monitor answers in microseconds without touching the event
+    loop, so the hand-off to a worker thread and the wake-up back cost more than the call: run it in place."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine, as the pool would
+            future.set_exception(error)
+        return future
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, plus a record of each registration's parent, provider and options."""
+    """The SDK's mock monitor, with every registration recorded (parent, providers, options) and answered
+    with the inputs plus what the cloud would compute."""
 
     def __init__(self) -> None:
         super().__init__(_MockCloud(self))
         self.recorded: list[Resource] = []
-        self._regions: dict[str, str | None] = {}
-        self._request = threading.local()
-        self._lock = threading.Lock()
+        self._regions: dict[str, str | None] = {}  # every monitor call runs on the loop's thread: no lock
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
-        # Resource references (ManagedNodeGroup's `cluster`) would be rehydrated on the monitor's own event
-        # loop and deadlock; the engine only needs their URN, so the record keeps exactly that.
-        copy = type(request)()
-        copy.CopyFrom(request)
-        _references_to_urns(copy.object)
-        self._request.current = copy
-        try:
-            return super().RegisterResource(copy)
-        finally:
-            self._request.current = None
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        # The answer is the inputs plus what the cloud computes. The SDK's mock monitor round-trips every
+        # input through Python values and back (a third of the monitor's time); copying the message does not.
+        # Resource references (a node group's `cluster`) are kept as their URN: the record needs only that, and
+        # rehydrating them inside the monitor would wait on the event loop that is calling it.
+        state = struct_pb2.Struct()
+        state.CopyFrom(request.object)
+        _references_to_urns(state)
+        inputs = pulumi_rpc.deserialize_properties(state)
+        physical_id = _physical_id(request.type, request.name, inputs)
+        region = self._record(request, urn, inputs, physical_id)
+        computed = _computed(request.type, request.name, physical_id, region, inputs)
+        if computed:
+            state.update(computed)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=physical_id, object=state)
+
+    def Invoke(self, request):  # noqa: N802 - the gRPC method name
+        # As the SDK's mock monitor does, minus its nested event loop (see _SameThreadExecutor).
+        args = pulumi_rpc.deserialize_properties(request.args)
+        answer = struct_pb2.Struct()
+        answer.update(_invoke(request.tok, args, self.region_of_provider(request.provider)))
+        return resource_pb2.ResourceInvokeResponse(**{"return": answer})
+
+    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
+        raise NotImplementedError(f"the program reads {request.type} {request.name}; the mock engine answers "
+                                  "declarations only")
 
     def region_of_provider(self, reference: str | None) -> str | None:
         return self._regions.get(_urn(reference))
 
-    def record(self, args: pulumi_mocks.MockResourceArgs, physical_id: str) -> str | None:
-        request = getattr(self._request, "current", None)
-        if request is None:  # a read (`Resource.get`): nothing declared
-            return self.region_of_provider(args.provider)
-        urn = self.make_urn(request.parent, request.type, request.name)
+    def _record(self, request, urn: str, inputs: Mapping[str, Any], physical_id: str) -> str | None:
         # A resource's own region (AWS providers, Region components, pulumi-aws 7's per-resource override)
         # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
-        own = args.inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
+        own = inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
         region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
         if request.type.startswith(_GLOBAL_TYPES):
             region = None
-        with self._lock:
-            self._regions[urn] = region
-            self.recorded.append(Resource(
-                urn=urn, id=physical_id, type=request.type, name=request.name, parent=_parent(request.parent),
-                region=region,
-                inputs=_plain(args.inputs), provider=_urn(request.provider) or None,
-                providers={package: _urn(ref) for package, ref in request.providers.items()},
-                secrets=tuple(key for key, value in args.inputs.items() if _is_secret(value)),
-                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-                ignore_changes=tuple(request.ignoreChanges),
-                custom=bool(request.custom)))
+        recorded = Resource(
+            urn=urn, id=physical_id, type=request.type, name=request.name, parent=_parent(request.parent),
+            region=region, inputs=_plain(inputs), provider=_urn(request.provider) or None,
+            providers={package: _urn(ref) for package, ref in request.providers.items()},
+            secrets=tuple(key for key, value in inputs.items() if _is_secret(value)),
+            protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges), custom=bool(request.custom))
+        self._regions[urn] = region
+        self.recorded.append(recorded)
         return region
 
 
@@ -352,11 +383,14 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
 
     _recording = True
     try:
-        _skip_source_positions()
-        pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
-        pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config(dict(values))
-        pulumi.runtime.test(program)()
+        with gcpolicy.held_off():
+            _skip_source_positions()
+            pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
+            pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False,
+                                     monitor=monitor)
+            pulumi.runtime.set_all_config(dict(values))
+            _ensure_event_loop().set_default_executor(_SameThreadExecutor(max_workers=1))
+            pulumi.runtime.test(program)()
     except pulumi.RunError as error:
         if isinstance(error.__cause__, config.ConfigError):
             raise error.__cause__ from None
@@ -364,7 +398,8 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
     finally:
         _recording = False
         pulumi.runtime.set_all_config({})
-    # Registrations arrive concurrently; sorting by URN makes every run's document identical.
+    # Registrations arrive in whatever order the event loop resolves them; sorted by URN, every run's document
+    # is identical.
     return Plan(config.PROJECT, stack, sorted(monitor.recorded, key=lambda r: r.urn), _plain(outputs))
 
 

@@ -116,9 +116,13 @@ def _session() -> Any:
 def aws(monkeypatch: pytest.MonkeyPatch):
     """moto's AWS for the DR tools; never real credentials."""
     from moto import mock_aws
+    from moto.eks import utils as moto_eks_utils
     for name, value in _FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # moto checks every EKS role ARN's partition against a brand-new boto3 Session, which re-reads
+    # botocore's endpoint data each time (about half of every DR test); the shared session answers the same.
+    monkeypatch.setattr(moto_eks_utils, "Session", _session)
     with mock_aws():
         yield aws_client
 
@@ -129,3 +133,11 @@ def world(aws, plan_of):
     from mercur.config import load_file
     from moto_world import World
     return lambda stack: World(plan_of(stack), load_file(ROOT, stack), aws).seed()
+
+
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The same garbage-collector policy as the plan command, for a long-lived process (mercur.gcpolicy)."""
+    from mercur import gcpolicy
+    gcpolicy.for_test_session()

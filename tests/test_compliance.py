@@ -29,9 +29,9 @@ def test_a_public_prod_api_is_a_mandatory_violation_naming_the_rule(project) -> 
 
 
 def test_stack_rules_see_providers_and_parents(plan_of) -> None:
-    from mercur.compliance import _policy_resources, _provider
+    from mercur.compliance import _policy_resources, _providers
     plan = plan_of("prod")
-    resources = _policy_resources(plan.resources, {r.urn: _provider(plan, r) for r in plan.resources})
+    resources = _policy_resources(plan.resources, _providers(plan))
     vault = next(r for r in resources if r.resource_type == "aws:backup/vault:Vault")
     assert vault.provider.props["region"] in ("us-west-1", "us-east-1")
     assert vault.parent.resource_type == "mercur:backup:BackupVault"

@@ -132,9 +132,9 @@ def test_flow_log_role_may_only_write_its_own_group(plan_of) -> None:
 def test_an_account_with_fewer_zones_stops_before_any_cloud_resource(monkeypatch, project) -> None:
     monkeypatch.setitem(synth.AVAILABILITY_ZONES, "us-east-1", synth.AVAILABILITY_ZONES["us-east-1"][:2])
     declared: list[str] = []
-    record = synth._RecordingMonitor.record
-    monkeypatch.setattr(synth._RecordingMonitor, "record",
-                        lambda self, args, physical_id: declared.append(args.typ) or record(self, args, physical_id))
+    record = synth._RecordingMonitor._record
+    monkeypatch.setattr(synth._RecordingMonitor, "_record", lambda self, request, *rest: declared.append(
+        request.type) or record(self, request, *rest))
     with pytest.raises(ConfigError, match=r"^Pulumi.prod.yaml: mercur:regions\[1\]: us-east-1: 3 AZs asked but the "
                                           r"account sees 2"):
         project.synthesize("prod")

@@ -164,10 +164,10 @@ def test_passive_and_non_prod_workloads_may_run_fewer_replicas(prod) -> None:
 # Stack rules: known-good is prod's whole plan; each case removes or alters one resource.
 
 def _stack(plan: Plan, change: Callable[[list[Resource]], list[Resource]] = lambda r: r) -> list[PolicyResource]:
-    from mercur.compliance import _policy_resources, _provider as provider_of
+    from mercur.compliance import _policy_resources, _providers
     resources = [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
     resources = change([copy.deepcopy(r) for r in resources])
-    return _policy_resources(resources, {r.urn: provider_of(plan, r) for r in resources})
+    return _policy_resources(resources, _providers(plan))
 
 
 def _without(type_: str, count: int = 1) -> Callable[[list[Resource]], list[Resource]]:

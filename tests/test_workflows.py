@@ -82,3 +82,35 @@ def test_dr_checks_nightly_on_staging_and_prod_and_drills_staging_monthly() -> N
     drill = dr["jobs"]["drill"]
     assert any("mercur dr drill staging" in step.get("run", "") for step in drill["steps"])
     assert drill["concurrency"]["group"] == "pulumi-staging"  # shared with staging's deploys
+
+
+VENV_ACTION = "./.github/actions/venv"
+
+
+def test_the_venv_action_passes_the_github_action_schema() -> None:
+    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-actions",
+                             str(ROOT / ".github" / "actions" / "venv" / "action.yml")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_venv_cache_is_keyed_on_every_requirement_file() -> None:
+    action = yaml.safe_load((ROOT / ".github" / "actions" / "venv" / "action.yml").read_text())
+    [cache] = [s for s in action["runs"]["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert cache["with"]["path"] == ".venv"
+    files = sorted(p.name for p in ROOT.glob("requirements*.txt"))
+    assert files == ["requirements-dev.txt", "requirements.txt"]
+    assert all(f"'{name}'" in cache["with"]["key"] for name in files)
+
+
+def test_every_job_that_runs_the_project_gets_the_cached_venv_and_ci_installs_it_once() -> None:
+    for name in ("ci.yml", "deploy.yml", "dr.yml"):
+        for job_name, job in _load(name)["jobs"].items():
+            steps = job.get("steps", [])
+            uses = [s.get("uses", "") for s in steps]
+            runs_project = any("make " in s.get("run", "") or ".venv/" in s.get("run", "") for s in steps)
+            assert not any(s.get("with", {}).get("cache") == "pip" for s in steps), (name, job_name)
+            if runs_project:
+                assert VENV_ACTION in uses, (name, job_name)
+    jobs = _load("ci.yml")["jobs"]
+    assert jobs["test"]["needs"] == "venv" and jobs["offline-plan"]["needs"] == "venv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-import kubernetes_validate
+import kubernetes_schemas
 import pytest
 
 from mercur import config, workloads
@@ -32,14 +32,14 @@ def test_every_kubernetes_object_matches_the_clusters_openapi_schema(plan_of, st
     objects = _objects(plan_of(stack))
     assert len(objects) >= 10
     for resource in objects:
-        kubernetes_validate.validate(copy.deepcopy(dict(resource.inputs)), version, strict=True)
+        kubernetes_schemas.validate(copy.deepcopy(dict(resource.inputs)), version, strict=True)
 
 
 def test_the_schema_check_catches_a_misspelled_field(plan_of) -> None:
     deployment = copy.deepcopy(dict(plan_of("dev").of_type("kubernetes:apps/v1:Deployment")[0].inputs))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
-    with pytest.raises(kubernetes_validate.ValidationError, match="'readinessprobe' was unexpected"):
-        kubernetes_validate.validate(deployment, "1.35", strict=True)
+    with pytest.raises(kubernetes_schemas.ValidationError, match="'readinessprobe' was unexpected"):
+        kubernetes_schemas.validate(deployment, "1.35", strict=True)
 
 
 def test_each_region_runs_every_app_with_all_its_objects(stack_plan) -> None:
@@ -170,7 +170,7 @@ def test_an_app_with_a_volume_runs_as_a_statefulset_on_encrypted_storage(project
     assert hpa.inputs["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
     assert len(plan.of_type("kubernetes:apps/v1:Deployment")) == 1
     for resource in _objects(plan):
-        kubernetes_validate.validate(copy.deepcopy(dict(resource.inputs)), "1.35", strict=True)
+        kubernetes_schemas.validate(copy.deepcopy(dict(resource.inputs)), "1.35", strict=True)
 
 
 def test_secret_environment_reaches_pods_only_through_a_secret(project) -> None:
