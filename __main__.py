@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 
 from mercur import config
-from mercur.platform import Platform
+from mercur.components.platform import Platform
 
 try:
     stack_config = config.load_from_engine(stack=pulumi.get_stack(), project_dir=Path(__file__).resolve().parent)

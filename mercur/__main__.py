@@ -73,7 +73,7 @@ def _live_inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from . import compliance, plan, synth  # after parsing: `--help` should not pay for the SDK imports
+    from .offline import compliance, plan, synth  # after parsing: `--help` should not pay for the SDK imports
     from .config import ConfigError
 
     try:
@@ -151,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from mercur import gcpolicy
+    from mercur.offline import gcpolicy
 
-    gcpolicy.for_short_process()  # before the SDK imports (see mercur.gcpolicy); tests calling main() keep theirs
+    # Before the SDK imports (see mercur.offline.gcpolicy); tests that call main() keep their own policy.
+    gcpolicy.for_short_process()
     code = main()
     gcpolicy.before_exit()
     sys.exit(code)

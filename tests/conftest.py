@@ -1,4 +1,4 @@
-"""Shared fixtures: the one mock engine (mercur.synth), its plans per stack, and editable project copies."""
+"""Shared fixtures: the one mock engine (mercur.offline.synth), its plans per stack, and editable project copies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pulumi
 import pytest
 import yaml
 
-from mercur import synth
+from mercur.offline import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -19,12 +19,12 @@ STACKS = ("dev", "staging", "prod")
 @pytest.fixture(autouse=True)
 def _declarations_only_through_synth(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without mocks the SDK fakes registrations and tests pass vacuously: refuse any resource declared
-    outside `mercur.synth`, loudly and at the line that declares it."""
+    outside `mercur.offline.synth`, loudly and at the line that declares it."""
     declare = pulumi.Resource.__init__
 
     def guarded(self: pulumi.Resource, *args: Any, **kwargs: Any) -> None:
         if not synth.recording():
-            raise RuntimeError("resources may only be declared through mercur.synth (the shared mock engine)")
+            raise RuntimeError("resources may only be declared through mercur.offline.synth (the shared mock engine)")
         declare(self, *args, **kwargs)
 
     monkeypatch.setattr(pulumi.Resource, "__init__", guarded)
@@ -135,9 +135,14 @@ def world(aws, plan_of):
     return lambda stack: World(plan_of(stack), load_file(ROOT, stack), aws).seed()
 
 
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The same garbage-collector policy as the plan command, for a long-lived process (mercur.gcpolicy)."""
-    from mercur import gcpolicy
+    """The garbage-collector policy of mercur.offline.gcpolicy, for a long-lived process."""
+    from mercur.offline import gcpolicy
     gcpolicy.for_test_session()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Each xdist worker exits with a large heap; frozen, interpreter shutdown does not walk it."""
+    from mercur.offline import gcpolicy
+    gcpolicy.before_exit()
+

@@ -7,7 +7,7 @@ import copy
 from typing import Any, Callable
 
 from mercur.config import StackConfig
-from mercur.synth import Plan, Resource
+from mercur.offline.synth import Plan, Resource
 
 ROUTE53_REGION = "us-east-1"
 

@@ -25,7 +25,7 @@ def test_plan_prints_the_summary(capsys) -> None:
 
 
 def test_bad_config_exits_2_with_one_line_and_no_resources(project, capsys, monkeypatch) -> None:
-    from mercur import synth
+    from mercur.offline import synth
     monkeypatch.setattr(synth, "run_program", lambda *a, **k: pytest.fail("resources were declared"))
     project.edit("prod", lambda v: v["mercur:regions"][1].update(cidr="10.30.0.0/17"))
     assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2

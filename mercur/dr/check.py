@@ -11,7 +11,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import StackConfig
-from ..tags import BACKUP_SELECTION, SOURCE_REGION_TAG
+from ..components.tags import BACKUP_SELECTION, SOURCE_REGION_TAG
 from .outputs import RegionOutputs, StackOutputs
 
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
@@ -109,7 +109,7 @@ class Checker:
 
     def _node_groups(self, region: RegionOutputs) -> None:
         eks = self.clients("eks", region.name)
-        for group in self.stack.cluster.node_groups:
+        for group in self.stack.node_groups:
             name = f"{region.cluster_name}-{group.name}"
             try:
                 found = eks.describe_nodegroup(clusterName=region.cluster_name, nodegroupName=name)["nodegroup"]

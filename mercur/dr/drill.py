@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..config import StackConfig
-from ..objectives import ALIAS_TTL_SECONDS, SCALE_UP_SECONDS
+from ..config.objectives import ALIAS_TTL_SECONDS, SCALE_UP_SECONDS
 from .check import ROUTE53_REGION, ClientFactory, cached, default_clients, health_check_healthy, newest_snapshot
 from .outputs import StackOutputs
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..schema import ConfigError
+from ..config.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""The whole stack: one Region per configured region in failover order, the backup ring, the DNS failover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from .backup import BackupRoles, BackupSchedule, Peer
+from ..config import ConfigError, StackConfig
+from .failover import METRICS_REGION, Endpoint, Failover
+from .network import available_zones
+from ..config.objectives import copy_targets
+from .region import Region
+
+
+def default_tags(stack: StackConfig, region: str) -> dict[str, str]:
+    """Tags every AWS resource in the region carries; the stack's own tags cannot override these."""
+    return {**stack.tags, "Project": stack.project, "Environment": stack.environment, "Region": region,
+            "ManagedBy": "pulumi"}
+
+
+class Platform(pulumi.ComponentResource):
+    """Builds every region; `exports` is the stack-output contract the DR tooling reads (see README)."""
+
+    def __init__(self, name: str, stack: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:platform:Platform", name, None, opts)
+        self._stack = stack
+        placements = self._place_regions()
+        # IAM is global: the active region's provider creates the roles every region's backups run as.
+        active_provider = placements[0][1]
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=active_provider)).partition
+        backup_roles = BackupRoles(f"{name}-backup", label=f"{stack.project}-{stack.environment}",
+                                   partition=partition,
+                                   opts=pulumi.ResourceOptions(parent=self, providers={"aws": active_provider}))
+        self.regions = [Region(region.short, stack=stack, region=region, zones=zones, provider=provider,
+                               backup_roles=backup_roles, opts=pulumi.ResourceOptions(parent=self))
+                        for region, provider, zones in placements]
+        copies_to = self._schedule_backups()
+        self.failover = self._fail_over(name) if stack.dns else None
+        self.exports = self._exports(copies_to)
+        self.register_outputs(self.exports)
+
+    def _place_regions(self) -> list[tuple[Any, aws.Provider, list[str]]]:
+        """Providers and AZ lookups for every region first: a region that cannot hold its AZs stops the run
+        before any cloud resource is declared."""
+        stack, placements = self._stack, []
+        for index, region in enumerate(stack.regions):
+            provider = aws.Provider(region.name, region=region.name,
+                                    default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(stack, region.name)),
+                                    opts=pulumi.ResourceOptions(parent=self))
+            try:
+                zones = available_zones(provider, region.az_count)
+            except ValueError as error:
+                raise ConfigError(stack.source, f"mercur:regions[{index}]", f"{region.name}: {error}",
+                                  "set azCount (or network.maxAzs) to what the account sees") from None
+            placements.append((region, provider, zones))
+        return placements
+
+    def _schedule_backups(self) -> dict[str, str | None]:
+        """Backups copy around the ring of regions, so schedules need every region's vault to exist."""
+        stack = self._stack
+        by_name = {region.name: region for region in self.regions}
+        targets = copy_targets([r.name for r in stack.regions]) if stack.dr.cross_region_copy else {}
+        copies_to: dict[str, str | None] = {}
+        for region in self.regions:
+            target = by_name.get(targets.get(region.name) or "")
+            peer = Peer(target.name, target.backup.vault.arn, target.backup.key.arn) if target else None
+            BackupSchedule(region.logical_name, dr=stack.dr, region=region.name, vault=region.backup, peer=peer,
+                           restore_testing=stack.environment != "dev", opts=pulumi.ResourceOptions(parent=region))
+            copies_to[region.name] = peer.region if peer else None
+        return copies_to
+
+    def _fail_over(self, name: str) -> Failover:
+        stack, dns = self._stack, self._stack.dns
+        health_path = next(app.health_path for app in stack.apps if app.name == dns.app)
+        return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}",
+                        default_tags=default_tags(stack, METRICS_REGION), protect=stack.is_production,
+                        endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
+                                   for r in self.regions],
+                        opts=pulumi.ResourceOptions(parent=self))
+
+    def _exports(self, copies_to: dict[str, str | None]) -> dict[str, Any]:
+        stack, dns, failover = self._stack, self._stack.dns, self.failover
+        regions = {}
+        for region in self.regions:
+            regions[region.name] = {**region.outputs, "backupCopiesTo": copies_to[region.name],
+                                    "achievableRpoMinutes": stack.dr.schedule.achievable_rpo_minutes}
+            if failover:
+                regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
+        objectives: dict[str, Any] = {
+            "rpoMinutes": {"target": stack.dr.rpo_minutes, "achievable": stack.dr.schedule.achievable_rpo_minutes},
+            "backupIntervalHours": stack.dr.schedule.interval_hours,
+            "rtoMinutes": {"target": stack.dr.rto_minutes,
+                           "achievable": dns.timing.achievable_rto_seconds / 60 if dns and dns.timing else None},
+        }
+        exports: dict[str, Any] = {
+            "environment": stack.environment,
+            "activeRegion": stack.active_region.name,
+            "failoverOrder": [region.name for region in stack.regions],
+            "regions": regions,
+            "objectives": objectives,
+        }
+        if failover:
+            objectives["healthCheck"] = {"intervalSeconds": dns.interval_seconds,
+                                         "failureThreshold": dns.failure_threshold}
+            exports.update(applicationUrl=failover.url, hostedZoneId=failover.zone_id, recordName=dns.record)
+        return exports

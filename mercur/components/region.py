@@ -1,0 +1,80 @@
+"""Everything Mercur runs in one AWS region: its key, network and cluster."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .backup import BackupRoles, BackupVault
+from .cluster import Cluster
+from .keys import key_policy
+from ..config import RegionConfig, StackConfig
+from .network import Network
+from .workloads import Placement, Workloads
+
+
+def platform_key_policy(partition: str, account: str, region: str) -> str:
+    """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only."""
+    return key_policy(partition, account, sid="CloudWatchLogsEncrypts", service=f"logs.{region}.amazonaws.com",
+                      actions=("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                               "kms:Describe*"),
+                      condition={"ArnLike": {
+                          "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}})
+
+
+class Region(pulumi.ComponentResource):
+    """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
+
+    def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[str],
+                 provider: aws.Provider, backup_roles: BackupRoles,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:region:Region", name, {"region": region.name},
+                         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
+        label = f"{stack.project}-{stack.environment}-{region.short}"
+        protect = stack.is_production
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+
+        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
+        partition = identity.arn.split(":")[1]
+        # One CMK per region for the cluster's secrets and its log groups (CKV_AWS_58, CKV_AWS_7).
+        self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets and log encryption",
+                               enable_key_rotation=True, deletion_window_in_days=30,
+                               policy=platform_key_policy(partition, identity.account_id, region.name),
+                               opts=stateful)
+        aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self))
+
+        self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=identity.account_id,
+                                  roles=backup_roles, protect=protect, opts=pulumi.ResourceOptions(parent=self))
+        self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
+                               log_key_arn=self.key.arn, label=label, opts=pulumi.ResourceOptions(parent=self))
+        self.cluster = Cluster(name, cluster=stack.cluster, node_groups=stack.node_groups, cluster_name=label,
+                               region=region.name,
+                               vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
+                               private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
+                               protect=protect, opts=pulumi.ResourceOptions(parent=self))
+        placement = Placement(region=region.name, active=region == stack.active_region,
+                              standby_replicas=stack.standby.replicas, environment=stack.environment,
+                              tags={"Project": stack.project, "Environment": stack.environment},
+                              certificate_arn=stack.dns.certificates.get(region.name) if stack.dns else None)
+        self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
+                                   oidc_provider_arn=self.cluster.oidc_provider_arn,
+                                   oidc_provider_url=self.cluster.oidc_provider_url, protect=protect,
+                                   opts=pulumi.ResourceOptions(parent=self))
+
+        self.name = region.name
+        self.logical_name = name
+        self.outputs = {
+            "vpcId": self.network.vpc_id,
+            "availabilityZones": list(zones),
+            "privateSubnetIds": self.network.private_subnet_ids,
+            "clusterName": self.cluster.cluster_name,
+            "oidcProviderArn": self.cluster.oidc_provider_arn,
+            "platformKeyArn": self.key.arn,
+            "endpoints": self.workloads.endpoints,
+            "backupVaultArn": self.backup.vault.arn,
+            "backupKeyArn": self.backup.key.arn,
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,255 @@
+"""The application on one regional cluster: per app its namespace, workload, load balancer and guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apps import v1 as apps_v1
+from pulumi_kubernetes.autoscaling import v2 as autoscaling
+from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.meta import v1 as meta
+from pulumi_kubernetes.networking import v1 as networking
+from pulumi_kubernetes.policy import v1 as policy
+from pulumi_kubernetes.storage import v1 as storage
+
+from ..config import AppConfig
+from .cluster import irsa_trust_policy
+from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
+
+STORAGE_CLASS = "gp3-encrypted"
+RUN_AS = 10001  # an unprivileged uid/gid the images are built for
+LB = "service.beta.kubernetes.io/aws-load-balancer-"
+SERVICE_PORT = 80
+TLS_PORT = 443
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an app runs and how big: the active region runs the configured bounds, passive ones the standby."""
+
+    region: str
+    active: bool
+    standby_replicas: int
+    environment: str
+    tags: Mapping[str, str]
+    certificate_arn: str | None = None  # TLS on the load balancers (ACM, this region's)
+
+    def min_replicas(self, app: AppConfig) -> int:
+        return app.min_replicas if self.active else self.standby_replicas
+
+
+def labels(app: AppConfig, environment: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app.name, "app.kubernetes.io/instance": f"{app.name}-{environment}",
+            "app.kubernetes.io/part-of": "mercur", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certificate_arn: str | None) -> dict[str, str]:
+    """An internet-facing NLB across every zone's public subnet, health-checked on the app's own path;
+    with a certificate it terminates TLS 1.2+ on 443."""
+    tls = {f"{LB}ssl-cert": certificate_arn, f"{LB}ssl-ports": str(TLS_PORT),
+           f"{LB}ssl-negotiation-policy": TLS_POLICY} if certificate_arn else {}
+    return {**tls,
+        f"{LB}type": "nlb",
+        f"{LB}scheme": "internet-facing",
+        f"{LB}cross-zone-load-balancing-enabled": "true",
+        f"{LB}healthcheck-protocol": "http",
+        f"{LB}healthcheck-path": app.health_path,
+        f"{LB}healthcheck-port": "traffic-port",
+        f"{LB}additional-resource-tags": ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
+    }
+
+
+class Workloads(pulumi.ComponentResource):
+    """Every app on one cluster, through that cluster's Kubernetes provider (inherited by all children).
+
+    `endpoints` maps each app to its load balancer's hostname: the DNS failover's targets.
+    """
+
+    def __init__(self, name: str, *, apps: Sequence[AppConfig], placement: Placement,
+                 k8s_provider: k8s.Provider, oidc_provider_arn: pulumi.Input[str],
+                 oidc_provider_url: pulumi.Input[str], protect: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:workloads:Workloads", name, None, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})))
+        # EKS ships no default StorageClass since 1.30; volumes from this one are encrypted and carry the
+        # tag backup policies select on.
+        storage.StorageClass(
+            f"{name}-{STORAGE_CLASS}",
+            metadata=meta.ObjectMetaArgs(name=STORAGE_CLASS,
+                                         annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "tagSpecification_1": "=".join(BACKUP_SELECTION)},
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Retain" if protect else "Delete",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self))
+        self.apps = {app.name: Application(f"{name}-{app.name}", app=app, placement=placement,
+                                           oidc_provider_arn=oidc_provider_arn, oidc_provider_url=oidc_provider_url,
+                                           opts=pulumi.ResourceOptions(parent=self))
+                     for app in apps}
+        self.endpoints = {app: application.endpoint for app, application in self.apps.items()}
+        self.register_outputs({"endpoints": self.endpoints})
+
+
+class Application(pulumi.ComponentResource):
+    """One app: Namespace, ServiceAccount (+ IRSA role), Deployment or StatefulSet, Service, HPA, PDB, policies."""
+
+    def __init__(self, name: str, *, app: AppConfig, placement: Placement, oidc_provider_arn: pulumi.Input[str],
+                 oidc_provider_url: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:workloads:Application", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._labels = labels(app, placement.environment)
+        selector = {k: self._labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        namespace = core.Namespace(f"{name}-ns", metadata=meta.ObjectMetaArgs(name=app.name, labels={
+            **self._labels, "pod-security.kubernetes.io/enforce": "restricted"}), opts=child)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        # Ready for IRSA: the role trusts exactly this service account and holds no permissions yet.
+        role = aws.iam.Role(f"{name}-irsa", opts=child, assume_role_policy=pulumi.Output.all(
+            oidc_provider_arn, oidc_provider_url).apply(lambda pair: irsa_trust_policy(
+                pair[0], pair[1], f"system:serviceaccount:{app.name}:{app.name}")))
+        core.ServiceAccount(f"{name}-sa", metadata=self._meta(app, annotations={
+            "eks.amazonaws.com/role-arn": role.arn}), automount_service_account_token=False, opts=in_namespace)
+
+        env = [core.EnvVarArgs(name=key, value=value) for key, value in sorted(app.env.items())]
+        if app.secret_env:
+            secret = core.Secret(f"{name}-env", metadata=self._meta(app, name=f"{app.name}-env"),
+                                 type="Opaque", string_data=pulumi.Output.secret(dict(app.secret_env)),
+                                 opts=in_namespace)
+            env += [core.EnvVarArgs(name=key, value_from=core.EnvVarSourceArgs(
+                secret_key_ref=core.SecretKeySelectorArgs(name=secret.metadata.name, key=key)))
+                for key in sorted(app.secret_env)]
+
+        replicas = placement.min_replicas(app)
+        pod = self._pod(app, env, selector)
+        # The HPA owns the replica count once running: Pulumi sets it at creation only.
+        scaled = pulumi.ResourceOptions(parent=self, depends_on=[namespace], ignore_changes=["spec.replicas"])
+        if app.volume:
+            workload_kind = "StatefulSet"
+            core.Service(f"{name}-headless", metadata=self._meta(app, name=f"{app.name}-headless"),
+                         spec=core.ServiceSpecArgs(cluster_ip="None", selector=selector, ports=[
+                             core.ServicePortArgs(name="http", port=app.port, target_port="http")]),
+                         opts=in_namespace)
+            workload: pulumi.CustomResource = apps_v1.StatefulSet(
+                f"{name}-statefulset", metadata=self._workload_meta(app, placement), opts=scaled,
+                spec=apps_v1.StatefulSetSpecArgs(
+                    replicas=replicas, service_name=f"{app.name}-headless",
+                    selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
+                    pod_management_policy="Parallel",
+                    update_strategy=apps_v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                    persistent_volume_claim_retention_policy=apps_v1.
+                    StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain"),
+                    volume_claim_templates=[core.PersistentVolumeClaimArgs(
+                        metadata=meta.ObjectMetaArgs(name="data", labels=self._labels),
+                        spec=core.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"], storage_class_name=STORAGE_CLASS,
+                            resources=core.VolumeResourceRequirementsArgs(
+                                requests={"storage": f"{app.volume.size_gb}Gi"})))]))
+        else:
+            workload_kind = "Deployment"
+            workload = apps_v1.Deployment(
+                f"{name}-deployment", metadata=self._workload_meta(app, placement), opts=scaled,
+                spec=apps_v1.DeploymentSpecArgs(
+                    replicas=replicas, selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
+                    revision_history_limit=5,
+                    # Never below the desired count during a rollout: surge first, then retire.
+                    strategy=apps_v1.DeploymentStrategyArgs(
+                        type="RollingUpdate",
+                        rolling_update=apps_v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge="25%"))))
+
+        service = core.Service(
+            f"{name}-service", opts=in_namespace,
+            metadata=self._meta(app, annotations=load_balancer_annotations(app, {
+                **placement.tags, "Application": app.name}, placement.certificate_arn)),
+            spec=core.ServiceSpecArgs(type="LoadBalancer", selector=selector, ports=[
+                core.ServicePortArgs(name="https", port=TLS_PORT, target_port="http", protocol="TCP")
+                if placement.certificate_arn else
+                core.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http", protocol="TCP")]))
+
+        autoscaling.HorizontalPodAutoscaler(
+            f"{name}-hpa", metadata=self._meta(app), opts=pulumi.ResourceOptions(parent=self, depends_on=[workload]),
+            spec=autoscaling.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=autoscaling.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind=workload_kind, name=app.name),
+                min_replicas=replicas, max_replicas=app.max_replicas,
+                metrics=[autoscaling.MetricSpecArgs(type="Resource", resource=autoscaling.ResourceMetricSourceArgs(
+                    name="cpu", target=autoscaling.MetricTargetArgs(
+                        type="Utilization", average_utilization=app.target_cpu_percent)))],
+                # A failover lands the whole load at once: scale up without waiting, scale down slowly.
+                behavior=autoscaling.HorizontalPodAutoscalerBehaviorArgs(
+                    scale_up=autoscaling.HPAScalingRulesArgs(stabilization_window_seconds=0, select_policy="Max",
+                                                             policies=[
+                        autoscaling.HPAScalingPolicyArgs(type="Percent", value=100, period_seconds=15),
+                        autoscaling.HPAScalingPolicyArgs(type="Pods", value=4, period_seconds=15)]),
+                    scale_down=autoscaling.HPAScalingRulesArgs(stabilization_window_seconds=300))))
+
+        # maxUnavailable, not minAvailable: a standby of one replica must still let nodes drain.
+        policy.PodDisruptionBudget(f"{name}-pdb", metadata=self._meta(app), opts=in_namespace,
+                                   spec=policy.PodDisruptionBudgetSpecArgs(
+                                       max_unavailable=1, selector=meta.LabelSelectorArgs(match_labels=selector)))
+
+        networking.NetworkPolicy(f"{name}-default-deny", metadata=self._meta(app, name="default-deny-ingress"),
+                                 opts=in_namespace, spec=networking.NetworkPolicySpecArgs(
+                                     pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress"]))
+        networking.NetworkPolicy(f"{name}-allow-http", metadata=self._meta(app, name=f"{app.name}-allow-http"),
+                                 opts=in_namespace, spec=networking.NetworkPolicySpecArgs(
+                                     pod_selector=meta.LabelSelectorArgs(match_labels=selector),
+                                     policy_types=["Ingress"],
+                                     ingress=[networking.NetworkPolicyIngressRuleArgs(ports=[
+                                         networking.NetworkPolicyPortArgs(protocol="TCP", port=app.port)])]))
+
+        self.endpoint = service.status.apply(lambda status: status.load_balancer.ingress[0].hostname)
+        self.register_outputs({"endpoint": self.endpoint})
+
+    def _workload_meta(self, app: AppConfig, placement: Placement) -> meta.ObjectMetaArgs:
+        """Workloads say which environment and role they serve: policies and DR tooling read it."""
+        return self._meta(app, annotations={ENVIRONMENT_ANNOTATION: placement.environment,
+                                            ROLE_ANNOTATION: "active" if placement.active else "passive"})
+
+    def _meta(self, app: AppConfig, *, name: str | None = None,
+              annotations: Mapping[str, pulumi.Input[str]] | None = None) -> meta.ObjectMetaArgs:
+        return meta.ObjectMetaArgs(name=name or app.name, namespace=app.name, labels=self._labels,
+                                   annotations=annotations)
+
+    def _pod(self, app: AppConfig, env: list, selector: Mapping[str, str]) -> core.PodTemplateSpecArgs:
+        probe = core.HTTPGetActionArgs(path=app.health_path, port="http")
+        mounts = [core.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+        if app.volume:
+            mounts.append(core.VolumeMountArgs(name="data", mount_path=app.volume.mount_path))
+        spread = [core.TopologySpreadConstraintArgs(
+            max_skew=1, topology_key=key, when_unsatisfiable=when,
+            label_selector=meta.LabelSelectorArgs(match_labels=dict(selector)))
+            for key, when in (("topology.kubernetes.io/zone", "DoNotSchedule"),
+                              ("kubernetes.io/hostname", "ScheduleAnyway"))]
+        container = core.ContainerArgs(
+            name=app.name, image=app.image, image_pull_policy="IfNotPresent",
+            ports=[core.ContainerPortArgs(name="http", container_port=app.port, protocol="TCP")],
+            env=env or None,
+            resources=core.ResourceRequirementsArgs(
+                requests={"cpu": app.requests.cpu, "memory": app.requests.memory},
+                limits={"cpu": app.limits.cpu, "memory": app.limits.memory}),
+            startup_probe=core.ProbeArgs(http_get=probe, period_seconds=5, failure_threshold=30),
+            readiness_probe=core.ProbeArgs(http_get=probe, period_seconds=5, failure_threshold=3),
+            liveness_probe=core.ProbeArgs(http_get=probe, period_seconds=10, failure_threshold=3),
+            security_context=core.SecurityContextArgs(
+                allow_privilege_escalation=False, privileged=False, read_only_root_filesystem=True,
+                run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS,
+                capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+                seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
+            volume_mounts=mounts)
+        return core.PodTemplateSpecArgs(
+            metadata=meta.ObjectMetaArgs(labels=self._labels),
+            spec=core.PodSpecArgs(
+                service_account_name=app.name, automount_service_account_token=False,
+                security_context=core.PodSecurityContextArgs(
+                    run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
+                    seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
+                topology_spread_constraints=spread,
+                termination_grace_period_seconds=30,
+                containers=[container],
+                volumes=[core.VolumeArgs(name="tmp", empty_dir=core.EmptyDirVolumeSourceArgs(size_limit="256Mi"))]))

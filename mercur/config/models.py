@@ -1,0 +1,794 @@
+"""The stack file's settings, declared once: type, bounds, default and meaning of every `mercur:` key.
+
+The same models give validation (strict: no coercion, unknown keys refused, frozen results), the JSON
+Schema editors check stack files with (`docs/stack.schema.json`) and the configuration reference
+(`docs/configuration.md`). Rules that span keys (CIDR overlap, achievable RPO/RTO, standby within bounds,
+environment-specific rules) are model validators. Every failure carries its problem and its fix, which
+`mercur.config.load` turns into the project's one-line error.
+
+Patterns are ASCII and match whole strings (`fullmatch`, explicit classes: `\\d` and `\\w` would admit
+non-ASCII digits and letters, `$` a trailing newline).
+"""
+
+
+import ipaddress
+import math
+import re
+from enum import Enum
+from typing import Annotated, Any, Callable, Literal, Mapping, Optional
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr,
+                      ValidationInfo, WithJsonSchema, model_validator)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from .errors import show
+from .objectives import (FAILURE_THRESHOLDS, HEALTH_CHECK_INTERVALS_SECONDS, BackupSchedule, FailoverTiming,
+                         Unachievable, failover_timing, schedule_for)
+from .reader import PROJECT
+from .regions import PARTITION, REGIONS
+
+ENVIRONMENTS = ("dev", "staging", "prod")  # weakest first
+# EKS versions in AWS standard support on 2026-11 (CKV_AWS_339): older ones bill extended support.
+SUPPORTED_EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+# Subnet layout: private subnets are /(n+3), public /(n+6) of a /n VPC; each AZ owns a fixed slot so that
+# adding an AZ never renumbers existing subnets. Four slots; EKS needs at least two AZs.
+MAX_AZS = 4
+MIN_AZS = 2
+PRIVATE_SUBNET_BITS = 3
+PUBLIC_SUBNET_BITS = 6
+LARGEST_VPC_PREFIX = 16  # AWS allows no VPC larger than a /16
+SMALLEST_VPC_PREFIX = 21  # keeps private subnets at /24 (EKS pods take VPC IPs) and public at /27
+RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+UNPRIVILEGED_PORTS = (1024, 65535)  # containers run as non-root with every capability dropped
+# AWS allows 50 tags per resource; the program adds up to 10 of its own (Project, Environment, Region,
+# ManagedBy, Name, subnet roles, cluster ownership).
+MAX_STACK_TAGS = 40
+RESERVED_TAGS = ("Project", "Environment", "Region", "ManagedBy", "Name")
+MAX_APPS = 100  # each app is ten resources per region
+MAX_ENV = 100
+MAX_HEALTH_PATH = 255  # Route53 health checks' ResourcePath limit
+
+_ROLE_ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::[0-9]{12}:(?P<kind>role|user)/"
+                       r"(?P<path>(?:[A-Za-z0-9+=,.@_-]+/)*)(?P<name>[A-Za-z0-9+=,.@_-]+)", re.ASCII)
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}", re.ASCII)
+_DNS_LABEL = re.compile(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}", re.ASCII)
+_TAG_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,256}", re.ASCII)
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+", re.ASCII)
+_REPOSITORY = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+", re.ASCII)
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)
+_CPU = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<milli>m)?", re.ASCII)
+_MEMORY = re.compile(r"(?P<number>[0-9]+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?", re.ASCII)
+_MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_HTTP_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", re.ASCII)
+_MOUNT_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII)
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
+_CERTIFICATE = re.compile(r"arn:(?P<partition>aws[a-z-]*):acm:(?P<region>[a-z0-9-]+):[0-9]{12}:"
+                          r"certificate/[0-9a-f-]{36}", re.ASCII)
+
+
+def fail(problem: str, fix: str, *at: str | int) -> PydanticCustomError:
+    """A validation failure in the project's words; `at` names the key below the one being validated."""
+    return PydanticCustomError("mercur", "{problem}", {"problem": problem, "fix": fix, "at": at})
+
+
+# --------------------------------------------------------------------------------------------------
+# Reusable constraints (each a validator plus what the JSON Schema should say)
+
+
+def _range(low: int, high: int) -> Any:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise fail(f"{value} is out of range", f"use a value from {low} to {high}")
+        return value
+    return AfterValidator(check)
+
+
+def _one_of(allowed: tuple[str, ...]) -> Any:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise fail(f"{show(value)} is not supported", f"use one of: {', '.join(allowed)}")
+        return value
+    return AfterValidator(check)
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        nearest = min(LOG_RETENTION_DAYS, key=lambda d: abs(d - value))
+        raise fail(f"{value} days is not a CloudWatch Logs retention period",
+                   f"use {nearest} (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})")
+    return value
+
+
+def Bounded(low: int, high: int, description: str, default: Any = ...) -> Any:  # noqa: N802 - reads as a type
+    return Annotated[int, _range(low, high), Field(default, description=description,
+                                                   json_schema_extra={"minimum": low, "maximum": high})]
+
+
+Retention = Annotated[int, AfterValidator(_retention), WithJsonSchema({"enum": list(LOG_RETENTION_DAYS)})]
+
+
+class Model(BaseModel):
+    """Stack-file keys are camelCase; attributes snake_case. Strict, closed, frozen."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, strict=True,
+                              allow_inf_nan=False, hide_input_in_errors=True, regex_engine="python-re")
+
+
+# --------------------------------------------------------------------------------------------------
+# Regions and network
+
+
+def _vpc_cidr(text: Any) -> ipaddress.IPv4Network:
+    if not isinstance(text, str):
+        raise fail(f"expected a string, got {show(text)}", "write a network like 10.20.0.0/16")
+    try:
+        if not text.isascii() or text != text.strip():
+            raise ValueError("stray characters")
+        cidr = ipaddress.IPv4Network(text, strict=True)
+    except ValueError as error:
+        raise fail(f"{show(text)} is not a valid IPv4 network ({show(str(error))[1:-1]})",
+                   "write a network address with prefix, like 10.20.0.0/16") from None
+    if not any(cidr.subnet_of(block) for block in RFC1918):
+        raise fail(f"{cidr} is not a private (RFC 1918) range", "use a range inside 10.0.0.0/8")
+    if cidr.prefixlen < LARGEST_VPC_PREFIX:
+        raise fail(f"{cidr} is larger than AWS allows for a VPC", "use a /16 to /21")
+    if cidr.prefixlen > SMALLEST_VPC_PREFIX:
+        raise fail(f"{cidr} is too small to hold {MAX_AZS} private /{cidr.prefixlen + PRIVATE_SUBNET_BITS} and "
+                   f"{MAX_AZS} public /{cidr.prefixlen + PUBLIC_SUBNET_BITS} subnets", "use a /16 to /21")
+    return cidr
+
+
+def _region_name(name: str) -> str:
+    if name not in REGIONS:
+        import difflib
+        close = difflib.get_close_matches(name[:40], REGIONS, n=1)
+        raise fail(f"unknown region {show(name)}", f"did you mean `{close[0]}`?" if close
+                   else "use a commercial region where EKS runs, like us-west-2")
+    return name
+
+
+VpcCidr = Annotated[ipaddress.IPv4Network, PlainValidator(_vpc_cidr),
+                    WithJsonSchema({"type": "string", "pattern": r"^[0-9.]+/[0-9]+$",
+                                    "description": "A private IPv4 network, /16 to /21"})]
+
+
+class RegionConfig(Model):
+    """One region of the stack; the order of `mercur:regions` is the failover priority."""
+
+    name: Annotated[str, AfterValidator(_region_name), Field(description="AWS region, like us-west-1",
+                                                             json_schema_extra={"enum": sorted(REGIONS)})]
+    cidr: VpcCidr = Field(description="The region's VPC range: private (RFC 1918), /16 to /21, distinct "
+                                      "across regions and stacks")
+    az_count_setting: Optional[int] = Field(
+        None, alias="azCount", description=f"AZs to use here (default: min(network.maxAzs, what the region "
+                                           f"offers)); {MIN_AZS} to {MAX_AZS}", json_schema_extra={
+            "minimum": MIN_AZS, "maximum": MAX_AZS})
+    _az_count: int = PrivateAttr(0)
+
+    @model_validator(mode="after")
+    def _offered(self) -> "RegionConfig":
+        offered = REGIONS[self.name].usable_az_count
+        if self.az_count_setting is not None and not MIN_AZS <= self.az_count_setting <= MAX_AZS:
+            raise fail(f"{self.az_count_setting} is out of range", f"use {MIN_AZS} to {min(MAX_AZS, offered)} "
+                       f"(EKS needs subnets in >= {MIN_AZS} AZs)", "azCount")
+        if self.az_count_setting is not None and self.az_count_setting > offered:
+            raise fail(f"{self.az_count_setting} AZs asked but {self.name} offers {offered}",
+                       f"set azCount to at most {offered} or remove it to use min(maxAzs, {offered})", "azCount")
+        return self
+
+    @property
+    def az_count(self) -> int:
+        """Resolved: the explicit `azCount`, or min(maxAzs, what the region offers)."""
+        return self._az_count
+
+    @property
+    def short(self) -> str:
+        return REGIONS[self.name].short
+
+
+class NatGateways(str, Enum):
+    """How private subnets reach the internet."""
+
+    NONE = "none"  # no NAT: nodes reach AWS APIs through interface endpoints only
+    SINGLE = "single"  # one NAT in the first AZ: cheap, but an AZ outage cuts egress for all
+    PER_AZ = "per-az"  # one NAT per AZ: egress survives the loss of an AZ
+
+
+def _nat(value: Any) -> NatGateways:
+    allowed = tuple(n.value for n in NatGateways)
+    if not isinstance(value, str) or value not in allowed:
+        raise fail(f"{show(value)} is not supported", f"use one of: {', '.join(allowed)}")
+    return NatGateways(value)
+
+
+class NetworkConfig(Model):
+    """The VPC of every region."""
+
+    nat_gateways: Annotated[NatGateways, PlainValidator(_nat), WithJsonSchema(
+        {"enum": [n.value for n in NatGateways]})] = Field(
+        description="How private subnets reach the internet: none (endpoints only), single, per-az")
+    max_azs: Bounded(MIN_AZS, MAX_AZS, "AZs per region, at most (each region uses what it offers, up to this)",
+                     MAX_AZS - 1)
+    flow_log_retention_days: Retention = Field(365, description="Days VPC flow logs are kept (CloudWatch Logs "
+                                                                "retention periods only)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Cluster and node groups
+
+
+def _version(value: Any) -> Any:
+    if isinstance(value, float):
+        raise fail(f"{value} was read as a number", f'quote it: version: "{value}"')
+    return value
+
+
+def _principal_arn(arn: str) -> str:
+    match = _ROLE_ARN.fullmatch(arn)
+    if not match:
+        raise fail(f"{show(arn)} is not an IAM role or user ARN", "write arn:aws:iam::<12-digit account>:role/<name>")
+    if match["partition"] != PARTITION:
+        raise fail(f"{show(arn)} is in partition {match['partition']}, not {PARTITION}",
+                   "use a role in the commercial partition (arn:aws:...), where the stack's regions are")
+    if len(match["name"]) > 64:
+        raise fail(f"the {match['kind']} name is {len(match['name'])} characters", "IAM names have at most 64")
+    return arn
+
+
+def _api_cidr(text: str) -> str:
+    try:
+        if not text.isascii():
+            raise ValueError
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise fail(f"{show(text)} is not a valid network", "write networks like 203.0.113.0/24") from None
+    if network.prefixlen == 0:
+        raise fail(f"{text} opens the Kubernetes API to the whole internet",
+                   "list only the office/VPN egress ranges that need the API")
+    return text
+
+
+class ClusterConfig(Model):
+    """The EKS cluster of every region."""
+
+    version: Annotated[str, BeforeValidator(_version), _one_of(SUPPORTED_EKS_VERSIONS)] = Field(
+        description="Kubernetes version, quoted (\"1.35\"); only versions in standard support",
+        json_schema_extra={"enum": list(SUPPORTED_EKS_VERSIONS)})
+    endpoint_public_access: bool = Field(False, description="Whether the API also has a public endpoint "
+                                                            "(dev only; needs publicAccessCidrs)")
+    public_access_cidrs: tuple[Annotated[str, AfterValidator(_api_cidr)], ...] = Field(
+        (), description="Egress ranges allowed to reach a public API endpoint; never 0.0.0.0/0")
+    admin_role_arn: Annotated[str, AfterValidator(_principal_arn)] = Field(
+        description="The IAM role granted cluster-admin through an access entry")
+    log_retention_days: Retention = Field(365, description="Days control-plane logs are kept")
+
+    @model_validator(mode="after")
+    def _public_endpoint(self) -> "ClusterConfig":
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise fail("endpointPublicAccess is true but no CIDRs are listed", "list the egress ranges allowed to "
+                       "reach the API, or set endpointPublicAccess: false", "publicAccessCidrs")
+        if self.public_access_cidrs and not self.endpoint_public_access:
+            raise fail("is set but endpointPublicAccess is false", "remove it, or set endpointPublicAccess: true",
+                       "publicAccessCidrs")
+        return self
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise fail(f"{show(value)} is not a valid name", "use lowercase letters, digits and dashes, starting with "
+                                                        "a letter")
+    return value
+
+
+def _instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.fullmatch(value):
+        raise fail(f"{show(value)} is not an EC2 instance type", "write a list like [m6i.large]")
+    return value
+
+
+class NodeGroupConfig(Model):
+    """A managed node group, in every region."""
+
+    name: Annotated[str, AfterValidator(_name)] = Field(description="Lowercase letters, digits and dashes")
+    instance_types: tuple[Annotated[str, AfterValidator(_instance_type)], ...] = Field(
+        min_length=1, description="EC2 instance types, like [m6i.large]")
+    min_size: int = Field(description="Nodes at least (prod: at least 2, to survive an AZ loss)")
+    desired_size: int = Field(description="Nodes at creation")
+    max_size: int = Field(description="Nodes at most")
+    disk_size_gb: Bounded(20, 1000, "Root volume size per node, GiB", 50)
+    capacity_type: Annotated[str, _one_of(CAPACITY_TYPES)] = Field(
+        "ON_DEMAND", description="ON_DEMAND or SPOT", json_schema_extra={"enum": list(CAPACITY_TYPES)})
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "NodeGroupConfig":
+        low, desired, high = self.min_size, self.desired_size, self.max_size
+        if not 0 <= low <= desired <= high or high < 1:
+            raise fail(f"sizes must satisfy 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1, got min {low}, "
+                       f"desired {desired}, max {high}", "adjust minSize, desiredSize and maxSize", "desiredSize")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# Apps
+
+
+def millicores(quantity: str) -> float:
+    match = _CPU.fullmatch(quantity)
+    if not match:
+        raise ValueError(f"{quantity!r} is not a CPU quantity")
+    return float(match["number"]) * (1 if match["milli"] else 1000)
+
+
+def memory_bytes(quantity: str) -> int:
+    match = _MEMORY.fullmatch(quantity)
+    if not match:
+        raise ValueError(f"{quantity!r} is not a memory quantity")
+    return int(match["number"]) * _MEMORY_UNITS[match["unit"]]
+
+
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """`repo[:tag][@digest]` -> (repo, tag, digest); a `:` before the last `/` is a registry port."""
+    rest, _, digest = image.partition("@")
+    slash, colon = rest.rfind("/"), rest.rfind(":")
+    if colon > slash:
+        return rest[:colon], rest[colon + 1:], digest or None
+    return rest, None, digest or None
+
+
+def _quantity(parse: Callable[[str], float], example: str) -> Any:
+    def check(value: Any) -> str:
+        text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        try:
+            if not isinstance(text, str) or parse(text) <= 0:
+                raise ValueError
+        except ValueError:
+            raise fail(f"{show(value)} is not a positive quantity", f"write it like {example}") from None
+        return text
+    return PlainValidator(check)
+
+
+class Resources(Model):
+    cpu: Annotated[str, _quantity(millicores, "250m or 0.5"), WithJsonSchema({"type": ["string", "number"]})] = \
+        Field(description="CPU, as a Kubernetes quantity: 250m, 0.5, \"1\"")
+    memory: Annotated[str, _quantity(memory_bytes, "256Mi or 1Gi"), WithJsonSchema({"type": ["string", "integer"]})] \
+        = Field(description="Memory, as a Kubernetes quantity: 256Mi, 1Gi")
+
+
+class Replicas(Model):
+    min: int = Field(description="Replicas at least, in the active region")
+    max: int = Field(description="Replicas at most (the HPA's bound, in every region)")
+
+    @model_validator(mode="after")
+    def _order(self) -> "Replicas":
+        if not 1 <= self.min <= self.max:
+            raise fail(f"replica bounds must satisfy 1 <= min <= max, got min {self.min}, max {self.max}",
+                       "adjust replicas.min and replicas.max", "min")
+        return self
+
+
+def _mount_path(value: str) -> str:
+    if not _MOUNT_PATH.fullmatch(value) or value == "/tmp" or "/../" in f"{value}/" or "/./" in f"{value}/":
+        raise fail(f"{show(value)} cannot hold the volume", "use an absolute path like /data")
+    return value
+
+
+class Volume(Model):
+    size_gb: Bounded(1, 16384, "Size of each replica's EBS volume, GiB")
+    mount_path: Annotated[str, AfterValidator(_mount_path)] = Field(description="Where the volume is mounted, "
+                                                                                "like /data")
+
+
+def _app_name(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise fail(f"{show(value)} is not a DNS label", "use up to 40 lowercase letters, digits and dashes, starting "
+                                                        "with a letter")
+    return value
+
+
+def _image(image: str) -> str:
+    repository, tag, digest = split_image(image)
+    if not _REPOSITORY.fullmatch(repository) or (tag is not None and not _IMAGE_TAG.fullmatch(tag)) or \
+            (digest is not None and not _DIGEST.fullmatch(digest)):
+        raise fail(f"{show(image)} is not an image reference",
+                   "write registry/repository:tag or registry/repository@sha256:<64 hex>")
+    if tag is None and digest is None:
+        raise fail(f"{show(image)} has no tag", "pin a version tag or a sha256 digest")
+    if tag == "latest" and digest is None:
+        raise fail(f"{show(image)} floats on `latest`", "pin a version tag or a sha256 digest")
+    return image
+
+
+def _health_path(value: str) -> str:
+    if not _HTTP_PATH.fullmatch(value):
+        raise fail(f"{show(value)} is not an HTTP path", "write it like /healthz")
+    if len(value) > MAX_HEALTH_PATH:
+        raise fail(f"is {len(value)} characters", f"Route53 health checks take at most {MAX_HEALTH_PATH}")
+    return value
+
+
+def _variables(values: dict[str, str]) -> dict[str, str]:
+    for key in values:
+        if not _ENV_NAME.fullmatch(key):
+            raise fail("is not an environment variable name", "use letters, digits and underscores, not starting "
+                                                              "with a digit", key)
+    return values
+
+
+def _quote_hint(values: Any) -> Any:
+    """A number or boolean where text belongs is a YAML quoting mistake: say so for the variable itself."""
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise fail(f"{show(value)} is not a string", f'quote it: {key}: "{value}"', key)
+    return values
+
+
+Variables = Annotated[dict[str, str], BeforeValidator(_quote_hint), AfterValidator(_variables),
+                      Field(max_length=MAX_ENV)]
+
+
+class AppConfig(Model):
+    """An app, run on every regional cluster."""
+
+    name: Annotated[str, AfterValidator(_app_name)] = Field(description="DNS label: Namespace, Deployment and "
+                                                                        "Service names")
+    image: Annotated[str, AfterValidator(_image)] = Field(
+        description="registry/repository:tag@sha256:<digest> (staging and prod: the digest is required)")
+    port: Bounded(*UNPRIVILEGED_PORTS, "The container's HTTP port (non-root: 1024 to 65535)")
+    health_path: Annotated[str, AfterValidator(_health_path)] = Field(description="HTTP readiness path, like "
+                                                                                  "/healthz")
+    requests: Resources = Field(description="What each replica reserves")
+    limits: Resources = Field(description="What each replica may use at most (at or above requests)")
+    replicas: Replicas = Field(description="HPA bounds")
+    target_cpu_percent: Bounded(10, 95, "The HPA's CPU target, percent of requests", 70)
+    env: Variables = Field(default_factory=dict, description="Plain environment variables (text values)")
+    secret_env: Annotated[Variables, WithJsonSchema({"type": "object", "additionalProperties": {
+        "type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
+        "additionalProperties": False}})] = Field(
+        default_factory=dict, description="Secret environment variables: `pulumi config set --secret --path`")
+    volume: Optional[Volume] = Field(None, description="A persistent volume per replica (runs as a StatefulSet)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AppConfig":
+        if millicores(self.limits.cpu) < millicores(self.requests.cpu):
+            raise fail(f"{self.limits.cpu} is below requests.cpu ({self.requests.cpu})",
+                       "set the limit at or above the request", "limits", "cpu")
+        if memory_bytes(self.limits.memory) < memory_bytes(self.requests.memory):
+            raise fail(f"{self.limits.memory} is below requests.memory ({self.requests.memory})",
+                       "set the limit at or above the request", "limits", "memory")
+        both = sorted(set(self.env) & set(self.secret_env))
+        if both:
+            raise fail("is also set in env", "keep each variable in one of the two", "secretEnv", both[0])
+        return self
+
+    @property
+    def min_replicas(self) -> int:
+        return self.replicas.min
+
+    @property
+    def max_replicas(self) -> int:
+        return self.replicas.max
+
+
+class StandbyConfig(Model):
+    """Replicas every app keeps in the passive regions: 1 is a pilot light, more is a warm standby."""
+
+    replicas: int = Field(1, description="Replicas per app in each passive region (>= 1, <= every app's "
+                                         "replicas.min)", json_schema_extra={"minimum": 1})
+
+    @model_validator(mode="after")
+    def _some(self) -> "StandbyConfig":
+        if self.replicas < 1:
+            raise fail(f"{self.replicas} leaves the passive regions nothing to fail over to",
+                       "keep at least 1 replica (pilot light)", "replicas")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "pilot light" if self.replicas == 1 else "warm standby"
+
+
+# --------------------------------------------------------------------------------------------------
+# Recovery objectives and DNS
+
+
+def _rto(value: float) -> float:
+    if not 0 < value <= 24 * 60:
+        raise fail(f"{show(value)} is out of range", "use minutes above 0, up to 1440")
+    return value
+
+
+class DrConfig(Model):
+    """Recovery objectives and retention; the backup schedule is derived from the RPO and proven to meet it."""
+
+    rpo_minutes: Bounded(1, 7 * 24 * 60, "Recovery point objective: data a regional loss may cost, minutes")
+    rto_minutes: Annotated[float, AfterValidator(_rto)] = Field(
+        description="Recovery time objective: minutes until the passive region serves, above 0, up to 1440",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
+    retention_days: Bounded(1, 3650, "Days backups are kept in their own region")
+    copy_retention_setting: Optional[Annotated[int, _range(1, 3650)]] = Field(
+        None, alias="copyRetentionDays", description="Days cross-region copies are kept (default: retentionDays)",
+        json_schema_extra={"minimum": 1, "maximum": 3650})
+    cross_region_copy: bool = Field(True, description="Copy backups to the next region (only dev may opt out)")
+    _schedule: BackupSchedule = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _achievable(self) -> "DrConfig":
+        try:
+            self._schedule = schedule_for(self.rpo_minutes, self.cross_region_copy)
+        except Unachievable as error:
+            raise fail(f"{self.rpo_minutes} cannot be met: the best achievable is {error.best} minutes "
+                       f"({error.explanation})", f"set rpoMinutes to at least {error.best}", "rpoMinutes") from None
+        return self
+
+    @property
+    def schedule(self) -> BackupSchedule:
+        return self._schedule
+
+    @property
+    def copy_retention_days(self) -> int:
+        return self.copy_retention_setting or self.retention_days
+
+
+def _domain(value: str) -> str:
+    name = value.rstrip(".").lower()
+    if not _DOMAIN.fullmatch(name):
+        raise fail(f"{show(name)} is not a domain name", "write it like shop.example.com")
+    return name
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+
+
+class HealthCheckConfig(Model):
+    interval_seconds: Optional[int] = Field(None, description="10 or 30 (default: derived from rtoMinutes)",
+                                            json_schema_extra={"enum": list(HEALTH_CHECK_INTERVALS_SECONDS)})
+    failure_threshold: Optional[int] = Field(None, description="1 to 10 (default: derived from rtoMinutes)",
+                                             json_schema_extra={"minimum": 1, "maximum": 10})
+
+    @model_validator(mode="after")
+    def _offered(self) -> "HealthCheckConfig":
+        if self.interval_seconds is not None and self.interval_seconds not in HEALTH_CHECK_INTERVALS_SECONDS:
+            raise fail(f"{self.interval_seconds} is not a Route53 interval", "use 10 or 30 (fixed once the health "
+                                                                             "check exists)", "intervalSeconds")
+        if self.failure_threshold is not None and self.failure_threshold not in FAILURE_THRESHOLDS:
+            raise fail(f"{self.failure_threshold} is out of range", "use 1 to 10", "failureThreshold")
+        return self
+
+
+class DnsConfig(Model):
+    """The hosted zone and record the application answers on; failover between regions when there are two."""
+
+    zone: Domain = Field(description="The hosted zone, like mercur.example")
+    create_zone: bool = Field(False, description="Create the zone (delegate it from its parent by hand once)")
+    record: Domain = Field(description="The application's name, inside the zone")
+    app: str = Field(description="The app whose load balancers the record fronts (one of mercur:apps)")
+    certificates: dict[str, str] = Field(default_factory=dict, description="ACM certificate ARN per region (TLS "
+                                                                           "on the load balancers); none: HTTP")
+    health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig, description="Route53 health-check "
+                                                                                           "timing")
+    _timing: Optional[FailoverTiming] = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _inside_zone(self) -> "DnsConfig":
+        if not self.record.endswith(f".{self.zone}"):
+            raise fail(f"{self.record} is not inside the zone {self.zone}", f"use a name ending in .{self.zone}",
+                       "record")
+        return self
+
+    @property
+    def timing(self) -> FailoverTiming | None:
+        """None with a single region: nothing to fail over to."""
+        return self._timing
+
+    @property
+    def interval_seconds(self) -> int:
+        timing = self._timing
+        return timing.interval_seconds if timing else self.health_check.interval_seconds or \
+            HEALTH_CHECK_INTERVALS_SECONDS[0]
+
+    @property
+    def failure_threshold(self) -> int:
+        timing = self._timing
+        return timing.failure_threshold if timing else self.health_check.failure_threshold or 3
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certificates)
+
+
+# --------------------------------------------------------------------------------------------------
+# The stack
+
+
+def _tags(values: dict[str, str]) -> dict[str, str]:
+    if len(values) > MAX_STACK_TAGS:
+        raise fail(f"has {len(values)} tags", f"AWS allows 50 per resource and the program adds up to 10: keep "
+                                              f"at most {MAX_STACK_TAGS}")
+    for key, value in values.items():
+        if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+            raise fail("is not a valid AWS tag key", "use up to 128 letters, digits, spaces and _.:/=+-@, not "
+                                                     "starting with aws:", key)
+        if key in RESERVED_TAGS:
+            raise fail("is a tag the program sets itself", f"choose another key ({', '.join(RESERVED_TAGS)} are "
+                                                           f"reserved)", key)
+        if not _TAG_VALUE.fullmatch(value):
+            raise fail(f"{show(value)} is not a tag value", "write up to 256 letters, digits, spaces and _.:/=+-@", key)
+    return values
+
+
+def _tag_values(values: Any) -> Any:
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise fail(f"{show(value)} is not a tag value", "write a string of up to 256 characters", key)
+    return values
+
+
+class StackConfig(Model):
+    """Everything under `mercur:` in `Pulumi.<stack>.yaml`."""
+
+    environment: Literal["dev", "staging", "prod"] = Field(
+        description="dev, staging or prod (default: the stack's name); prod and staging stacks cannot declare "
+                    "a weaker one", json_schema_extra={"default": "the stack's name"})
+    regions: tuple[RegionConfig, ...] = Field(min_length=1, description="Regions in failover order: the first "
+                                                                         "is active, the others passive")
+    network: NetworkConfig
+    cluster: ClusterConfig
+    node_groups: tuple[NodeGroupConfig, ...] = Field(min_length=1, description="Managed node groups, in every "
+                                                                                "region")
+    tags: Annotated[dict[str, str], BeforeValidator(_tag_values), AfterValidator(_tags)] = Field(
+        default_factory=dict, description=f"Tags on every AWS resource (at most {MAX_STACK_TAGS})")
+    apps: tuple[AppConfig, ...] = Field((), max_length=MAX_APPS, description="The application: what runs on "
+                                                                              "every regional cluster")
+    standby: StandbyConfig = Field(default_factory=StandbyConfig, description="Passive regions' capacity")
+    dr: DrConfig = Field(description="Recovery objectives: rpoMinutes, rtoMinutes and retention")
+    dns: Optional[DnsConfig] = Field(None, description="DNS and failover (required with two or more regions)")
+    _stack: str = PrivateAttr("")
+    _source: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _across_keys(self, info: ValidationInfo) -> "StackConfig":
+        context = info.context or {}
+        self._stack, self._source = context.get("stack", ""), context.get("source", "")
+        self._check_environment()
+        self._check_regions(context.get("siblings", lambda: {})())
+        self._check_node_groups()
+        self._check_apps()
+        self._check_dr()
+        self._check_dns()
+        return self
+
+    def _check_environment(self) -> None:
+        if self._stack in ENVIRONMENTS and ENVIRONMENTS.index(self.environment) < ENVIRONMENTS.index(self._stack):
+            raise fail(f"{self.environment} is weaker than the stack's name ({self._stack})",
+                       f"remove it or set environment: {self._stack}; a {self._stack} stack keeps {self._stack}'s "
+                       f"protection and mandatory policies", "environment")
+
+    def _check_regions(self, siblings: Mapping[str, list[str]]) -> None:
+        seen: dict[str, int] = {}
+        for index, region in enumerate(self.regions):
+            if region.name in seen:
+                raise fail(f"{region.name} is listed twice (also regions[{seen[region.name]}])",
+                           "list each region once, in failover order", "regions", index, "name")
+            seen[region.name] = index
+            offered = REGIONS[region.name].usable_az_count
+            region._az_count = region.az_count_setting or min(self.network.max_azs, offered)
+            for earlier in range(index):
+                if self.regions[earlier].cidr.overlaps(region.cidr):
+                    raise fail(f"{region.cidr} overlaps mercur:regions[{earlier}].cidr ({self.regions[earlier].cidr})",
+                               "give every region its own range", "regions", index, "cidr")
+            for other_file, cidrs in siblings.items():
+                for other in cidrs:
+                    try:
+                        clash = region.cidr.overlaps(ipaddress.IPv4Network(other))
+                    except (TypeError, ValueError):
+                        continue  # that file's own load reports it
+                    if clash:
+                        raise fail(f"{region.cidr} overlaps {other} in {other_file}",
+                                   "every environment needs its own range so they can be peered later",
+                                   "regions", index, "cidr")
+
+    def _check_node_groups(self) -> None:
+        names: set[str] = set()
+        for index, group in enumerate(self.node_groups):
+            if group.name in names:
+                raise fail(f"{group.name} is used twice", "give every node group its own name", "nodeGroups", index,
+                           "name")
+            names.add(group.name)
+            if self.environment == "prod" and group.min_size < MIN_AZS:
+                raise fail(f"{group.min_size} nodes cannot survive an AZ loss in prod",
+                           f"set minSize to at least {MIN_AZS}", "nodeGroups", index, "minSize")
+
+    def _check_apps(self) -> None:
+        names: set[str] = set()
+        pinned = self.environment != "dev"
+        for index, app in enumerate(self.apps):
+            if app.name in names:
+                raise fail(f"{app.name} is used twice", "give every app its own name", "apps", index, "name")
+            names.add(app.name)
+            if pinned and split_image(app.image)[2] is None:
+                raise fail(f"{show(app.image)} is not pinned by digest", f"in {self.environment} every image is "
+                           f"name:tag@sha256:<64 hex>: a registry can move a tag", "apps", index, "image")
+        for app in self.apps:
+            if self.standby.replicas > app.min_replicas:
+                raise fail(f"{self.standby.replicas} is above {app.name}'s replicas.min ({app.min_replicas})",
+                           f"set it to at most {app.min_replicas}: a standby never outruns the active region",
+                           "standby", "replicas")
+
+    def _check_dr(self) -> None:
+        if not self.dr.cross_region_copy and self.environment != "dev":
+            raise fail(f"{self.environment} must copy backups to its peer region",
+                       "set crossRegionCopy: true (only dev may opt out)", "dr", "crossRegionCopy")
+        if self.dr.cross_region_copy and len(self.regions) < 2:
+            raise fail("there is no second region to copy to", "add a passive region to mercur:regions, or set "
+                                                                "crossRegionCopy: false (dev only)",
+                       "dr", "crossRegionCopy")
+
+    def _check_dns(self) -> None:
+        dns = self.dns
+        if dns is None:
+            if len(self.regions) > 1:
+                raise fail("is required but missing", "add it (the hosted zone and record the application answers "
+                                                      "on)", "dns")
+            return
+        apps = [a.name for a in self.apps]
+        if dns.app not in apps:
+            raise fail(f"{show(dns.app)} is not one of mercur:apps",
+                       f"use one of: {', '.join(apps) or '(no apps configured)'}", "dns", "app")
+        regions = [r.name for r in self.regions]
+        for region, arn in dns.certificates.items():
+            match = _CERTIFICATE.fullmatch(arn)
+            if region not in regions:
+                raise fail("is not one of mercur:regions", f"list certificates for {', '.join(regions)}",
+                           "dns", "certificates", region)
+            if not match or match["region"] != region or match["partition"] != PARTITION:
+                raise fail(f"{show(arn)} is not an ACM certificate ARN in {region}",
+                           f"write arn:aws:acm:{region}:<account>:certificate/<id>; ACM certificates are regional",
+                           "dns", "certificates", region)
+        missing = [r for r in regions if dns.certificates and r not in dns.certificates]
+        if missing:
+            raise fail("has no certificate while other regions do", "give every region a certificate, or none for "
+                                                                   "plain HTTP", "dns", "certificates", missing[0])
+        if len(regions) > 1:
+            checks = dns.health_check
+            try:
+                dns._timing = failover_timing(self.dr.rto_minutes * 60, checks.interval_seconds,
+                                              checks.failure_threshold)
+            except Unachievable as error:
+                explicit = checks.interval_seconds or checks.failure_threshold
+                raise fail(f"{self.dr.rto_minutes:g} min ({error.target} s) cannot be met"
+                           f"{' with the healthCheck settings given' if explicit else ''}: the best achievable is "
+                           f"{error.best} s ({error.explanation})",
+                           f"set rtoMinutes to at least {math.ceil(error.best / 6) / 10:g}"
+                           + (" or relax mercur:dns.healthCheck" if explicit else ""), "dr", "rtoMinutes") from None
+
+    # Context the file does not hold: which stack this is, and where it was read from.
+    @property
+    def project(self) -> str:
+        return PROJECT
+
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def active_region(self) -> RegionConfig:
+        return self.regions[0]
+

@@ -1,0 +1,435 @@
+"""Security and resilience rules, as `pulumi_policy` objects: one set for CrossGuard and the offline plan.
+
+Every rule reads engine-form (camelCase) properties — what CrossGuard's `args.props` holds and what the
+mock engine records — so `pulumi preview --policy-pack policy` and `python -m mercur plan` agree. Where
+pulumi-eks creates the real AWS resource inside its component (visible to CrossGuard only), the rule
+checks both shapes. Rules are mandatory; in dev the plan (and `policy/config.dev.json`) makes them advisory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pulumi_policy import (EnforcementLevel, PolicyProviderResource, PolicyResource, ReportViolation,
+                           ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+                           StackValidationPolicy)
+
+from ..components.tags import ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
+from ..config import SUPPORTED_EKS_VERSIONS, split_image
+
+EKS_COMPONENT, EKS_CLUSTER = "eks:index:Cluster", "aws:eks/cluster:Cluster"
+NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+WORLD = {"0.0.0.0/0", "::/0"}
+MIN_LOG_RETENTION_DAYS = 365
+MIN_PROD_REPLICAS = 3
+ResourceCheck = Callable[[Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
+StackCheck = Callable[[Sequence[PolicyResource]], Iterable[tuple[str, str]]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers over engine-form properties
+
+
+def _get(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    value: Any = props
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def _provider_tags(provider: PolicyProviderResource | None) -> Mapping[str, str]:
+    """An AWS provider's default tags: engine form carries them as a JSON string, state as an object."""
+    tags = (provider.props or {}).get("defaultTags") if provider else None
+    if isinstance(tags, str):
+        tags = json.loads(tags)
+    return (tags or {}).get("tags", {}) if isinstance(tags, Mapping) else {}
+
+
+def _provider_region(provider: PolicyProviderResource | None) -> str | None:
+    return (provider.props or {}).get("region") if provider else None
+
+
+def _containers(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    pod = _get(props, "spec.template.spec", {})
+    return list(pod.get("containers") or []) + list(pod.get("initContainers") or [])
+
+
+def _eks(props: Mapping[str, Any], component: str, resource: str, resource_type: str) -> Any:
+    """The same setting on pulumi-eks's component (offline) or the aws.eks.Cluster it creates (CrossGuard)."""
+    return _get(props, component if resource_type == EKS_COMPONENT else resource)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rule definitions
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str  # what it demands, with the Checkov/CIS ids it follows
+    types: tuple[str, ...]
+    check: ResourceCheck
+
+    def policy(self) -> ResourceValidationPolicy:
+        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            if args.resource_type in self.types:
+                for message in self.check(args.props, args):
+                    report(message, None)
+        return ResourceValidationPolicy(self.name, self.description, validate, EnforcementLevel.MANDATORY)
+
+
+@dataclass(frozen=True)
+class StackRule:
+    name: str
+    description: str
+    check: StackCheck
+
+    def policy(self) -> StackValidationPolicy:
+        def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+            for urn, message in self.check(args.resources):
+                report(message, urn)
+        return StackValidationPolicy(self.name, self.description, validate, EnforcementLevel.MANDATORY)
+
+
+def _eks_logging(props, args):
+    """CKV_AWS_37: all five control-plane log types."""
+    enabled = _eks(props, "enabledClusterLogTypes", "enabledClusterLogTypes", args.resource_type) or []
+    missing = sorted(LOG_TYPES - set(enabled))
+    if missing:
+        yield f"control-plane logs missing: {', '.join(missing)}"
+
+
+def _eks_secrets(props, args):
+    """CKV_AWS_58: Kubernetes secrets envelope-encrypted with a customer-managed KMS key."""
+    key = _eks(props, "encryptionConfigKeyArn", "encryptionConfig.provider.keyArn", args.resource_type)
+    if not key:
+        yield "secrets are not encrypted with a customer-managed KMS key"
+
+
+def _eks_private(props, args):
+    """CKV_AWS_39: the API endpoint is private."""
+    if _eks(props, "endpointPublicAccess", "vpcConfig.endpointPublicAccess", args.resource_type) is not False:
+        yield "the Kubernetes API endpoint is public"
+
+
+def _eks_not_world(props, args):
+    """CKV_AWS_38: a public endpoint is never open to 0.0.0.0/0 (pulumi-eks's default when unset)."""
+    public = _eks(props, "endpointPublicAccess", "vpcConfig.endpointPublicAccess", args.resource_type)
+    cidrs = _eks(props, "publicAccessCidrs", "vpcConfig.publicAccessCidrs", args.resource_type)
+    if public is not False and (not cidrs or WORLD & set(cidrs)):
+        yield "the public Kubernetes API endpoint is open to the whole internet"
+
+
+def _eks_version(props, args):
+    """CKV_AWS_339: a Kubernetes version in EKS standard support."""
+    if props.get("version") not in SUPPORTED_EKS_VERSIONS:
+        yield f"version {props.get('version')} is not in standard support ({', '.join(SUPPORTED_EKS_VERSIONS)})"
+
+
+def _no_ssh(props, args):
+    """CKV_AWS_100: no SSH access to nodes."""
+    if props.get("remoteAccess"):
+        yield "nodes accept SSH (remoteAccess)"
+
+
+def _node_disks(props, args):
+    """Node root volumes are encrypted (CKV_AWS_79 family: launch template EBS encryption)."""
+    for mapping in props.get("blockDeviceMappings") or []:
+        if str(_get(mapping, "ebs.encrypted", "false")).lower() != "true":
+            yield f"{mapping.get('deviceName')} is not encrypted"
+
+
+def _kms_rotation(props, args):
+    """CKV_AWS_7: customer-managed keys rotate."""
+    if props.get("enableKeyRotation") is not True:
+        yield "key rotation is off"
+
+
+def _log_retention(props, args):
+    """CKV_AWS_66 / CKV_AWS_338: log groups expire, after at least a year."""
+    days = props.get("retentionInDays")
+    if not days or days < MIN_LOG_RETENTION_DAYS:
+        yield f"retention is {days or 'unlimited'} days; keep {MIN_LOG_RETENTION_DAYS} or more (and not forever)"
+
+
+def _log_kms(props, args):
+    """CKV_AWS_158: log groups are encrypted with a customer-managed KMS key."""
+    if not props.get("kmsKeyId"):
+        yield "the log group is not encrypted with a KMS key"
+
+
+def _no_public_ips(props, args):
+    """CKV_AWS_130: subnets never hand out public IPs on launch."""
+    if props.get("mapPublicIpOnLaunch"):
+        yield "instances launched here get public IPs"
+
+
+def _no_world_ingress(props, args):
+    """CKV_AWS_24/25/260/277: no ingress from the whole internet."""
+    rules = props.get("ingress") or []
+    if args.resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule":
+        rules = [props] if props.get("type") == "ingress" else []
+    if args.resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        rules = [{"cidrBlocks": [props.get("cidrIpv4")], "ipv6CidrBlocks": [props.get("cidrIpv6")],
+                  "fromPort": props.get("fromPort"), "toPort": props.get("toPort")}]
+    for rule in rules:
+        if WORLD & set((rule.get("cidrBlocks") or []) + (rule.get("ipv6CidrBlocks") or [])):
+            yield f"ingress on ports {rule.get('fromPort')}-{rule.get('toPort')} is open to the internet"
+
+
+def _default_sg_closed(props, args):
+    """CKV2_AWS_12: the default security group allows nothing."""
+    if props.get("ingress") or props.get("egress"):
+        yield "the default security group has rules"
+
+
+def _probes(props, args):
+    """CKV_K8S_8/9: liveness and readiness probes."""
+    for container in _get(props, "spec.template.spec.containers", []) or []:
+        for probe in ("livenessProbe", "readinessProbe"):
+            if not container.get(probe):
+                yield f"container {container.get('name')} has no {probe}"
+
+
+def _resources(props, args):
+    """CKV_K8S_10-13: CPU and memory requests and limits."""
+    for container in _containers(props):
+        for kind in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if not _get(container, f"resources.{kind}.{resource}"):
+                    yield f"container {container.get('name')} has no {resource} {kind[:-1]}"
+
+
+def _image_pinned(props, args):
+    """CKV_K8S_14 (CKV_K8S_43 asks for digests): images carry a version tag or digest, never `latest`."""
+    for container in _containers(props):
+        _, tag, digest = split_image(str(container.get("image", "")))
+        if not digest and tag in (None, "latest"):
+            yield f"container {container.get('name')} runs unpinned image {container.get('image')}"
+
+
+def _security_context(field: str, expected: Any, what: str) -> ResourceCheck:
+    def check(props, args):
+        pod = _get(props, "spec.template.spec.securityContext", {}) or {}
+        for container in _containers(props):
+            value = _get(container, f"securityContext.{field}", pod.get(field))
+            if value != expected:
+                yield f"container {container.get('name')} {what}"
+    return check
+
+
+def _drop_capabilities(props, args):
+    """CKV_K8S_28/37: all capabilities dropped (so NET_RAW too)."""
+    for container in _containers(props):
+        dropped = set(_get(container, "securityContext.capabilities.drop", []) or [])
+        if not {"ALL"} & dropped:
+            yield f"container {container.get('name')} keeps Linux capabilities (drop ALL)"
+
+
+def _namespaced(props, args):
+    """CKV_K8S_21: nothing in the default namespace."""
+    if _get(props, "metadata.namespace") in (None, "", "default"):
+        yield "the object lives in the default namespace"
+
+
+def _topology_spread(props, args):
+    """Pods spread across zones, so losing an AZ loses a fraction of the replicas."""
+    keys = {c.get("topologyKey") for c in _get(props, "spec.template.spec.topologySpreadConstraints", []) or []}
+    if "topology.kubernetes.io/zone" not in keys:
+        yield "pods are not spread across availability zones"
+
+
+def _prod_replicas(props, args):
+    """Active prod workloads run at least three replicas: one per AZ survives the loss of one."""
+    annotations = _get(props, "metadata.annotations", {}) or {}
+    if annotations.get(ENVIRONMENT_ANNOTATION) == "prod" and annotations.get(ROLE_ANNOTATION) == "active":
+        replicas = _get(props, "spec.replicas", 1)
+        if replicas < MIN_PROD_REPLICAS:
+            yield f"{replicas} replicas in the active prod region; run at least {MIN_PROD_REPLICAS}"
+
+
+def _vault_cmk(props, args):
+    """CKV_AWS_166: backup vaults encrypt with a customer-managed KMS key."""
+    if not props.get("kmsKeyArn"):
+        yield "the vault uses the AWS-managed key"
+
+
+def _deep_https_health(props, args):
+    """Route53 health checks probe an HTTPS application path, not just the port or `/`."""
+    if props.get("type") != "HTTPS":
+        yield f"the health check speaks {props.get('type')}, not HTTPS"
+    if props.get("resourcePath") in (None, "", "/"):
+        yield "the health check probes `/` instead of the application's health path"
+
+
+def _short_ttl(props, args):
+    """Failover records change answers within a minute: TTL <= 60 s (alias records use the target's)."""
+    if not props.get("aliases") and (props.get("ttl") or 300) > 60:
+        yield f"TTL {props.get('ttl')} s delays failover; use 60 s or less, or an alias record"
+
+
+# Stack rules: relations between resources.
+
+
+def _by_provider(resources: Sequence[PolicyResource], type_: str) -> dict[str | None, list[PolicyResource]]:
+    grouped: dict[str | None, list[PolicyResource]] = defaultdict(list)
+    for resource in resources:
+        if resource.resource_type == type_:
+            grouped[resource.provider.urn if resource.provider else None].append(resource)
+    return grouped
+
+
+def _flow_logs(resources):
+    """CKV2_AWS_11: every VPC has flow logs."""
+    logs = _by_provider(resources, "aws:ec2/flowLog:FlowLog")
+    for provider, vpcs in _by_provider(resources, "aws:ec2/vpc:Vpc").items():
+        logged = [log for log in logs.get(provider, []) if log.props.get("vpcId")]
+        for vpc in vpcs[len(logged):]:
+            yield vpc.urn, "the VPC has no flow log"
+
+
+def _default_sg_managed(resources):
+    """CKV2_AWS_12: every VPC's default security group is managed (and so closed)."""
+    managed = _by_provider(resources, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    for provider, vpcs in _by_provider(resources, "aws:ec2/vpc:Vpc").items():
+        for vpc in vpcs[len(managed.get(provider, [])):]:
+            yield vpc.urn, "the VPC's default security group keeps AWS's allow rules"
+
+
+def _nodes_private(resources):
+    """Nodes run only in the clusters' private subnets."""
+    private, public = set(), set()
+    for cluster in (r for r in resources if r.resource_type == EKS_COMPONENT):
+        private.update(cluster.props.get("privateSubnetIds") or [])
+        public.update(cluster.props.get("publicSubnetIds") or [])
+    for group in (r for r in resources if r.resource_type in NODE_GROUPS):
+        subnets = set(group.props.get("subnetIds") or [])
+        if subnets & public or (private and not subnets <= private):
+            yield group.urn, "nodes are placed outside the private subnets"
+
+
+def _disruption_budgets(resources):
+    """Every workload has a PodDisruptionBudget selecting its pods."""
+    def key(resource: PolicyResource) -> tuple:  # the cluster (its provider), namespace and selector
+        return (resource.provider.urn if resource.provider else None, _get(resource.props, "metadata.namespace"),
+                json.dumps(_get(resource.props, "spec.selector"), sort_keys=True))
+
+    budgets = {key(r) for r in resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"}
+    for workload in (r for r in resources if r.resource_type in WORKLOADS):
+        if key(workload) not in budgets:
+            yield workload.urn, "no PodDisruptionBudget covers this workload"
+
+
+def _vault_lock_in_prod(resources):
+    """Prod vaults carry a vault lock (recovery points cannot be deleted early, even by an admin)."""
+    locked = {_get(r.props, "backupVaultName") for r in resources
+              if r.resource_type == "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}
+    for vault in (r for r in resources if r.resource_type == "aws:backup/vault:Vault"):
+        if _provider_tags(vault.provider).get("Environment") == "prod" and vault.props.get("name") not in locked:
+            yield vault.urn, "the prod vault has no vault lock"
+
+
+def _copied_to_peer(resources):
+    """Outside dev, every backup rule copies to a vault in another region, and every vault's region has a plan."""
+    plans = [r for r in resources if r.resource_type == "aws:backup/plan:Plan"
+             and _provider_tags(r.provider).get("Environment") != "dev"]
+    for plan in plans:
+        region = _provider_region(plan.provider)
+        for rule in plan.props.get("rules") or []:
+            targets = [str(c.get("destinationVaultArn", "")).split(":") for c in rule.get("copyActions") or []]
+            if not any(len(arn) > 3 and arn[3] not in ("", region) for arn in targets):
+                yield plan.urn, f"rule {rule.get('ruleName')} keeps its backups in {region} only"
+    planned = {_provider_region(plan.provider) for plan in plans}
+    for vault in (r for r in resources if r.resource_type == "aws:backup/vault:Vault"):
+        if _provider_tags(vault.provider).get("Environment") != "dev" and _provider_region(vault.provider) not in planned:
+            yield vault.urn, "no backup plan fills this vault's region"
+
+
+def _failover_pairs(resources):
+    """Failover records come as PRIMARY + SECONDARY of one name and type, distinct set ids, both checked."""
+    sets: dict[tuple[str, str], list[PolicyResource]] = defaultdict(list)
+    for record in (r for r in resources if r.resource_type == "aws:route53/record:Record"):
+        if record.props.get("failoverRoutingPolicies"):
+            sets[(record.props.get("name"), record.props.get("type"))].append(record)
+    for (name, _), records in sets.items():
+        kinds = sorted(r.props["failoverRoutingPolicies"][0].get("type") for r in records)
+        if kinds != ["PRIMARY", "SECONDARY"]:
+            yield records[0].urn, f"{name} has failover records {kinds}, not one PRIMARY and one SECONDARY"
+        if len({r.props.get("setIdentifier") for r in records}) != len(records):
+            yield records[0].urn, f"{name}'s failover records share a set identifier"
+        for record in records:
+            nested = any(a.get("evaluateTargetHealth") for a in record.props.get("aliases") or [])
+            if not record.props.get("healthCheckId") and not nested:
+                yield record.urn, f"{name}'s {record.props['failoverRoutingPolicies'][0].get('type')} is not health-checked"
+
+
+def _alarm_per_health_check(resources):
+    """Every Route53 health check has a CloudWatch alarm (in us-east-1, where its metric lives)."""
+    # An alarm names its health check by id, which exists only once created: count them instead.
+    alarms = [r for r in resources if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+              and r.props.get("namespace") == "AWS/Route53" and _provider_region(r.provider) == "us-east-1"]
+    checks = [r for r in resources if r.resource_type == "aws:route53/healthCheck:HealthCheck"]
+    for check in checks[len(alarms):]:
+        yield check.urn, "the health check has no alarm in us-east-1"
+
+
+RESOURCE_RULES: tuple[Rule, ...] = (
+    Rule("eks-control-plane-logging", _eks_logging.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_logging),
+    Rule("eks-secrets-encryption", _eks_secrets.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_secrets),
+    Rule("eks-endpoint-private", _eks_private.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_private),
+    Rule("eks-endpoint-not-world-open", _eks_not_world.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_not_world),
+    Rule("eks-supported-version", _eks_version.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_version),
+    Rule("eks-nodes-no-ssh", _no_ssh.__doc__, NODE_GROUPS, _no_ssh),
+    Rule("eks-node-disks-encrypted", _node_disks.__doc__, ("aws:ec2/launchTemplate:LaunchTemplate",), _node_disks),
+    Rule("kms-key-rotation", _kms_rotation.__doc__, ("aws:kms/key:Key",), _kms_rotation),
+    Rule("log-group-retention", _log_retention.__doc__, ("aws:cloudwatch/logGroup:LogGroup",), _log_retention),
+    Rule("log-group-kms", _log_kms.__doc__, ("aws:cloudwatch/logGroup:LogGroup",), _log_kms),
+    Rule("subnet-no-public-ip", _no_public_ips.__doc__, ("aws:ec2/subnet:Subnet",), _no_public_ips),
+    Rule("no-world-ingress", _no_world_ingress.__doc__, (
+        "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/securityGroupRule:SecurityGroupRule",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"), _no_world_ingress),
+    Rule("default-security-group-closed", _default_sg_closed.__doc__,
+         ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",), _default_sg_closed),
+    Rule("k8s-probes", _probes.__doc__, WORKLOADS, _probes),
+    Rule("k8s-requests-and-limits", _resources.__doc__, WORKLOADS, _resources),
+    Rule("k8s-image-pinned", _image_pinned.__doc__, WORKLOADS, _image_pinned),
+    Rule("k8s-no-privilege-escalation", "CKV_K8S_20: containers cannot gain privileges.", WORKLOADS,
+         _security_context("allowPrivilegeEscalation", False, "allows privilege escalation")),
+    Rule("k8s-not-privileged", "CKV_K8S_16: no privileged containers.", WORKLOADS,
+         _security_context("privileged", False, "is not explicitly unprivileged")),
+    Rule("k8s-read-only-root", "CKV_K8S_22: read-only root filesystems.", WORKLOADS,
+         _security_context("readOnlyRootFilesystem", True, "has a writable root filesystem")),
+    Rule("k8s-run-as-non-root", "CKV_K8S_23: containers run as a non-root user.", WORKLOADS,
+         _security_context("runAsNonRoot", True, "may run as root")),
+    Rule("k8s-drop-capabilities", _drop_capabilities.__doc__, WORKLOADS, _drop_capabilities),
+    Rule("k8s-not-default-namespace", _namespaced.__doc__, (*WORKLOADS, "kubernetes:core/v1:Service"), _namespaced),
+    Rule("k8s-topology-spread", _topology_spread.__doc__, WORKLOADS, _topology_spread),
+    Rule("k8s-prod-replicas", _prod_replicas.__doc__, WORKLOADS, _prod_replicas),
+    Rule("backup-vault-cmk", _vault_cmk.__doc__, ("aws:backup/vault:Vault",), _vault_cmk),
+    Rule("route53-https-deep-health-check", _deep_https_health.__doc__, ("aws:route53/healthCheck:HealthCheck",),
+         _deep_https_health),
+    Rule("route53-short-ttl", _short_ttl.__doc__, ("aws:route53/record:Record",), _short_ttl),
+)
+
+STACK_RULES: tuple[StackRule, ...] = (
+    StackRule("vpc-flow-logs", _flow_logs.__doc__, _flow_logs),
+    StackRule("vpc-default-security-group-managed", _default_sg_managed.__doc__, _default_sg_managed),
+    StackRule("eks-nodes-in-private-subnets", _nodes_private.__doc__, _nodes_private),
+    StackRule("k8s-disruption-budgets", _disruption_budgets.__doc__, _disruption_budgets),
+    StackRule("backup-vault-lock-in-prod", _vault_lock_in_prod.__doc__, _vault_lock_in_prod),
+    StackRule("backup-copied-to-peer-region", _copied_to_peer.__doc__, _copied_to_peer),
+    StackRule("route53-failover-pair", _failover_pairs.__doc__, _failover_pairs),
+    StackRule("route53-alarm-per-health-check", _alarm_per_health_check.__doc__, _alarm_per_health_check),
+)
+
+
+def all_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """Fresh policy objects for a PolicyPack (the pack and the plan each build their own)."""
+    return [rule.policy() for rule in RESOURCE_RULES] + [rule.policy() for rule in STACK_RULES]

@@ -1,0 +1,394 @@
+"""Run the real program under Pulumi's mock runtime and record every resource it declares.
+
+The one mock engine: the offline `plan` command and every test use it. The mocks supply only what AWS,
+EKS or Kubernetes would compute (ids, ARNs, AZ lists, kubeconfig, hostnames); every value under test comes
+from the program itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import runpy
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc as pulumi_rpc
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _ensure_event_loop
+
+from .. import config
+from . import gcpolicy
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+ACCOUNT_ID = "123456789012"
+
+# The zones this mock account sees: the region table's example mapping of zone letters to zone ids.
+ACCOUNT_ZONES: dict[str, tuple[tuple[str, str], ...]] = {name: facts.zones for name, facts in config.REGIONS.items()}
+
+# EC2-style ids AWS gives these types.
+_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc", "aws:ec2/subnet:Subnet": "subnet", "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat", "aws:ec2/eip:Eip": "eipalloc", "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc", "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/flowLog:FlowLog": "fl", "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+}
+
+_recording = False
+# Route53 is global whatever region its provider names (IAM too, but roles belong to their region's component).
+_GLOBAL_TYPES = ("aws:route53/",)
+_SIG, _RESOURCE_SIG = pulumi_rpc._special_sig_key, pulumi_rpc._special_resource_sig
+_SECRET_SIG = pulumi_rpc._special_secret_sig
+
+
+def recording() -> bool:
+    """True while `synthesize` runs a program: the tests' guard refuses resources declared outside it."""
+    return _recording
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    id: str  # the physical id the mock cloud assigned
+    type: str
+    name: str
+    parent: str | None
+    region: str | None
+    inputs: Mapping[str, Any]
+    provider: str | None = None  # URN of the explicit or inherited provider
+    providers: Mapping[str, str] = field(default_factory=dict)  # package -> provider URN (components)
+    secrets: tuple[str, ...] = ()  # input keys the program marked secret; masked in the document
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    custom: bool = True
+
+    def document(self) -> dict[str, Any]:
+        inputs = {k: "[secret]" if k in self.secrets else v for k, v in self.inputs.items()}
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "region": self.region, "inputs": inputs}
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    environment: str | None = None  # the stack file's, when synthesized from one
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, **where: Any) -> Resource:
+        found = [r for r in self.of_type(type_) if all(getattr(r, k) == v for k, v in where.items())]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} where {where}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(f"no resource has urn {urn}")
+
+    def by_id(self, physical_id: str) -> Resource:
+        for resource in self.resources:
+            if resource.id == physical_id:
+                return resource
+        raise LookupError(f"no resource has id {physical_id}")
+
+    def children(self, parent: Resource) -> Iterator[Resource]:
+        return (r for r in self.resources if r.parent == parent.urn)
+
+    def document(self) -> dict[str, Any]:
+        return {"project": self.project, "stack": self.stack,
+                "resources": [r.document() for r in self.resources], "outputs": self.outputs}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _parent(urn: str) -> str | None:
+    """Top-level resources hang off the implicit root Stack, which the document leaves out: null."""
+    return None if not urn or urn.split("::")[2] == "pulumi:pulumi:Stack" else urn
+
+
+def _urn(provider_reference: str | None) -> str:
+    """A provider reference is `<urn>::<id>`."""
+    return (provider_reference or "").rsplit("::", 1)[0]
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(_SIG) == _SECRET_SIG
+
+
+def _plain(value: Any) -> Any:
+    """Engine-form inputs as JSON: protobuf numbers back to ints, secrets unwrapped."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if _is_secret(value):
+        return _plain(value["value"])
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _kubeconfig(cluster_name: str, endpoint: str) -> str:
+    """The kubeconfig pulumi-eks generates: `aws eks get-token` without `--region` (pulumi-eks #1038)."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint,
+                                                         "certificate-authority-data": "LS0tLS1CRUdJTg=="}}],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]}}}],
+    })
+
+
+def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
+    """The id AWS would assign: EC2-style prefixed ids, key UUIDs, IAM names (given or auto-named)."""
+    if type_ in _ID_PREFIXES:
+        return f"{_ID_PREFIXES[type_]}-{_digest(type_, name)}"
+    if type_ in ("aws:kms/key:Key", "aws:route53/healthCheck:HealthCheck"):
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{type_}/{name}"))
+    if type_ == "aws:route53/zone:Zone":
+        return f"Z{_digest(type_, name, length=20).upper()}"
+    if type_.startswith("aws:iam/") and inputs.get("name") or type_ == "aws:backup/vault:Vault":
+        return str(inputs["name"])
+    return f"{name}-{_digest(type_, name, length=7)}"
+
+
+def _computed(type_: str, name: str, physical_id: str, region: str | None,
+              inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs the cloud would compute for a resource of this type."""
+    region = region or "us-east-1"
+    if type_ == "eks:index:Cluster":
+        cluster = inputs.get("name") or name
+        oidc = f"oidc.eks.{region}.amazonaws.com/id/{_digest(cluster, length=32).upper()}"
+        endpoint = f"https://{_digest(cluster, 'endpoint', length=32).upper()}.gr7.{region}.eks.amazonaws.com"
+        return {"kubeconfigJson": _kubeconfig(cluster, endpoint),
+                "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{oidc}",
+                "oidcProviderUrl": oidc, "oidcIssuer": f"https://{oidc}",
+                "clusterSecurityGroupId": f"sg-{_digest(cluster, 'cluster-sg')}",
+                "nodeSecurityGroupId": f"sg-{_digest(cluster, 'node-sg')}"}
+    if type_ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == "LoadBalancer":
+        # The in-tree service controller names the NLB after the Service's UID.
+        hostname = f"a{_digest(region, name, length=32)}-{_digest(name, length=16)}.elb.{region}.amazonaws.com"
+        return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+    if not type_.startswith("aws:"):
+        return {}
+    service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
+    kind = kind[0].lower() + kind[1:]
+    if service == "iam":
+        return {"name": physical_id, "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{physical_id}",
+                "uniqueId": f"AROA{_digest(name, length=17).upper()}"}
+    if type_ == "aws:kms/key:Key":
+        return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{physical_id}"}
+    if type_ == "aws:backup/vault:Vault":
+        return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{physical_id}", "recoveryPoints": 0}
+    if type_ == "aws:route53/zone:Zone":
+        return {"zoneId": physical_id, "arn": f"arn:aws:route53:::hostedzone/{physical_id}",
+                "nameServers": [f"ns-{n}.awsdns-{n}.org" for n in (1, 2, 3, 4)]}
+    if type_ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{inputs.get('name', physical_id)}"}
+    if type_ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
+    extra: dict[str, Any] = {}
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        extra = {"latestVersion": 1, "defaultVersion": 1}
+    if type_ == "aws:ec2/eip:Eip":
+        extra = {"allocationId": physical_id, "publicIp": f"198.51.100.{int(_digest(name, length=2), 16) % 254 + 1}"}
+    return {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical_id}", **extra}
+
+
+def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str, Any]:
+    """Answers of the provider functions the program calls."""
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        zones = ACCOUNT_ZONES.get(region or "", ())
+        return {"id": region, "names": [z for z, _ in zones], "zoneIds": [i for _, i in zones],
+                "groupNames": [region] * len(zones), "state": args.get("state")}
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "userId": "AIDAMERCURPLAN",
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mercur-deployer/plan"}
+    if token == "aws:route53/getZone:getZone":
+        zone_id = f"Z{_digest(args['name'], length=20).upper()}"
+        return {"id": zone_id, "zoneId": zone_id, "name": args["name"], "privateZone": False,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [], "resourceRecordSetCount": 4}
+    if token == "aws:index/getPartition:getPartition":
+        return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
+    raise NotImplementedError(f"the mock cloud does not answer {token}; add it to mercur.offline.synth._invoke")
+
+
+def _references_to_urns(struct) -> None:
+    """Replace every resource reference inside a protobuf Struct by its URN, in place."""
+    for key in list(struct.fields):
+        _reference_value_to_urn(struct.fields[key])
+
+
+def _reference_value_to_urn(value) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        if _SIG in fields and fields[_SIG].string_value == _RESOURCE_SIG:
+            value.string_value = fields["urn"].string_value
+        else:
+            _references_to_urns(value.struct_value)
+    elif kind == "list_value":
+        for item in value.list_value.values:
+            _reference_value_to_urn(item)
+
+
+class _MockCloud(pulumi_mocks.Mocks):
+    """The provider functions the program calls; registrations are answered by `_RecordingMonitor`."""
+
+    def __init__(self, monitor: "_RecordingMonitor") -> None:
+        self._monitor = monitor
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        raise NotImplementedError(f"the program reads {args.typ} {args.name}; the mock engine answers "
+                                  "declarations only (add reads to mercur.offline.synth._RecordingMonitor)")
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+        return _invoke(args.token, args.args, self._monitor.region_of_provider(args.provider)), []
+
+
+class _SameThreadExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The SDK hands every monitor call to the event loop's default executor, a thread pool sized for gRPC
+    round trips to a real engine. The recording monitor answers in microseconds without touching the event
+    loop, so the hand-off to a worker thread and the wake-up back cost more than the call: run it in place."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine, as the pool would
+            future.set_exception(error)
+        return future
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, with every registration recorded (parent, providers, options) and answered
+    with the inputs plus what the cloud would compute."""
+
+    def __init__(self) -> None:
+        super().__init__(_MockCloud(self))
+        self.recorded: list[Resource] = []
+        self._regions: dict[str, str | None] = {}  # every monitor call runs on the loop's thread: no lock
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        # The answer is the inputs plus what the cloud computes. The SDK's mock monitor round-trips every
+        # input through Python values and back (a third of the monitor's time); copying the message does not.
+        # Resource references (a node group's `cluster`) are kept as their URN: the record needs only that, and
+        # rehydrating them inside the monitor would wait on the event loop that is calling it.
+        state = struct_pb2.Struct()
+        state.CopyFrom(request.object)
+        _references_to_urns(state)
+        inputs = pulumi_rpc.deserialize_properties(state)
+        physical_id = _physical_id(request.type, request.name, inputs)
+        region = self._record(request, urn, inputs, physical_id)
+        computed = _computed(request.type, request.name, physical_id, region, inputs)
+        if computed:
+            state.update(computed)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=physical_id, object=state)
+
+    def Invoke(self, request):  # noqa: N802 - the gRPC method name
+        # As the SDK's mock monitor does, minus its nested event loop (see _SameThreadExecutor).
+        args = pulumi_rpc.deserialize_properties(request.args)
+        answer = struct_pb2.Struct()
+        answer.update(_invoke(request.tok, args, self.region_of_provider(request.provider)))
+        return resource_pb2.ResourceInvokeResponse(**{"return": answer})
+
+    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
+        raise NotImplementedError(f"the program reads {request.type} {request.name}; the mock engine answers "
+                                  "declarations only")
+
+    def region_of_provider(self, reference: str | None) -> str | None:
+        return self._regions.get(_urn(reference))
+
+    def _record(self, request, urn: str, inputs: Mapping[str, Any], physical_id: str) -> str | None:
+        # A resource's own region (AWS providers, Region components, pulumi-aws 7's per-resource override)
+        # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
+        own = inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
+        region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
+        if request.type.startswith(_GLOBAL_TYPES):
+            region = None
+        recorded = Resource(
+            urn=urn, id=physical_id, type=request.type, name=request.name, parent=_parent(request.parent),
+            region=region, inputs=_plain(inputs), provider=_urn(request.provider) or None,
+            providers={package: _urn(ref) for package, ref in request.providers.items()},
+            secrets=tuple(key for key, value in inputs.items() if _is_secret(value)),
+            protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges), custom=bool(request.custom))
+        self._regions[urn] = region
+        self.recorded.append(recorded)
+        return region
+
+
+def _skip_source_positions() -> None:
+    """Every registration walks and formats the Python stack for the engine's source positions; under mocks
+    nobody reads them, and they cost about a tenth of a plan."""
+    if hasattr(pulumi_resource, "_get_stack_trace"):
+        pulumi_resource._get_stack_trace = _empty_stack_trace
+
+
+def _empty_stack_trace():
+    return source_pb2.StackTrace()
+
+
+def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:
+    """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map."""
+    global _recording
+    monitor = _RecordingMonitor()
+    outputs: dict[str, Any] = {}
+
+    def program() -> pulumi.Output:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        root = pulumi_settings.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs)).apply(outputs.update)
+
+    _recording = True
+    try:
+        with gcpolicy.held_off():
+            _skip_source_positions()
+            pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
+            pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False,
+                                     monitor=monitor)
+            pulumi.runtime.set_all_config(dict(values))
+            _ensure_event_loop().set_default_executor(_SameThreadExecutor(max_workers=1))
+            pulumi.runtime.test(program)()
+    except pulumi.RunError as error:
+        if isinstance(error.__cause__, config.ConfigError):
+            raise error.__cause__ from None
+        raise
+    finally:
+        _recording = False
+        pulumi.runtime.set_all_config({})
+    # Registrations arrive in whatever order the event loop resolves them; sorted by URN, every run's document
+    # is identical.
+    return Plan(config.PROJECT, stack, sorted(monitor.recorded, key=lambda r: r.urn), _plain(outputs))
+
+
+def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+    """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
+    values = config.stack_file_values(project_dir, stack)  # read once; validated as the program will read it
+    environment = config.load_engine(values, stack=stack, project_dir=project_dir).environment
+    plan = run_program(stack, values, project_dir)
+    plan.environment = environment
+    return plan

@@ -1,0 +1,115 @@
+"""mercur.components.failover: Route53 health checks, alarms in us-east-1, and PRIMARY/SECONDARY alias records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mercur import config
+from mercur.components import failover
+from mercur.offline import synth
+from mercur.offline.synth import Plan
+
+
+def _records(plan: Plan) -> list[synth.Resource]:
+    return plan.of_type("aws:route53/record:Record")
+
+
+def _third_region(values: dict) -> None:
+    values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
+    values["mercur:dns"]["certificates"]["us-east-2"] = \
+        "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def test_alarm_topic_key_lets_only_cloudwatch_of_this_account_publish() -> None:
+    _, cloudwatch = json.loads(failover.alarm_topic_key_policy("aws", "123456789012"))["Statement"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_two_regions_get_a_well_formed_failover_pair(plan_of, stack) -> None:
+    plan = plan_of(stack)
+    records = _records(plan)
+    assert len(records) == 2
+    assert {r.inputs["name"] for r in records} == {plan.outputs["recordName"]}
+    assert {r.inputs["type"] for r in records} == {"A"}
+    policies = {r.inputs["failoverRoutingPolicies"][0]["type"]: r for r in records}
+    assert set(policies) == {"PRIMARY", "SECONDARY"}
+    assert policies["PRIMARY"].inputs["setIdentifier"] == "us-west-1"
+    assert policies["SECONDARY"].inputs["setIdentifier"] == "us-east-1"
+    for record in records:
+        region = record.inputs["setIdentifier"]
+        assert record.inputs["healthCheckId"] == plan.outputs["regions"][region]["healthCheckId"]
+        [alias] = record.inputs["aliases"]
+        assert alias["name"] == plan.outputs["regions"][region]["endpoints"]["storefront"]
+        assert alias["zoneId"] == config.REGIONS[region].nlb_hosted_zone_id and alias["evaluateTargetHealth"] is True
+        assert "ttl" not in record.inputs  # alias records answer with the load balancer's own TTL
+
+
+def test_health_checks_probe_their_own_regions_endpoint_over_https(plan_of) -> None:
+    plan = plan_of("prod")
+    checks = plan.of_type("aws:route53/healthCheck:HealthCheck")
+    assert len(checks) == 2
+    for check in checks:
+        region = check.inputs["tags"]["mercur:region"]
+        assert check.region is None  # Route53 is global
+        assert check.inputs["fqdn"] == plan.outputs["regions"][region]["endpoints"]["storefront"]
+        assert check.inputs["fqdn"].endswith(f".elb.{region}.amazonaws.com")
+        assert (check.inputs["type"], check.inputs["port"], check.inputs["resourcePath"]) == ("HTTPS", 443, "/healthz")
+        assert check.inputs["requestInterval"] in (10, 30) and 1 <= check.inputs["failureThreshold"] <= 10
+
+
+def test_every_health_check_has_an_alarm_in_us_east_1(stack_plan) -> None:
+    checks = {c.id for c in stack_plan.of_type("aws:route53/healthCheck:HealthCheck")}
+    alarms = stack_plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    providers = {p.urn: p.inputs["region"] for p in stack_plan.of_type("pulumi:providers:aws")}
+    assert {a.inputs["dimensions"]["HealthCheckId"] for a in alarms} == checks
+    for alarm in alarms:
+        assert providers[alarm.provider] == "us-east-1" == alarm.region
+        assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Route53", "HealthCheckStatus")
+        assert alarm.inputs["comparisonOperator"] == "LessThanThreshold" and alarm.inputs["threshold"] == 1
+        topic = next(t for t in stack_plan.of_type("aws:sns/topic:Topic")
+                     if alarm.inputs["alarmActions"] == [f"arn:aws:sns:us-east-1:123456789012:{t.inputs['name']}"])
+        assert topic.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:us-east-1:")
+
+
+def test_dev_gets_a_plain_record_and_no_failover(plan_of) -> None:
+    plan = plan_of("dev")
+    [record] = _records(plan)
+    assert "failoverRoutingPolicies" not in record.inputs and "setIdentifier" not in record.inputs
+    [zone] = plan.of_type("aws:route53/zone:Zone")
+    assert record.inputs["zoneId"] == plan.outputs["hostedZoneId"] == zone.id
+    assert plan.outputs["applicationUrl"] == "http://shop.dev.mercur.example"
+
+
+def test_existing_zones_are_looked_up_not_created(plan_of) -> None:
+    plan = plan_of("prod")
+    assert not plan.of_type("aws:route53/zone:Zone")
+    assert {r.inputs["zoneId"] for r in _records(plan)} == {plan.outputs["hostedZoneId"]}
+    assert plan.outputs["applicationUrl"] == "https://shop.mercur.example"
+
+
+def test_three_regions_build_a_failover_chain(project) -> None:
+    plan = project.edit("prod", _third_region).synthesize("prod")
+    by_name: dict[str, dict[str, synth.Resource]] = {}
+    for record in _records(plan):
+        by_name.setdefault(record.inputs["name"], {})[record.inputs["failoverRoutingPolicies"][0]["type"]] = record
+    top = by_name.pop("shop.mercur.example")
+    assert top["PRIMARY"].inputs["setIdentifier"] == "us-west-1"
+    [nested_alias] = top["SECONDARY"].inputs["aliases"]
+    nested = by_name.pop(nested_alias["name"])
+    assert nested_alias["zoneId"] == plan.outputs["hostedZoneId"] and nested_alias["evaluateTargetHealth"]
+    assert nested["PRIMARY"].inputs["setIdentifier"] == "us-east-1"
+    assert nested["SECONDARY"].inputs["setIdentifier"] == "us-east-2"
+    assert not by_name
+    assert len(plan.of_type("aws:route53/healthCheck:HealthCheck")) == 3
+
+
+def test_outputs_are_the_dr_tools_contract(plan_of) -> None:
+    outputs = plan_of("staging").outputs
+    assert outputs["recordName"] == "shop.staging.mercur.example"
+    assert outputs["hostedZoneId"].startswith("Z")
+    assert all(details["healthCheckId"] for details in outputs["regions"].values())
+    assert outputs["objectives"]["rtoMinutes"]["achievable"] <= outputs["objectives"]["rtoMinutes"]["target"]

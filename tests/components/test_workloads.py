@@ -1,0 +1,186 @@
+"""mercur.components.workloads: every app on every regional cluster, sized for active/passive."""
+
+from __future__ import annotations
+
+import copy
+
+import kubernetes_schemas
+import pytest
+
+from mercur import config
+from mercur.components import workloads
+from mercur.offline.synth import Plan, Resource
+from mercur.components.tags import BACKUP_SELECTION
+from conftest import ROOT, STACKS
+
+PER_APP = ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:apps/v1:Deployment",
+           "kubernetes:core/v1:Service", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+           "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+
+
+def _objects(plan: Plan) -> list[Resource]:
+    return [r for r in plan.resources if r.type.startswith("kubernetes:")]
+
+
+def _app_objects(plan: Plan, region: str, app: str, type_: str) -> list[Resource]:
+    return [r for r in plan.of_type(type_) if r.region == region and r.inputs["metadata"].get("namespace", r.inputs[
+        "metadata"]["name"]) == app]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_kubernetes_object_matches_the_clusters_openapi_schema(plan_of, stack) -> None:
+    version = config.load_file(ROOT, stack).cluster.version
+    objects = _objects(plan_of(stack))
+    assert len(objects) >= 10
+    for resource in objects:
+        kubernetes_schemas.validate(copy.deepcopy(dict(resource.inputs)), version, strict=True)
+
+
+def test_the_schema_check_catches_a_misspelled_field(plan_of) -> None:
+    deployment = copy.deepcopy(dict(plan_of("dev").of_type("kubernetes:apps/v1:Deployment")[0].inputs))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
+    with pytest.raises(kubernetes_schemas.ValidationError, match="'readinessprobe' was unexpected"):
+        kubernetes_schemas.validate(deployment, "1.35", strict=True)
+
+
+def test_each_region_runs_every_app_with_all_its_objects(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    for region in stack.regions:
+        for app in stack.apps:
+            counts = {t: len(_app_objects(stack_plan, region.name, app.name, t)) for t in PER_APP}
+            assert counts == {**dict.fromkeys(PER_APP, 1), "kubernetes:networking.k8s.io/v1:NetworkPolicy": 2}
+
+
+def test_kubernetes_objects_go_through_their_own_regions_cluster(stack_plan) -> None:
+    providers = {p.urn: p.region for p in stack_plan.of_type("pulumi:providers:kubernetes")}
+    for resource in _objects(stack_plan):
+        assert providers[resource.provider] == resource.region
+        metadata = resource.inputs["metadata"]
+        assert metadata["name"] and (metadata.get("namespace") not in (None, "default")
+                                     or resource.type.endswith(("Namespace", "StorageClass")))
+
+
+def test_active_runs_the_bounds_and_passive_the_standby(plan_of) -> None:
+    plan = plan_of("prod")
+    stack = config.load_file(ROOT, "prod")
+    for app in stack.apps:
+        for region, low in (("us-west-1", app.min_replicas), ("us-east-1", stack.standby.replicas)):
+            [deployment] = _app_objects(plan, region, app.name, "kubernetes:apps/v1:Deployment")
+            [hpa] = _app_objects(plan, region, app.name, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+            assert deployment.inputs["spec"]["replicas"] == hpa.inputs["spec"]["minReplicas"] == low
+            assert hpa.inputs["spec"]["maxReplicas"] == app.max_replicas
+            assert deployment.ignore_changes == ("spec.replicas",)  # the HPA owns it after creation
+            assert hpa.inputs["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": app.name}
+
+
+def test_pods_are_hardened_probed_bounded_and_spread(stack_plan) -> None:
+    for deployment in stack_plan.of_type("kubernetes:apps/v1:Deployment"):
+        pod = deployment.inputs["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["privileged"] is False
+        assert context["readOnlyRootFilesystem"] is True and context["capabilities"] == {"drop": ["ALL"]}
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == "http"
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {"topology.kubernetes.io/zone",
+                                                                                "kubernetes.io/hostname"}
+        assert deployment.inputs["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert ":" in container["image"] and not container["image"].endswith(":latest")
+
+
+def test_probes_use_each_apps_health_path(plan_of) -> None:
+    stack = config.load_file(ROOT, "prod")
+    for app in stack.apps:
+        for deployment in [d for d in plan_of("prod").of_type("kubernetes:apps/v1:Deployment")
+                           if d.inputs["metadata"]["name"] == app.name]:
+            [container] = deployment.inputs["spec"]["template"]["spec"]["containers"]
+            assert container["readinessProbe"]["httpGet"]["path"] == app.health_path
+            assert container["ports"] == [{"name": "http", "containerPort": app.port, "protocol": "TCP"}]
+
+
+def test_services_are_internet_facing_nlbs_health_checked_on_the_app(plan_of) -> None:
+    for service in plan_of("staging").of_type("kubernetes:core/v1:Service"):
+        annotations = service.inputs["metadata"]["annotations"]
+        assert service.inputs["spec"]["type"] == "LoadBalancer"
+        assert annotations[f"{workloads.LB}type"] == "nlb"
+        assert annotations[f"{workloads.LB}cross-zone-load-balancing-enabled"] == "true"
+        assert annotations[f"{workloads.LB}healthcheck-path"].startswith("/")
+
+
+@pytest.mark.parametrize("stack, tls", [("dev", False), ("staging", True), ("prod", True)])
+def test_load_balancers_terminate_tls_with_the_regions_certificate(plan_of, stack, tls) -> None:
+    stack_config = config.load_file(ROOT, stack)
+    for service in plan_of(stack).of_type("kubernetes:core/v1:Service"):
+        [port] = service.inputs["spec"]["ports"]
+        annotations = service.inputs["metadata"]["annotations"]
+        if tls:
+            assert (port["name"], port["port"], port["targetPort"]) == ("https", 443, "http")
+            assert annotations[f"{workloads.LB}ssl-cert"] == stack_config.dns.certificates[service.region]
+            assert annotations[f"{workloads.LB}ssl-negotiation-policy"] == workloads.TLS_POLICY
+        else:
+            assert (port["name"], port["port"]) == ("http", 80) and f"{workloads.LB}ssl-cert" not in annotations
+
+
+def test_disruption_budgets_and_network_policies(stack_plan) -> None:
+    for pdb in stack_plan.of_type("kubernetes:policy/v1:PodDisruptionBudget"):
+        assert pdb.inputs["spec"] == {"maxUnavailable": 1, "selector": pdb.inputs["spec"]["selector"]}
+    policies = stack_plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    deny = [p for p in policies if p.inputs["metadata"]["name"] == "default-deny-ingress"]
+    allow = [p for p in policies if p not in deny]
+    assert len(deny) == len(allow) and all(p.inputs["spec"]["podSelector"] == {} and "ingress" not in p.inputs["spec"]
+                                           for p in deny)
+    for rule in allow:
+        [ingress] = rule.inputs["spec"]["ingress"]
+        assert ingress == {"ports": [{"protocol": "TCP", "port": 8080}]}
+
+
+def test_each_app_has_an_irsa_ready_service_account(plan_of) -> None:
+    plan = plan_of("dev")
+    for account in plan.of_type("kubernetes:core/v1:ServiceAccount"):
+        role = plan.by_id(account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].rsplit("/", 1)[1])
+        name = account.inputs["metadata"]["name"]
+        assert f"system:serviceaccount:{name}:{name}" in role.inputs["assumeRolePolicy"]
+
+
+def test_endpoints_are_each_regions_load_balancers(plan_of) -> None:
+    for region, details in plan_of("prod").outputs["regions"].items():
+        assert set(details["endpoints"]) == {"storefront", "orders-api"}
+        assert all(h.endswith(f".elb.{region}.amazonaws.com") for h in details["endpoints"].values())
+
+
+def test_storage_class_encrypts_and_tags_volumes_for_backup(stack_plan) -> None:
+    for storage in stack_plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass"):
+        assert storage.inputs["provisioner"] == "ebs.csi.aws.com"
+        assert storage.inputs["parameters"]["encrypted"] == "true"
+        assert storage.inputs["parameters"]["tagSpecification_1"] == "=".join(BACKUP_SELECTION)
+        assert storage.inputs["reclaimPolicy"] == ("Retain" if stack_plan.stack == "prod" else "Delete")
+
+
+def test_an_app_with_a_volume_runs_as_a_statefulset_on_encrypted_storage(project) -> None:
+    project.edit("dev", lambda v: v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}))
+    plan = project.synthesize("dev")
+    [stateful] = plan.of_type("kubernetes:apps/v1:StatefulSet")
+    [claim] = stateful.inputs["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == workloads.STORAGE_CLASS
+    assert claim["spec"]["resources"]["requests"] == {"storage": "20Gi"}
+    [hpa] = _app_objects(plan, "us-west-1", "orders-api", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert hpa.inputs["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    assert len(plan.of_type("kubernetes:apps/v1:Deployment")) == 1
+    for resource in _objects(plan):
+        kubernetes_schemas.validate(copy.deepcopy(dict(resource.inputs)), "1.35", strict=True)
+
+
+def test_secret_environment_reaches_pods_only_through_a_secret(project) -> None:
+    project.edit("dev", lambda v: v["mercur:apps"][0].update(secretEnv={"DB_PASSWORD": {"secure": "v1:ciphertext"}}))
+    plan = project.synthesize("dev")
+    [secret] = plan.of_type("kubernetes:core/v1:Secret")
+    assert "stringData" in secret.secrets and secret.document()["inputs"]["stringData"] == "[secret]"
+    deployment = next(d for d in plan.of_type("kubernetes:apps/v1:Deployment")
+                      if d.inputs["metadata"]["name"] == "storefront")
+    env = {e["name"]: e for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DB_PASSWORD"] == {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {
+        "name": "storefront-env", "key": "DB_PASSWORD"}}}

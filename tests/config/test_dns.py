@@ -1,0 +1,66 @@
+"""mercur.config (dns): DNS failover settings, and the RTO they must meet."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from mercur import config
+from conftest import ROOT, assert_rejected
+
+
+def _dns(**changes: Any) -> Callable[[dict], None]:
+    return lambda values: values["mercur:dns"].update(changes)
+
+
+BAD_DNS = {
+    "record outside its zone": ("prod", _dns(record="shop.other.example"), "mercur:dns.record", "ending in .mercur"),
+    "record that is no domain": ("prod", _dns(record="shop mercur"), "mercur:dns.record", "shop.example.com"),
+    "unknown app": ("staging", _dns(app="checkout"), "mercur:dns.app", "storefront"),
+    "interval Route53 does not offer": ("prod", _dns(healthCheck={"intervalSeconds": 20}),
+                                        "mercur:dns.healthCheck.intervalSeconds", "10 or 30"),
+    "threshold out of range": ("prod", _dns(healthCheck={"failureThreshold": 11}),
+                               "mercur:dns.healthCheck.failureThreshold", "1 to 10"),
+    "certificate from another region": ("prod", lambda v: v["mercur:dns"]["certificates"].update({
+        "us-east-1": v["mercur:dns"]["certificates"]["us-west-1"]}), "mercur:dns.certificates.us-east-1",
+        "ACM certificates are regional"),
+    "certificate for one region only": ("prod", lambda v: v["mercur:dns"]["certificates"].pop("us-east-1"),
+                                        "mercur:dns.certificates.us-east-1", "every region a certificate"),
+    "ten-second RTO": ("prod", lambda v: v["mercur:dr"].update(rtoMinutes=10 / 60), "mercur:dr.rtoMinutes",
+                       "best achievable is 130 s"),
+    "explicit checks too slow for the RTO": ("prod", _dns(healthCheck={"intervalSeconds": 30, "failureThreshold": 10}),
+                                             "mercur:dr.rtoMinutes", "relax mercur:dns.healthCheck"),
+    "failover stack without DNS": ("staging", lambda v: v.pop("mercur:dns"), "mercur:dns", "add it"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DNS.values(), ids=BAD_DNS.keys())
+def test_bad_dns_config_is_one_line_naming_file_key_and_fix(project, case) -> None:
+    assert_rejected(project, *case)
+
+
+def test_timing_is_derived_from_the_rto() -> None:
+    prod = config.load_file(ROOT, "prod")
+    assert prod.dr.rto_minutes <= 5
+    assert prod.dns.timing.achievable_rto_seconds <= prod.dr.rto_minutes * 60
+    assert (prod.dns.interval_seconds, prod.dns.failure_threshold) == (30, 3)
+
+
+def test_a_tight_rto_gets_faster_checks(project) -> None:
+    project.edit("prod", lambda v: v["mercur:dr"].update(rtoMinutes=2.5))
+    dns = config.load_file(project.path, "prod").dns
+    assert dns.timing.achievable_rto_seconds <= 150 and dns.timing.detection_seconds <= 30
+
+
+def test_explicit_settings_are_kept_when_they_meet_the_rto(project) -> None:
+    project.edit("prod", _dns(healthCheck={"intervalSeconds": 10, "failureThreshold": 5}))
+    dns = config.load_file(project.path, "prod").dns
+    assert (dns.interval_seconds, dns.failure_threshold, dns.timing.achievable_rto_seconds) == (10, 5, 170)
+
+
+def test_single_region_needs_no_dns(project) -> None:
+    project.edit("dev", lambda v: v.pop("mercur:dns"))
+    assert config.load_file(project.path, "dev").dns is None
+    plan = project.synthesize("dev")
+    assert not plan.of_type("aws:route53/record:Record") and "applicationUrl" not in plan.outputs

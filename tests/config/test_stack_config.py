@@ -1,0 +1,165 @@
+"""mercur.config: typed stack config, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable
+
+import pytest
+from pydantic import ValidationError
+
+from mercur import config
+from mercur.config import ConfigError, NatGateways
+from conftest import ROOT, STACKS, assert_rejected
+
+
+def _region(values: dict, index: int) -> dict:
+    return values["mercur:regions"][index]
+
+
+def _set(section: str, name: str, value: Any) -> Callable[[dict], None]:
+    def change(values: dict) -> None:
+        values[f"mercur:{section}"][name] = value
+    return change
+
+
+def _node_group(**changes: Any) -> Callable[[dict], None]:
+    def change(values: dict) -> None:
+        values["mercur:nodeGroups"][0].update(changes)
+    return change
+
+
+def _drop(section: str, name: str) -> Callable[[dict], None]:
+    def change(values: dict) -> None:
+        del values[f"mercur:{section}"][name]
+    return change
+
+
+# (stack, change, the key the line must name, words the problem or fix must contain)
+BAD_INPUT = {
+    "typo in a key": ("prod", lambda v: v["mercur:network"].update(natGateway=v["mercur:network"].pop("natGateways")),
+                      "mercur:network.natGateway", "did you mean `natGateways`"),
+    "typo in a top-level key": ("dev", lambda v: v.update({"mercur:nodeGroup": v.pop("mercur:nodeGroups")}),
+                                "mercur:nodeGroup", "did you mean `nodeGroups`"),
+    "missing required key": ("staging", _drop("cluster", "adminRoleArn"), "mercur:cluster.adminRoleArn", "add it"),
+    "missing section": ("dev", lambda v: v.pop("mercur:regions"), "mercur:regions", "add it"),
+    "malformed CIDR": ("dev", lambda v: _region(v, 0).update(cidr="10.10.0.300/16"), "mercur:regions[0].cidr",
+                       "like 10.20.0.0/16"),
+    "CIDR with host bits": ("dev", lambda v: _region(v, 0).update(cidr="10.10.0.1/16"), "mercur:regions[0].cidr",
+                            "network address"),
+    "public CIDR": ("dev", lambda v: _region(v, 0).update(cidr="8.8.0.0/16"), "mercur:regions[0].cidr", "10.0.0.0/8"),
+    "overlapping CIDRs in one file": ("prod", lambda v: _region(v, 1).update(cidr="10.30.128.0/17"),
+                                      "mercur:regions[1].cidr", "own range"),
+    "CIDR overlapping another environment": ("staging", lambda v: _region(v, 1).update(cidr="10.30.0.0/16"),
+                                             "mercur:regions[1].cidr", "Pulumi.prod.yaml"),
+    "CIDR too small for its subnets": ("dev", lambda v: _region(v, 0).update(cidr="10.10.0.0/24"),
+                                       "mercur:regions[0].cidr", "/16 to /21"),
+    "CIDR larger than a VPC": ("dev", lambda v: _region(v, 0).update(cidr="10.0.0.0/8"), "mercur:regions[0].cidr",
+                               "/16 to /21"),
+    "duplicate region": ("prod", lambda v: _region(v, 1).update(name="us-west-1"), "mercur:regions[1].name",
+                         "each region once"),
+    "unknown region": ("dev", lambda v: _region(v, 0).update(name="us-west-3"), "mercur:regions[0].name",
+                       "did you mean"),
+    "more AZs than the region offers": ("prod", lambda v: _region(v, 0).update(azCount=3), "mercur:regions[0].azCount",
+                                        "at most 2"),
+    "fewer AZs than EKS needs": ("prod", lambda v: _region(v, 1).update(azCount=1), "mercur:regions[1].azCount",
+                                 "EKS needs"),
+    "min above desired": ("prod", _node_group(minSize=4, desiredSize=3), "mercur:nodeGroups[0].desiredSize",
+                          "minSize"),
+    "desired above max": ("staging", _node_group(desiredSize=5), "mercur:nodeGroups[0].desiredSize", "maxSize"),
+    "prod node group that cannot survive an AZ loss": ("prod", _node_group(minSize=1), "mercur:nodeGroups[0].minSize",
+                                                       "at least 2"),
+    "unsupported EKS version": ("prod", _set("cluster", "version", "1.27"), "mercur:cluster.version", "1.35"),
+    "EKS version read as a number": ("prod", _set("cluster", "version", 1.3), "mercur:cluster.version", "quote it"),
+    "API open to the world": ("dev", _set("cluster", "publicAccessCidrs", ["0.0.0.0/0"]),
+                              "mercur:cluster.publicAccessCidrs[0]", "office/VPN"),
+    "public API without CIDRs": ("staging", _set("cluster", "endpointPublicAccess", True),
+                                 "mercur:cluster.publicAccessCidrs", "egress ranges"),
+    "admin that is not an ARN": ("prod", _set("cluster", "adminRoleArn", "platform-admin"),
+                                 "mercur:cluster.adminRoleArn", "arn:aws:iam::"),
+    "unknown NAT strategy": ("dev", _set("network", "natGateways", "two"), "mercur:network.natGateways", "per-az"),
+    "wrong type": ("dev", _set("network", "maxAzs", "three"), "mercur:network.maxAzs", "an integer"),
+    "retention CloudWatch does not offer": ("dev", _set("network", "flowLogRetentionDays", 100),
+                                            "mercur:network.flowLogRetentionDays", "use 90"),
+    "unachievable RPO": ("prod", _set("dr", "rpoMinutes", 60), "mercur:dr.rpoMinutes",
+                         "best achievable is 180 minutes"),
+    "prod without cross-region copies": ("prod", _set("dr", "crossRegionCopy", False), "mercur:dr.crossRegionCopy",
+                                         "only dev may opt out"),
+    "copies with nowhere to go": ("dev", _set("dr", "crossRegionCopy", True), "mercur:dr.crossRegionCopy",
+                                  "add a passive region"),
+    "missing objectives": ("staging", lambda v: v.pop("mercur:dr"), "mercur:dr", "rpoMinutes"),
+    "key outside any namespace": ("dev", lambda v: v.update(regions=[]), "regions", "mercur:regions"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_is_one_line_naming_file_key_and_fix(project, case) -> None:
+    assert_rejected(project, *case)
+
+
+def test_missing_stack_file_names_the_known_stacks(tmp_path) -> None:
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    with pytest.raises(ConfigError, match="use one of: dev"):
+        config.load_file(tmp_path, "qa")
+
+
+def test_invalid_yaml_names_the_line(project) -> None:
+    (project.path / "Pulumi.dev.yaml").write_text("config:\n  mercur:regions: [\n")
+    with pytest.raises(ConfigError, match=r"^Pulumi.dev.yaml: line \d+: is not valid YAML"):
+        config.load_file(project.path, "dev")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_checked_in_stacks_load_as_frozen_typed_config(stack) -> None:
+    loaded = config.load_file(ROOT, stack)
+    assert loaded.environment == stack
+    assert all(isinstance(r.cidr, ipaddress.IPv4Network) for r in loaded.regions)
+    with pytest.raises(ValidationError, match="frozen"):
+        loaded.cluster.version = "1.20"  # type: ignore[misc]
+
+
+def test_environments_differ_as_the_platform_team_expects() -> None:
+    dev, staging, prod = (config.load_file(ROOT, s) for s in STACKS)
+    assert [r.name for r in dev.regions] == ["us-west-1"]
+    assert [r.name for r in staging.regions] == [r.name for r in prod.regions] == ["us-west-1", "us-east-1"]
+    assert dev.network.nat_gateways is NatGateways.SINGLE and prod.network.nat_gateways is NatGateways.PER_AZ
+    assert not prod.cluster.endpoint_public_access and not staging.cluster.endpoint_public_access
+    assert staging.node_groups[0].max_size < prod.node_groups[0].max_size
+    assert prod.active_region.name == "us-west-1" and prod.is_production and not staging.is_production
+
+
+def test_every_cidr_is_distinct_across_regions_and_environments() -> None:
+    networks = [r.cidr for s in STACKS for r in config.load_file(ROOT, s).regions]
+    assert all(not a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1:])
+
+
+def test_az_count_is_every_usable_az_up_to_max() -> None:
+    prod = config.load_file(ROOT, "prod")
+    assert {r.name: r.az_count for r in prod.regions} == {"us-west-1": 2, "us-east-1": 3}
+
+
+def test_explicit_az_count_wins_over_max(project) -> None:
+    project.edit("prod", lambda v: _region(v, 1).update(azCount=2))
+    assert config.load_file(project.path, "prod").regions[1].az_count == 2
+
+
+def test_region_order_is_failover_priority(project) -> None:
+    project.edit("prod", lambda v: v["mercur:regions"].reverse())
+    assert config.load_file(project.path, "prod").active_region.name == "us-east-1"
+
+
+def test_engine_config_map_loads_the_same_config_as_the_file() -> None:
+    values = config.stack_file_values(ROOT, "prod")
+    assert all(isinstance(v, str) for v in values.values())  # as the engine hands them over
+    assert config.load_engine(values, stack="prod", project_dir=ROOT) == config.load_file(ROOT, "prod")
+
+
+def test_secrets_have_no_place_in_platform_config(project) -> None:
+    project.edit("dev", lambda v: v.update({"mercur:tags": {"secure": "AAABAJ..."}}))
+    with pytest.raises(ConfigError, match="mercur:tags: is a secret outside apps"):
+        config.load_file(project.path, "dev")
+
+
+def test_a_broken_sibling_file_does_not_block_other_stacks(project) -> None:
+    (project.path / "Pulumi.staging.yaml").write_text("config: [not, a, mapping]\n")
+    assert config.load_file(project.path, "prod").stack == "prod"

@@ -1,0 +1,247 @@
+"""mercur.offline.policies: each rule passes a known-good resource and fires, alone, on each violation.
+
+Known-good resources are taken from prod's plan; each case changes one thing, the way Checkov and Pulumi's
+compliance-policies test their rules.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from pulumi_policy import (PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions,
+                           ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+                           StackValidationPolicy)
+
+from mercur.offline import policies
+from mercur.offline.synth import Plan, Resource
+from conftest import ROOT
+
+OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def _provider(environment: str = "prod", region: str = "us-west-1") -> PolicyProviderResource:
+    tags = json.dumps({"tags": {"Environment": environment, "Project": "mercur"}})
+    return PolicyProviderResource("pulumi:providers:aws", {"region": region, "defaultTags": tags},
+                                  f"urn:pulumi:x::mercur::pulumi:providers:aws::{region}", region)
+
+
+def fired(resource_type: str, props: dict, provider: PolicyProviderResource | None = None) -> set[str]:
+    """Names of the resource rules that report a violation for these properties."""
+    names: set[str] = set()
+    for policy in policies.all_policies():
+        if isinstance(policy, ResourceValidationPolicy):
+            args = ResourceValidationArgs(resource_type, props, "urn:x", "x", OPTIONS, provider or _provider())
+            policy.validate(args, lambda message, urn=None, name=policy.name: names.add(name))
+    return names
+
+
+def fired_on_stack(resources: list[PolicyResource]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for policy in policies.all_policies():
+        if isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(resources),
+                            lambda message, urn=None, name=policy.name: found.setdefault(name, []).append(urn))
+    return found
+
+
+def _good(plan: Plan, type_: str, **where: Any) -> dict:
+    resource = next(r for r in plan.of_type(type_) if all(getattr(r, k) == v for k, v in where.items()))
+    return copy.deepcopy(dict(resource.inputs))
+
+
+def _set(path: str, value: Any) -> Callable[[dict], None]:
+    def change(props: dict) -> None:
+        *parents, leaf = path.split(".")
+        target = props
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if value is DELETE:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return change
+
+
+DELETE = object()
+CONTAINER = "spec.template.spec.containers.0"
+
+# rule -> (resource type, one violation per case)
+VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
+    "eks-control-plane-logging": ("eks:index:Cluster", [_set("enabledClusterLogTypes", ["api", "audit"])]),
+    "eks-secrets-encryption": ("eks:index:Cluster", [_set("encryptionConfigKeyArn", DELETE)]),
+    "eks-endpoint-private": ("eks:index:Cluster", [lambda p: p.update(endpointPublicAccess=True,
+                                                                      publicAccessCidrs=["198.51.100.0/24"])]),
+    "eks-supported-version": ("eks:index:Cluster", [_set("version", "1.29")]),
+    "eks-nodes-no-ssh": ("eks:index:ManagedNodeGroup", [_set("remoteAccess", {"ec2SshKey": "ops"})]),
+    "eks-node-disks-encrypted": ("aws:ec2/launchTemplate:LaunchTemplate",
+                                 [_set("blockDeviceMappings.0.ebs.encrypted", "false")]),
+    "kms-key-rotation": ("aws:kms/key:Key", [_set("enableKeyRotation", False), _set("enableKeyRotation", DELETE)]),
+    "log-group-retention": ("aws:cloudwatch/logGroup:LogGroup", [_set("retentionInDays", 90),
+                                                                 _set("retentionInDays", DELETE)]),
+    "log-group-kms": ("aws:cloudwatch/logGroup:LogGroup", [_set("kmsKeyId", DELETE)]),
+    "subnet-no-public-ip": ("aws:ec2/subnet:Subnet", [_set("mapPublicIpOnLaunch", True)]),
+    "default-security-group-closed": ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", [
+        _set("ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}])]),
+    "k8s-probes": ("kubernetes:apps/v1:Deployment", [_set(f"{CONTAINER}.readinessProbe", DELETE),
+                                                     _set(f"{CONTAINER}.livenessProbe", DELETE)]),
+    "k8s-requests-and-limits": ("kubernetes:apps/v1:Deployment", [_set(f"{CONTAINER}.resources.limits", {}),
+                                                                  _set(f"{CONTAINER}.resources.requests", DELETE)]),
+    "k8s-image-pinned": ("kubernetes:apps/v1:Deployment", [_set(f"{CONTAINER}.image", "ghcr.io/m/app:latest"),
+                                                           _set(f"{CONTAINER}.image", "ghcr.io/m/app")]),
+    "k8s-no-privilege-escalation": ("kubernetes:apps/v1:Deployment",
+                                    [_set(f"{CONTAINER}.securityContext.allowPrivilegeEscalation", True)]),
+    "k8s-not-privileged": ("kubernetes:apps/v1:Deployment", [_set(f"{CONTAINER}.securityContext.privileged", True)]),
+    "k8s-read-only-root": ("kubernetes:apps/v1:Deployment",
+                           [_set(f"{CONTAINER}.securityContext.readOnlyRootFilesystem", False)]),
+    "k8s-run-as-non-root": ("kubernetes:apps/v1:Deployment", [_set(f"{CONTAINER}.securityContext.runAsNonRoot", False)]),
+    "k8s-drop-capabilities": ("kubernetes:apps/v1:Deployment",
+                              [_set(f"{CONTAINER}.securityContext.capabilities", {"drop": ["NET_ADMIN"]})]),
+    "k8s-not-default-namespace": ("kubernetes:apps/v1:Deployment", [_set("metadata.namespace", "default"),
+                                                                    _set("metadata.namespace", DELETE)]),
+    "k8s-topology-spread": ("kubernetes:apps/v1:Deployment", [_set("spec.template.spec.topologySpreadConstraints", [])]),
+    "k8s-prod-replicas": ("kubernetes:apps/v1:Deployment", [_set("spec.replicas", 2)]),
+    "backup-vault-cmk": ("aws:backup/vault:Vault", [_set("kmsKeyArn", DELETE)]),
+    "route53-https-deep-health-check": ("aws:route53/healthCheck:HealthCheck", [_set("type", "HTTP"),
+                                                                                 _set("resourcePath", "/")]),
+    "route53-short-ttl": ("aws:route53/record:Record", [lambda p: (p.pop("aliases"), p.update(ttl=300,
+                                                                                             records=["x"]))]),
+}
+
+
+@pytest.fixture
+def prod(plan_of) -> Plan:
+    return plan_of("prod")
+
+
+@pytest.mark.parametrize("rule, case", [(rule, index) for rule, (_, cases) in VIOLATIONS.items()
+                                        for index in range(len(cases))])
+def test_each_violation_fires_exactly_its_rule(prod, rule, case) -> None:
+    resource_type, changes = VIOLATIONS[rule]
+    where = {"region": "us-west-1"} if resource_type.startswith("kubernetes:apps") else {}
+    props = _good(prod, resource_type, **where)
+    assert fired(resource_type, props) == set(), "the known-good resource must pass"
+    changes[case](props)
+    assert fired(resource_type, props) == {rule}
+
+
+def test_world_open_api_fires_both_endpoint_rules(prod) -> None:
+    props = _good(prod, "eks:index:Cluster")
+    props.update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])
+    assert fired("eks:index:Cluster", props) == {"eks-endpoint-private", "eks-endpoint-not-world-open"}
+    props["publicAccessCidrs"] = ["198.51.100.0/24"]
+    assert fired("eks:index:Cluster", props) == {"eks-endpoint-private"}
+
+
+def test_eks_rules_read_the_aws_cluster_crossguard_sees_inside_pulumi_eks() -> None:
+    good = {"version": "1.35", "enabledClusterLogTypes": sorted(policies.LOG_TYPES),
+            "encryptionConfig": {"provider": {"keyArn": "arn:aws:kms:us-west-1:1:key/k"}, "resources": ["secrets"]},
+            "vpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True}}
+    assert fired(policies.EKS_CLUSTER, good) == set()
+    good["vpcConfig"] = {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}
+    assert fired(policies.EKS_CLUSTER, good) == {"eks-endpoint-private", "eks-endpoint-not-world-open"}
+
+
+@pytest.mark.parametrize("rule_type", ["aws:ec2/securityGroup:SecurityGroup"])
+def test_world_ingress_is_refused(rule_type) -> None:
+    good = {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.0.0.0/16"]}]}
+    assert fired(rule_type, good) == set()
+    good["ingress"][0]["cidrBlocks"] = ["0.0.0.0/0"]
+    assert fired(rule_type, good) == {"no-world-ingress"}
+    assert fired("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                 {"cidrIpv6": "::/0", "fromPort": 22, "toPort": 22}) == {"no-world-ingress"}
+
+
+def test_passive_and_non_prod_workloads_may_run_fewer_replicas(prod) -> None:
+    props = _good(prod, "kubernetes:apps/v1:Deployment", region="us-east-1")
+    assert props["spec"]["replicas"] < policies.MIN_PROD_REPLICAS and fired("kubernetes:apps/v1:Deployment", props) == set()
+
+
+# Stack rules: known-good is prod's whole plan; each case removes or alters one resource.
+
+def _stack(plan: Plan, change: Callable[[list[Resource]], list[Resource]] = lambda r: r) -> list[PolicyResource]:
+    from mercur.offline.compliance import _policy_resources, _providers
+    resources = [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
+    resources = change([copy.deepcopy(r) for r in resources])
+    return _policy_resources(resources, _providers(plan))
+
+
+def _without(type_: str, count: int = 1) -> Callable[[list[Resource]], list[Resource]]:
+    def change(resources: list[Resource]) -> list[Resource]:
+        dropped = [r for r in resources if r.type == type_][:count]
+        return [r for r in resources if r not in dropped]
+    return change
+
+
+def _edit(type_: str, edit: Callable[[dict], None]) -> Callable[[list[Resource]], list[Resource]]:
+    def change(resources: list[Resource]) -> list[Resource]:
+        target = next(r for r in resources if r.type == type_)
+        edit(target.inputs)
+        return resources
+    return change
+
+
+STACK_VIOLATIONS = {
+    "vpc-flow-logs": _without("aws:ec2/flowLog:FlowLog"),
+    "vpc-default-security-group-managed": _without("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"),
+    "eks-nodes-in-private-subnets": _edit("eks:index:ManagedNodeGroup", lambda p: p.update(
+        subnetIds=p["subnetIds"][:1] + ["subnet-public"])),
+    "k8s-disruption-budgets": _without("kubernetes:policy/v1:PodDisruptionBudget"),
+    "backup-vault-lock-in-prod": _without("aws:backup/vaultLockConfiguration:VaultLockConfiguration"),
+    "backup-copied-to-peer-region": _edit("aws:backup/plan:Plan", lambda p: [
+        rule.pop("copyActions") for rule in p["rules"]]),
+    "route53-failover-pair": _without("aws:route53/record:Record"),
+    "route53-alarm-per-health-check": _without("aws:cloudwatch/metricAlarm:MetricAlarm"),
+}
+
+
+def test_prod_passes_every_stack_rule(prod) -> None:
+    assert fired_on_stack(_stack(prod)) == {}
+
+
+@pytest.mark.parametrize("rule", STACK_VIOLATIONS)
+def test_each_stack_violation_fires_exactly_its_rule(prod, rule) -> None:
+    found = fired_on_stack(_stack(prod, STACK_VIOLATIONS[rule]))
+    assert set(found) == {rule}
+    assert all(urn and urn.startswith("urn:pulumi:prod::mercur::") for urn in found[rule])
+
+
+def test_nodes_must_avoid_public_subnets(prod) -> None:
+    def public(resources):
+        cluster = next(r for r in resources if r.type == "eks:index:Cluster" and r.region == "us-west-1")
+        group = next(r for r in resources if r.type == "eks:index:ManagedNodeGroup" and r.region == "us-west-1")
+        group.inputs["subnetIds"] = cluster.inputs["publicSubnetIds"]
+        return resources
+    assert set(fired_on_stack(_stack(prod, public))) == {"eks-nodes-in-private-subnets"}
+
+
+def test_every_rule_is_documented_with_its_reference_and_unique() -> None:
+    names = [p.name for p in policies.all_policies()]
+    assert len(names) == len(set(names)) >= 25
+    for rule in policies.RESOURCE_RULES + policies.STACK_RULES:
+        assert rule.description and rule.description.strip()
+    cited = " ".join(r.description for r in policies.RESOURCE_RULES)
+    for reference in ("CKV_AWS_37", "CKV_AWS_58", "CKV_AWS_39", "CKV_AWS_38", "CKV_AWS_100", "CKV_AWS_339",
+                      "CKV_AWS_7", "CKV_AWS_66", "CKV_AWS_338", "CKV_AWS_158", "CKV_AWS_130", "CKV_AWS_24",
+                      "CKV_K8S_8", "CKV_K8S_10", "CKV_K8S_14", "CKV_K8S_20", "CKV_K8S_16", "CKV_K8S_22",
+                      "CKV_K8S_23", "CKV_K8S_28", "CKV_K8S_21", "CKV_AWS_166"):
+        assert reference in cited, reference
+    assert "CKV2_AWS_11" in policies._flow_logs.__doc__ and "CKV2_AWS_12" in policies._default_sg_managed.__doc__
+
+
+def test_the_crossguard_pack_exposes_exactly_these_rules() -> None:
+    """The pack's __main__ starts a gRPC server when imported: read it instead."""
+    pack = ROOT / "policy" / "__main__.py"
+    calls = [node for node in ast.walk(ast.parse(pack.read_text())) if isinstance(node, ast.Call)]
+    [pack_call] = [c for c in calls if getattr(c.func, "id", "") == "PolicyPack"]
+    [policies_arg] = [k.value for k in pack_call.keywords if k.arg == "policies"]
+    assert ast.unparse(policies_arg) == "all_policies()"
+    assert "from mercur.offline.policies import all_policies" in pack.read_text()
+    requirements = (ROOT / "policy" / "requirements.txt").read_text()
+    assert "pulumi-policy" in requirements
+    assert json.loads((ROOT / "policy" / "config.dev.json").read_text()) == {"all": "advisory"}
+    assert Path(ROOT / "policy" / "PulumiPolicy.yaml").is_file()
