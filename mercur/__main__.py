@@ -81,6 +81,8 @@ def _plan(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     findings = compliance.evaluate(result, result.environment)
     if args.out:
         plan.write(result, findings, args.out)

@@ -152,3 +152,20 @@ def test_drill_writes_its_report_and_restores_after_a_timeout(world, tmp_path, c
     assert seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"] is False
     assert restore["verdict"] == "pass" and restore["cleanedUp"] is True
     assert "drill report written to" in capsys.readouterr().err
+
+
+def test_a_private_stack_without_a_deployer_network_exits_1_naming_the_rule(project, capsys) -> None:
+    project.edit("staging", lambda v: v["mercur:deploy"].pop("network"))
+    assert main(["plan", "staging", "--json", "--project-dir", str(project.path)]) == 1
+    captured = capsys.readouterr()
+    assert {f["rule"] for f in json.loads(captured.out)["findings"]} == {"eks-private-api-deploy-path"}
+    assert captured.err.startswith("[mandatory] eks-private-api-deploy-path: ")
+
+
+def test_warnings_reach_stderr_beside_the_plan(capsys, monkeypatch) -> None:
+    from datetime import date
+    from mercur.config import models
+    monkeypatch.setattr(models, "today", lambda: date(2027, 1, 15))
+    assert main(["plan", "dev", "--json", "--project-dir", str(ROOT)]) == 0
+    assert "warning: Pulumi.dev.yaml: mercur:cluster.version: 1.35 leaves EKS standard support" in \
+        capsys.readouterr().err

@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 
+from mercur.config import REGIONS
+
 EXPECTED_REGIONS = {"dev": ["us-west-1"], "staging": ["us-west-1", "us-east-1"], "prod": ["us-west-1", "us-east-1"]}
 
 
@@ -18,8 +20,9 @@ def test_one_vpc_and_one_cluster_per_region(stack_plan) -> None:
 
 def test_subnets_span_at_least_two_azs_per_region(stack_plan) -> None:
     for region in EXPECTED_REGIONS[stack_plan.stack]:
-        zones = {s.inputs["availabilityZone"] for s in stack_plan.of_type("aws:ec2/subnet:Subnet") if s.region == region}
-        assert len(zones) >= 2 and all(z.startswith(region) for z in zones)
+        zones = {s.inputs["availabilityZoneId"] for s in stack_plan.of_type("aws:ec2/subnet:Subnet")
+                 if s.region == region}
+        assert len(zones) >= 2 and zones <= set(REGIONS[region].zone_ids) - set(REGIONS[region].eks_unsupported_zone_ids)
 
 
 def test_prod_uses_every_usable_az_up_to_three(plan_of) -> None:

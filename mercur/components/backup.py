@@ -5,7 +5,7 @@ every region's key must let the peers' service roles write copies. Hence three c
 
 - `BackupRoles` (once per stack, before the regions; IAM is global): the AWS Backup and DLM service roles.
 - `BackupVault` (inside each Region): the CMK whose policy lets those roles use it, the vault (locked in
-  prod), failure alerts.
+  prod), failure alerts (EventBridge rules on job state, to a topic the on-call subscribes).
 - `BackupSchedule` (declared by the Platform once all vaults exist, parented to its Region): the AWS Backup
   plans and selections copying to the peer's vault, the DLM snapshot policy copying under the peer's key,
   and restore testing.
@@ -20,12 +20,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from ..config import DrConfig
+from ..config import AlertsConfig, DrConfig
+from .failover import subscribe
 from .keys import PUBLISH_ENCRYPTED, from_account, key_policy
 from ..config.objectives import CONTINUOUS_MAX_RETENTION_DAYS
 from .tags import BACKUP_SELECTION, SNAPSHOT_TAG, SOURCE_REGION_TAG
 
-ALERT_EVENTS = ("BACKUP_JOB_FAILED", "COPY_JOB_FAILED", "RESTORE_JOB_FAILED")
+# Job states worth waking someone for, by EventBridge detail-type (AWS Backup no longer emits the
+# BACKUP_JOB_FAILED and RESTORE_JOB_FAILED vault notifications; state-change events carry every outcome).
+FAILED_JOBS = {"Backup Job State Change": ("FAILED", "ABORTED", "EXPIRED"),
+               "Copy Job State Change": ("FAILED",),
+               "Restore Job State Change": ("FAILED",)}
 BACKUP_POLICIES = ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores")
 DLM_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 # Resource types AWS Backup can back up continuously (point-in-time restore inside the region).
@@ -35,11 +40,19 @@ VAULT_LOCK_COOLING_OFF_DAYS = 3  # AWS minimum; the lock is immutable afterwards
 RESTORE_TEST_SCHEDULE = "cron(0 5 ? * SAT *)"  # weekly, Saturday 05:00 UTC
 
 
+def vault_lock_bounds(dr: DrConfig) -> tuple[int, int]:
+    """Retention every rule writing into a region's vault keeps: its own snapshot and continuous rules and the
+    peer's copies of both. A lock outside these bounds would fail those jobs, so it spans exactly them."""
+    continuous = min(dr.retention_days, CONTINUOUS_MAX_RETENTION_DAYS)
+    kept = (dr.retention_days, continuous, dr.copy_retention_days, min(dr.copy_retention_days, continuous))
+    return min(kept), max(kept)
+
+
 def backup_key_policy(partition: str, account: str, role_arns: list[str]) -> str:
-    """AWS Backup alerts through SNS with it; the stack's backup and DLM roles (this region's jobs and the
-    peer's copies) encrypt with it, and may hand it only to AWS services."""
-    policy = json.loads(key_policy(partition, account, sid="BackupPublishesEncryptedAlerts",
-                                   service="backup.amazonaws.com", actions=PUBLISH_ENCRYPTED,
+    """EventBridge delivers failed-job alerts through SNS with it; the stack's backup and DLM roles (this
+    region's jobs and the peer's copies) encrypt with it, and may hand it only to AWS services."""
+    policy = json.loads(key_policy(partition, account, sid="EventBridgePublishesEncryptedAlerts",
+                                   service="events.amazonaws.com", actions=PUBLISH_ENCRYPTED,
                                    condition=from_account(account)))
     policy["Statement"] += [
         {"Sid": "BackupRolesUseTheKey", "Effect": "Allow", "Principal": {"AWS": role_arns},
@@ -83,7 +96,7 @@ class BackupVault(pulumi.ComponentResource):
     """One region's backup vault and everything that belongs to it alone."""
 
     def __init__(self, name: str, *, dr: DrConfig, label: str, partition: str, account: str, roles: BackupRoles,
-                 protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+                 alerts: AlertsConfig | None, protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:backup:BackupVault", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
@@ -99,23 +112,27 @@ class BackupVault(pulumi.ComponentResource):
                                       opts=stateful)
         if protect:
             # Recovery points can be neither deleted early nor kept past the maximum, even by an admin.
+            low, high = vault_lock_bounds(dr)
             aws.backup.VaultLockConfiguration(
                 f"{name}-vault-lock", backup_vault_name=self.vault.name,
-                changeable_for_days=VAULT_LOCK_COOLING_OFF_DAYS,
-                min_retention_days=min(dr.retention_days, dr.copy_retention_days),
-                max_retention_days=max(dr.retention_days, dr.copy_retention_days), opts=stateful)
+                changeable_for_days=VAULT_LOCK_COOLING_OFF_DAYS, min_retention_days=low, max_retention_days=high,
+                opts=stateful)
 
         self.alerts = aws.sns.Topic(f"{name}-backup-alerts", name=f"{label}-backup-alerts",
                                     kms_master_key_id=self.key.arn, opts=child)
         aws.sns.TopicPolicy(f"{name}-backup-alerts", arn=self.alerts.arn, opts=child,
                             policy=self.alerts.arn.apply(lambda arn: json.dumps({
                                 "Version": "2012-10-17", "Statement": [{
-                                    "Sid": "BackupPublishes", "Effect": "Allow",
-                                    "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sns:Publish",
+                                    "Sid": "EventBridgePublishes", "Effect": "Allow",
+                                    "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
                                     "Resource": arn, "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})))
-        aws.backup.VaultNotifications(f"{name}-vault-alerts", backup_vault_name=self.vault.name,
-                                      sns_topic_arn=self.alerts.arn, backup_vault_events=list(ALERT_EVENTS),
-                                      opts=child)
+        subscribe(f"{name}-backup-alerts", self.alerts, alerts, child)
+        failed = aws.cloudwatch.EventRule(
+            f"{name}-failed-backup-jobs", name=f"{label}-failed-backup-jobs", opts=child,
+            description=f"{label}: backup, copy and restore jobs that did not complete",
+            event_pattern=json.dumps({"source": ["aws.backup"], "$or": [
+                {"detail-type": [kind], "detail": {"state": list(states)}} for kind, states in FAILED_JOBS.items()]}))
+        aws.cloudwatch.EventTarget(f"{name}-failed-backup-jobs", rule=failed.name, arn=self.alerts.arn, opts=child)
         self.register_outputs({"vaultArn": self.vault.arn, "keyArn": self.key.arn})
 
 
@@ -144,7 +161,7 @@ class BackupSchedule(pulumi.ComponentResource):
                 return None
             return [aws.backup.PlanRuleCopyActionArgs(
                 destination_vault_arn=peer.vault_arn,
-                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=retention_days))]
+                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=retention_days))]
 
         tags = {"mercur:rpo-minutes": str(dr.rpo_minutes)}
         self.plan = aws.backup.Plan(f"{name}-snapshots", name=f"{vault.label}-snapshots", opts=child, rules=[

@@ -10,11 +10,14 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from ..config import ClusterConfig, NodeGroupConfig
+from ..config import ClusterConfig, DeployConfig, NodeGroupConfig
 
 # pulumi-eks defaults are not secure: each of these is set explicitly (CKV_AWS_37).
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Previews only read: with server-side apply a dry run needs `patch`, and without it pulumi-kubernetes falls
+# back to a client-side diff (pulumi-kubernetes #2213, #2419), so a pull request's token changes nothing.
+PREVIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEC2ContainerRegistryPullOnly",
@@ -65,6 +68,20 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_provider_url: str, service_ac
     }]})
 
 
+def access_entries(cluster: ClusterConfig, deploy: DeployConfig) -> dict[str, eks.AccessEntryArgs]:
+    """Who may use the Kubernetes API. The deploy role creates the cluster, and EKS grants its creator admin
+    by itself (pulumi-eks bootstraps creator permissions): an entry of our own for it would collide
+    (pulumi-eks #2373), so it gets none, and neither does the admin role when it is the same role."""
+    def entry(principal: str, policy: str) -> eks.AccessEntryArgs:
+        return eks.AccessEntryArgs(principal_arn=principal, access_policies={"policy": eks.AccessPolicyAssociationArgs(
+            policy_arn=policy, access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
+
+    entries = {"preview": entry(deploy.preview_role_arn, PREVIEW_POLICY)}
+    if cluster.admin_role_arn != deploy.role_arn:
+        entries["platform-admin"] = entry(cluster.admin_role_arn, CLUSTER_ADMIN_POLICY)
+    return entries
+
+
 class Cluster(pulumi.ComponentResource):
     """EKS control plane + managed node groups in the region's private subnets.
 
@@ -72,7 +89,7 @@ class Cluster(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, *, cluster: ClusterConfig, node_groups: Sequence[NodeGroupConfig],
-                 cluster_name: str, region: str,
+                 deploy: DeployConfig, deployer_cidrs: Sequence[str], cluster_name: str, region: str,
                  vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]],
                  private_subnet_ids: Sequence[pulumi.Input[str]], key_arn: pulumi.Input[str], protect: bool,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -97,12 +114,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint_public_access=cluster.endpoint_public_access,
             public_access_cidrs=list(cluster.public_access_cidrs) or None,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={"platform-admin": eks.AccessEntryArgs(
-                principal_arn=cluster.admin_role_arn,
-                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                    policy_arn=CLUSTER_ADMIN_POLICY,
-                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))},
-            )},
+            access_entries=access_entries(cluster, deploy),
             create_oidc_provider=True,
             encryption_config_key_arn=key_arn,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
@@ -140,6 +152,13 @@ class Cluster(pulumi.ComponentResource):
                       resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
                       opts=pulumi.ResourceOptions.merge(after_nodes,
                                                         pulumi.ResourceOptions(depends_on=[ebs_csi_policy])))
+
+        # Private API: the deployer's runners reach it on 443 through the Transit Gateway, nothing else does.
+        for index, cidr in enumerate(deployer_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-deployer-{index}", security_group_id=self.eks.cluster_security_group_id,
+                cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
+                description="Kubernetes API from the deployer network (CI runners)", opts=child)
 
         self.cluster_name = cluster_name
         self.oidc_provider_arn = self.eks.oidc_provider_arn

@@ -2,20 +2,23 @@
 
 Alias A records point straight at each region's NLB (no extra hop, no TTL of our own: resolvers get the
 load balancer's 60 s). The first region is PRIMARY; the next is SECONDARY; with three or more regions the
-SECONDARY aliases a nested failover set of the remaining regions, in order.
+SECONDARY aliases a nested failover set of the remaining regions, in order. Records are named after their
+region, not their role: reordering the regions (a permanent failover) updates them in place.
+
+A zone the stack creates (dev) is signed with DNSSEC and logs its queries.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from ..config import REGIONS, DnsConfig
-from .keys import PUBLISH_ENCRYPTED, from_account, key_policy
+from ..config import REGIONS, AlertsConfig, DnsConfig
+from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, logs_may_encrypt
 
 # Route53 publishes health-check metrics to CloudWatch in us-east-1 only.
 METRICS_REGION = "us-east-1"
@@ -31,37 +34,59 @@ class Endpoint:
 
 
 def alarm_topic_key_policy(partition: str, account: str) -> str:
-    """CloudWatch alarms may publish to a topic encrypted with this key (the AWS-managed SNS key forbids it)."""
-    return key_policy(partition, account, sid="CloudWatchPublishesAlarms", service="cloudwatch.amazonaws.com",
-                      actions=PUBLISH_ENCRYPTED, condition=from_account(account))
+    """CloudWatch alarms may publish to a topic encrypted with this key (the AWS-managed SNS key forbids it);
+    CloudWatch Logs encrypts the zone's query log with it."""
+    policy = json.loads(key_policy(partition, account, sid="CloudWatchPublishesAlarms",
+                                   service="cloudwatch.amazonaws.com", actions=PUBLISH_ENCRYPTED,
+                                   condition=from_account(account)))
+    policy["Statement"].append(logs_may_encrypt(partition, account, METRICS_REGION))
+    return json.dumps(policy)
+
+
+def dnssec_key_policy(partition: str, account: str) -> str:
+    """Route53 signs the zone with this asymmetric key (the KSK), for this account's zones only."""
+    return key_policy(partition, account, sid="Route53DnssecSigns", service="dnssec-route53.amazonaws.com",
+                      actions=("kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"),
+                      condition={"StringEquals": {"aws:SourceAccount": account},
+                                 "ArnLike": {"aws:SourceArn": f"arn:{partition}:route53:::hostedzone/*"}})
+
+
+def subscribe(name: str, topic: aws.sns.Topic, alerts: AlertsConfig | None, opts: pulumi.ResourceOptions) -> None:
+    """The on-call endpoints the stack file names, on a topic: alerts that reach no one are not alerts."""
+    if alerts and alerts.email:
+        aws.sns.TopicSubscription(f"{name}-email", topic=topic.arn, protocol="email", endpoint=alerts.email,
+                                  opts=opts)
+    if alerts and alerts.https_endpoint:
+        aws.sns.TopicSubscription(f"{name}-https", topic=topic.arn, protocol="https",
+                                  endpoint=alerts.https_endpoint, endpoint_auto_confirms=True, opts=opts)
 
 
 class Failover(pulumi.ComponentResource):
     """Health checks and alarms per region, and the record (failover chain) the application answers on."""
 
     def __init__(self, name: str, *, dns: DnsConfig, endpoints: Sequence[Endpoint], label: str,
-                 default_tags: Mapping[str, str], protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+                 provider: aws.Provider, alerts: AlertsConfig | None, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:failover:Failover", name, None, opts)
-        self.provider = aws.Provider(f"{name}-{METRICS_REGION}", region=METRICS_REGION,
-                                     default_tags=aws.ProviderDefaultTagsArgs(tags=dict(default_tags)),
-                                     opts=pulumi.ResourceOptions(parent=self))
+        # The stack's global provider (us-east-1, where Route53 keeps its metrics), whatever the regions.
+        self.provider = provider
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self._dns, self._child = dns, child
 
+        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=self.provider))
+        partition = identity.arn.split(":")[1]
+        key = aws.kms.Key(f"{name}-alerts-key", description=f"{label}: failover alarm notifications",
+                          enable_key_rotation=True, deletion_window_in_days=30, opts=child,
+                          policy=alarm_topic_key_policy(partition, identity.account_id))
         if dns.create_zone:
-            zone = aws.route53.Zone(f"{name}-zone", name=dns.zone, comment=f"{label}: application records",
-                                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)))
-            self.zone_id: pulumi.Input[str] = zone.zone_id
+            self.zone_id: pulumi.Input[str] = self._zone(name, label, partition, identity.account_id, key, protect)
         else:
             self.zone_id = aws.route53.get_zone(name=dns.zone, private_zone=False,
                                                 opts=pulumi.InvokeOptions(provider=self.provider)).zone_id
 
-        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=self.provider))
-        key = aws.kms.Key(f"{name}-alerts-key", description=f"{label}: failover alarm notifications",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=child,
-                          policy=alarm_topic_key_policy(identity.arn.split(":")[1], identity.account_id))
         self.alerts = aws.sns.Topic(f"{name}-alerts", name=f"{label}-failover-alerts", kms_master_key_id=key.arn,
                                     opts=child)
+        subscribe(f"{name}-alerts", self.alerts, alerts, child)
         aws.sns.TopicPolicy(f"{name}-alerts", arn=self.alerts.arn, opts=child,
                             policy=self.alerts.arn.apply(lambda arn: json.dumps({
                                 "Version": "2012-10-17", "Statement": [{
@@ -82,6 +107,35 @@ class Failover(pulumi.ComponentResource):
         scheme = "https" if dns.tls else "http"
         self.url = f"{scheme}://{dns.record}"
         self.register_outputs({"url": self.url, "zoneId": self.zone_id})
+
+    def _zone(self, name: str, label: str, partition: str, account: str, log_key: aws.kms.Key,
+              protect: bool) -> pulumi.Output[str]:
+        """The zone, DNSSEC-signed (CKV2_AWS_38) with its queries logged (CKV2_AWS_39)."""
+        child = self._child
+        zone = aws.route53.Zone(f"{name}-zone", name=self._dns.zone, comment=f"{label}: application records",
+                                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)))
+        signing_key = aws.kms.Key(
+            f"{name}-dnssec-key", description=f"{label}: DNSSEC key-signing key for {self._dns.zone}",
+            customer_master_key_spec="ECC_NIST_P256", key_usage="SIGN_VERIFY", deletion_window_in_days=30,
+            policy=dnssec_key_policy(partition, account), opts=child)
+        ksk = aws.route53.KeySigningKey(f"{name}-ksk", hosted_zone_id=zone.zone_id, name=f"{label}-ksk",
+                                        key_management_service_arn=signing_key.arn, status="ACTIVE", opts=child)
+        aws.route53.HostedZoneDnsSec(f"{name}-dnssec", hosted_zone_id=zone.zone_id, signing_status="SIGNING",
+                                     opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                                         depends_on=[ksk])))
+        # Route53 writes query logs only to us-east-1, into groups under /aws/route53/ it may write to.
+        logs = aws.cloudwatch.LogGroup(f"{name}-query-logs", name=f"/aws/route53/{self._dns.zone}",
+                                       retention_in_days=365, kms_key_id=log_key.arn, opts=child)
+        may_log = aws.cloudwatch.LogResourcePolicy(
+            f"{name}-query-logs", policy_name=f"{label}-route53-query-logs", opts=child,
+            policy_document=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "Route53WritesQueryLogs", "Effect": "Allow", "Principal": {"Service": "route53.amazonaws.com"},
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:{partition}:logs:{METRICS_REGION}:{account}:log-group:/aws/route53/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]}))
+        aws.route53.QueryLog(f"{name}-query-log", zone_id=zone.zone_id, cloudwatch_log_group_arn=logs.arn,
+                             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[may_log])))
+        return zone.zone_id
 
     def _watch(self, name: str, label: str, endpoint: Endpoint) -> aws.route53.HealthCheck:
         """A health check on the region's own load balancer, and an alarm when it fails."""
@@ -111,9 +165,9 @@ class Failover(pulumi.ComponentResource):
 
     def _failover_set(self, name: str, record: str, endpoints: list[Endpoint], depth: int = 0) -> None:
         first, rest = endpoints[0], endpoints[1:]
-        self._record(f"{name}-{first.region}-primary", record, first, "PRIMARY")
+        self._record(f"{name}-{first.region}", record, first, "PRIMARY")
         if len(rest) == 1:
-            self._record(f"{name}-{rest[0].region}-secondary", record, rest[0], "SECONDARY")
+            self._record(f"{name}-{rest[0].region}", record, rest[0], "SECONDARY")
             return
         # Three or more regions: the SECONDARY answers with a nested failover set of the rest, in order.
         nested = f"standby-{depth + 1}.{record}"

@@ -15,11 +15,24 @@ def key_policy(partition: str, account: str, *, sid: str, service: str, actions:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions),
-         "Resource": "*", "Condition": dict(condition)},
+        service_statement(sid, service, actions, condition),
     ]})
+
+
+def service_statement(sid: str, service: str, actions: tuple[str, ...], condition: Mapping[str, Any]) -> dict:
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions),
+            "Resource": "*", "Condition": dict(condition)}
 
 
 def from_account(account: str) -> dict[str, Any]:
     """Condition: the service acts on behalf of this account (no confused deputy)."""
     return {"StringEquals": {"aws:SourceAccount": account}}
+
+
+LOGS_KEY_USE = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
+
+
+def logs_may_encrypt(partition: str, account: str, region: str) -> dict[str, Any]:
+    """The key-policy statement letting CloudWatch Logs encrypt this account's log groups in `region`."""
+    return service_statement("CloudWatchLogsEncrypts", f"logs.{region}.amazonaws.com", LOGS_KEY_USE, {"ArnLike": {
+        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}})

@@ -10,20 +10,29 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from ..config import MAX_AZS, PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS, NatGateways, NetworkConfig, RegionConfig
+from ..config import (MAX_AZS, PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS, REGIONS, DeployNetwork, NatGateways,
+                      NetworkConfig, RegionConfig)
 
 # Reached through interface endpoints when there is no NAT: what nodes need to join EKS and pull images.
 PRIVATE_LINK_SERVICES = ("ecr.api", "ecr.dkr", "sts", "ec2", "logs", "elasticloadbalancing")
 
 
 @dataclass(frozen=True)
+class Zone:
+    """An AZ as this account names it, and its id (the same physical zone in every account)."""
+
+    name: str
+    id: str
+
+
+@dataclass(frozen=True)
 class SubnetPlan:
-    zone: str
+    zone: Zone
     private: ipaddress.IPv4Network
     public: ipaddress.IPv4Network
 
 
-def subnet_plan(vpc_cidr: ipaddress.IPv4Network, zones: Sequence[str]) -> tuple[SubnetPlan, ...]:
+def subnet_plan(vpc_cidr: ipaddress.IPv4Network, zones: Sequence[Zone]) -> tuple[SubnetPlan, ...]:
     """Carve fixed per-slot subnets: zone i always gets slot i, so adding a zone renumbers nothing.
 
     The first half of the VPC holds the private subnets (nodes and pods need the addresses); the next
@@ -37,13 +46,20 @@ def subnet_plan(vpc_cidr: ipaddress.IPv4Network, zones: Sequence[str]) -> tuple[
     return tuple(SubnetPlan(zone, private[i], public[i]) for i, zone in enumerate(zones))
 
 
-def available_zones(provider: aws.Provider, wanted: int) -> list[str]:
-    """The region's first `wanted` available AZs, in AWS's order; raises ValueError if too few exist."""
-    result = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=provider))
-    names = sorted(result.names)
-    if len(names) < wanted:
-        raise ValueError(f"{wanted} AZs asked but the account sees {len(names)} ({', '.join(names)})")
-    return names[:wanted]
+def available_zones(provider: aws.Provider, region: str, wanted: int) -> list[Zone]:
+    """The first `wanted` zones by zone id that EKS supports, leaving out Local and Wavelength Zones (they
+    need an opt-in): the same physical zones whatever letters this account gives them. Raises ValueError if
+    too few exist."""
+    result = aws.get_availability_zones(
+        state="available", exclude_zone_ids=list(REGIONS[region].eks_unsupported_zone_ids),
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+        opts=pulumi.InvokeOptions(provider=provider))
+    zones = sorted((Zone(name, zone_id) for name, zone_id in zip(result.names, result.zone_ids)),
+                   key=lambda zone: zone.id)
+    if len(zones) < wanted:
+        raise ValueError(f"{wanted} AZs asked but the account has {len(zones)} that EKS supports "
+                         f"({', '.join(z.id for z in zones)})")
+    return zones[:wanted]
 
 
 class Network(pulumi.ComponentResource):
@@ -52,8 +68,8 @@ class Network(pulumi.ComponentResource):
     Every resource inherits the region's AWS provider from the parent chain.
     """
 
-    def __init__(self, name: str, *, region: RegionConfig, network: NetworkConfig, zones: Sequence[str],
-                 cluster_name: str, log_key_arn: pulumi.Input[str], label: str,
+    def __init__(self, name: str, *, region: RegionConfig, network: NetworkConfig, zones: Sequence[Zone],
+                 cluster_name: str, log_key_arn: pulumi.Input[str], label: str, deployer: DeployNetwork | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -72,16 +88,17 @@ class Network(pulumi.ComponentResource):
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         public_subnets, private_subnets = [], []
         for slot in plan:
+            # Placed by zone id: the subnet stays in its physical zone in every account.
             public_subnets.append(aws.ec2.Subnet(
-                f"{name}-public-{slot.zone}", vpc_id=self.vpc.id, cidr_block=str(slot.public),
-                availability_zone=slot.zone, map_public_ip_on_launch=False,
-                tags={**self._tags(f"public-{slot.zone}"), **cluster_tag, "kubernetes.io/role/elb": "1",
+                f"{name}-public-{slot.zone.id}", vpc_id=self.vpc.id, cidr_block=str(slot.public),
+                availability_zone_id=slot.zone.id, map_public_ip_on_launch=False,
+                tags={**self._tags(f"public-{slot.zone.id}"), **cluster_tag, "kubernetes.io/role/elb": "1",
                       "mercur:tier": "public"},
                 opts=vpc_opts))
             private_subnets.append(aws.ec2.Subnet(
-                f"{name}-private-{slot.zone}", vpc_id=self.vpc.id, cidr_block=str(slot.private),
-                availability_zone=slot.zone, map_public_ip_on_launch=False,
-                tags={**self._tags(f"private-{slot.zone}"), **cluster_tag,
+                f"{name}-private-{slot.zone.id}", vpc_id=self.vpc.id, cidr_block=str(slot.private),
+                availability_zone_id=slot.zone.id, map_public_ip_on_launch=False,
+                tags={**self._tags(f"private-{slot.zone.id}"), **cluster_tag,
                       "kubernetes.io/role/internal-elb": "1", "mercur:tier": "private"},
                 opts=vpc_opts))
 
@@ -90,8 +107,20 @@ class Network(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
             opts=vpc_opts)
         for slot, subnet in zip(plan, public_subnets):
-            aws.ec2.RouteTableAssociation(f"{name}-public-rta-{slot.zone}", subnet_id=subnet.id,
+            aws.ec2.RouteTableAssociation(f"{name}-public-rta-{slot.zone.id}", subnet_id=subnet.id,
                                           route_table_id=public_routes.id, opts=vpc_opts)
+
+        # The deployer's network (CI runners), through the region's Transit Gateway: routes for its ranges
+        # only, so the private cluster API is reachable from CI and nothing else is.
+        gateway_id = deployer.transit_gateways[region.name] if deployer else None
+        self.deployer_attachment = aws.ec2transitgateway.VpcAttachment(
+            f"{name}-deployer", transit_gateway_id=gateway_id, vpc_id=self.vpc.id,
+            subnet_ids=[s.id for s in private_subnets], dns_support="enable", tags=self._tags("deployer"),
+            opts=vpc_opts) if deployer else None
+        deployer_routes = [aws.ec2.RouteTableRouteArgs(cidr_block=cidr, transit_gateway_id=gateway_id)
+                           for cidr in deployer.cidrs] if deployer else []
+        table_opts = pulumi.ResourceOptions.merge(vpc_opts, pulumi.ResourceOptions(
+            depends_on=[self.deployer_attachment] if self.deployer_attachment else []))
 
         nats = self._nat_gateways(network.nat_gateways, plan, public_subnets, gateway, vpc_opts)
         private_route_tables = []
@@ -99,9 +128,10 @@ class Network(pulumi.ComponentResource):
             # One table per zone whatever the NAT strategy: switching strategy only changes routes.
             nat = nats[index] if len(nats) > 1 else (nats[0] if nats else None)
             routes = [aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)] if nat else []
-            table = aws.ec2.RouteTable(f"{name}-private-rt-{slot.zone}", vpc_id=self.vpc.id, routes=routes,
-                                       tags=self._tags(f"private-{slot.zone}"), opts=vpc_opts)
-            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{slot.zone}", subnet_id=subnet.id,
+            table = aws.ec2.RouteTable(f"{name}-private-rt-{slot.zone.id}", vpc_id=self.vpc.id,
+                                       routes=routes + deployer_routes, tags=self._tags(f"private-{slot.zone.id}"),
+                                       opts=table_opts)
+            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{slot.zone.id}", subnet_id=subnet.id,
                                           route_table_id=table.id, opts=vpc_opts)
             private_route_tables.append(table)
 
@@ -113,6 +143,7 @@ class Network(pulumi.ComponentResource):
         self._flow_logs(network, log_key_arn, vpc_opts)
 
         self.zones = list(zones)
+        self.deployer_cidrs = tuple(deployer.cidrs) if deployer else ()
         self.vpc_id = self.vpc.id
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_subnet_ids = [s.id for s in private_subnets]
@@ -128,11 +159,11 @@ class Network(pulumi.ComponentResource):
         count = {NatGateways.NONE: 0, NatGateways.SINGLE: 1, NatGateways.PER_AZ: len(plan)}[strategy]
         nats = []
         for slot, subnet in list(zip(plan, public_subnets))[:count]:
-            address = aws.ec2.Eip(f"{self._name}-nat-eip-{slot.zone}", domain="vpc",
-                                  tags=self._tags(f"nat-{slot.zone}"), opts=opts)
+            address = aws.ec2.Eip(f"{self._name}-nat-eip-{slot.zone.id}", domain="vpc",
+                                  tags=self._tags(f"nat-{slot.zone.id}"), opts=opts)
             nats.append(aws.ec2.NatGateway(
-                f"{self._name}-nat-{slot.zone}", allocation_id=address.allocation_id, subnet_id=subnet.id,
-                connectivity_type="public", tags=self._tags(f"nat-{slot.zone}"),
+                f"{self._name}-nat-{slot.zone.id}", allocation_id=address.allocation_id, subnet_id=subnet.id,
+                connectivity_type="public", tags=self._tags(f"nat-{slot.zone.id}"),
                 opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[gateway]))))
         return nats
 

@@ -15,6 +15,18 @@ from ..config.objectives import copy_targets
 from .region import Region
 
 
+# Global services (IAM, Route53, and Route53's metrics, which CloudWatch keeps in us-east-1 only) go through
+# one provider that stays put when the order of the regions changes: a permanent failover moves nothing global.
+GLOBAL_REGION = METRICS_REGION
+
+
+def provider(name: str, stack: StackConfig, region: str, tag_region: str, parent: pulumi.Resource) -> aws.Provider:
+    """An AWS provider that refuses credentials for any account but the stack's, tagging what it creates."""
+    return aws.Provider(name, region=region, allowed_account_ids=[stack.account_id],
+                        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(stack, tag_region)),
+                        opts=pulumi.ResourceOptions(parent=parent))
+
+
 def default_tags(stack: StackConfig, region: str) -> dict[str, str]:
     """Tags every AWS resource in the region carries; the stack's own tags cannot override these."""
     return {**stack.tags, "Project": stack.project, "Environment": stack.environment, "Region": region,
@@ -27,13 +39,12 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, stack: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:platform:Platform", name, None, opts)
         self._stack = stack
+        self.global_provider = provider("global", stack, GLOBAL_REGION, "global", self)
         placements = self._place_regions()
-        # IAM is global: the active region's provider creates the roles every region's backups run as.
-        active_provider = placements[0][1]
-        partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=active_provider)).partition
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=self.global_provider)).partition
         backup_roles = BackupRoles(f"{name}-backup", label=f"{stack.project}-{stack.environment}",
                                    partition=partition,
-                                   opts=pulumi.ResourceOptions(parent=self, providers={"aws": active_provider}))
+                                   opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.global_provider}))
         self.regions = [Region(region.short, stack=stack, region=region, zones=zones, provider=provider,
                                backup_roles=backup_roles, opts=pulumi.ResourceOptions(parent=self))
                         for region, provider, zones in placements]
@@ -47,22 +58,21 @@ class Platform(pulumi.ComponentResource):
         before any cloud resource is declared."""
         stack, placements = self._stack, []
         for index, region in enumerate(stack.regions):
-            provider = aws.Provider(region.name, region=region.name,
-                                    default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(stack, region.name)),
-                                    opts=pulumi.ResourceOptions(parent=self))
+            regional = provider(region.name, stack, region.name, region.name, self)
             try:
-                zones = available_zones(provider, region.az_count)
+                zones = available_zones(regional, region.name, region.az_count)
             except ValueError as error:
                 raise ConfigError(stack.source, f"mercur:regions[{index}]", f"{region.name}: {error}",
                                   "set azCount (or network.maxAzs) to what the account sees") from None
-            placements.append((region, provider, zones))
+            placements.append((region, regional, zones))
         return placements
 
     def _schedule_backups(self) -> dict[str, str | None]:
         """Backups copy around the ring of regions, so schedules need every region's vault to exist."""
         stack = self._stack
         by_name = {region.name: region for region in self.regions}
-        targets = copy_targets([r.name for r in stack.regions]) if stack.dr.cross_region_copy else {}
+        serving = [r.name for r in stack.regions if not r.retiring]  # a retiring region receives no copies
+        targets = copy_targets(serving) if stack.dr.cross_region_copy else {}
         copies_to: dict[str, str | None] = {}
         for region in self.regions:
             target = by_name.get(targets.get(region.name) or "")
@@ -75,10 +85,11 @@ class Platform(pulumi.ComponentResource):
     def _fail_over(self, name: str) -> Failover:
         stack, dns = self._stack, self._stack.dns
         health_path = next(app.health_path for app in stack.apps if app.name == dns.app)
+        retiring = {r.name for r in stack.regions if r.retiring}  # takes no traffic while it is taken down
         return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}",
-                        default_tags=default_tags(stack, METRICS_REGION), protect=stack.is_production,
+                        provider=self.global_provider, alerts=stack.alerts, protect=stack.is_production,
                         endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
-                                   for r in self.regions],
+                                   for r in self.regions if r.name not in retiring],
                         opts=pulumi.ResourceOptions(parent=self))
 
     def _exports(self, copies_to: dict[str, str | None]) -> dict[str, Any]:
@@ -87,7 +98,7 @@ class Platform(pulumi.ComponentResource):
         for region in self.regions:
             regions[region.name] = {**region.outputs, "backupCopiesTo": copies_to[region.name],
                                     "achievableRpoMinutes": stack.dr.schedule.achievable_rpo_minutes}
-            if failover:
+            if failover and region.name in failover.health_checks:
                 regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
         objectives: dict[str, Any] = {
             "rpoMinutes": {"target": stack.dr.rpo_minutes, "achievable": stack.dr.schedule.achievable_rpo_minutes},

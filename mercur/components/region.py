@@ -9,31 +9,30 @@ import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupVault
 from .cluster import Cluster
-from .keys import key_policy
+from .keys import LOGS_KEY_USE, key_policy, logs_may_encrypt
 from ..config import RegionConfig, StackConfig
-from .network import Network
+from .network import Network, Zone
 from .workloads import Placement, Workloads
 
 
 def platform_key_policy(partition: str, account: str, region: str) -> str:
     """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only."""
-    return key_policy(partition, account, sid="CloudWatchLogsEncrypts", service=f"logs.{region}.amazonaws.com",
-                      actions=("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                               "kms:Describe*"),
-                      condition={"ArnLike": {
-                          "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}})
+    statement = logs_may_encrypt(partition, account, region)
+    return key_policy(partition, account, sid=statement["Sid"], service=statement["Principal"]["Service"],
+                      actions=LOGS_KEY_USE, condition=statement["Condition"])
 
 
 class Region(pulumi.ComponentResource):
     """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
 
-    def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[str],
+    def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[Zone],
                  provider: aws.Provider, backup_roles: BackupRoles,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:region:Region", name, {"region": region.name},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
         label = f"{stack.project}-{stack.environment}-{region.short}"
-        protect = stack.is_production
+        # A retiring region drops its protection so that removing it from the stack file deletes it.
+        protect = stack.is_production and not region.retiring
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
         identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
@@ -47,11 +46,13 @@ class Region(pulumi.ComponentResource):
                       opts=pulumi.ResourceOptions(parent=self))
 
         self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=identity.account_id,
-                                  roles=backup_roles, protect=protect, opts=pulumi.ResourceOptions(parent=self))
+                                  roles=backup_roles, alerts=stack.alerts, protect=protect,
+                                  opts=pulumi.ResourceOptions(parent=self))
         self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
-                               log_key_arn=self.key.arn, label=label, opts=pulumi.ResourceOptions(parent=self))
-        self.cluster = Cluster(name, cluster=stack.cluster, node_groups=stack.node_groups, cluster_name=label,
-                               region=region.name,
+                               log_key_arn=self.key.arn, label=label, deployer=stack.deploy.network,
+                               opts=pulumi.ResourceOptions(parent=self))
+        self.cluster = Cluster(name, cluster=stack.cluster, node_groups=stack.node_groups, deploy=stack.deploy,
+                               deployer_cidrs=self.network.deployer_cidrs, cluster_name=label, region=region.name,
                                vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
                                private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
                                protect=protect, opts=pulumi.ResourceOptions(parent=self))
@@ -68,7 +69,8 @@ class Region(pulumi.ComponentResource):
         self.logical_name = name
         self.outputs = {
             "vpcId": self.network.vpc_id,
-            "availabilityZones": list(zones),
+            "availabilityZones": [zone.name for zone in zones],
+            "availabilityZoneIds": [zone.id for zone in zones],
             "privateSubnetIds": self.network.private_subnet_ids,
             "clusterName": self.cluster.cluster_name,
             "oidcProviderArn": self.cluster.oidc_provider_arn,

@@ -8,15 +8,16 @@ no input can break it; `load` turns any failure into one line naming the file, t
 from .errors import ConfigError, show
 from .load import (engine_values, load_engine, load_file, load_from_engine, parse, stack_file_keys,
                    stack_file_values)
-from .models import (CAPACITY_TYPES, ENVIRONMENTS, MAX_AZS, MIN_AZS, PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS,
-                     SUPPORTED_EKS_VERSIONS, AppConfig, ClusterConfig, DnsConfig, DrConfig, NatGateways,
-                     NetworkConfig, NodeGroupConfig, RegionConfig, Resources, StackConfig, StandbyConfig, Volume,
-                     memory_bytes, millicores, split_image)
+from .models import (CAPACITY_TYPES, EKS_STANDARD_SUPPORT_ENDS, ENVIRONMENTS, MAX_AZS, MIN_AZS,
+                     PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS, SUPPORTED_EKS_VERSIONS, AlertsConfig, AppConfig,
+                     ClusterConfig, DeployConfig, DeployNetwork, DnsConfig, DrConfig, NatGateways, NetworkConfig,
+                     NodeGroupConfig, RegionConfig, Resources, StackConfig, StandbyConfig, Volume, memory_bytes,
+                     millicores, split_image)
 from .reader import NAMESPACE, OFFLINE_SECRET, PROJECT, stack_file
 from .regions import REGIONS, RegionFacts
 
 __all__ = [
-    "CAPACITY_TYPES", "ENVIRONMENTS", "MAX_AZS", "MIN_AZS", "NAMESPACE", "OFFLINE_SECRET", "PRIVATE_SUBNET_BITS",
+    "AlertsConfig", "DeployConfig", "DeployNetwork", "EKS_STANDARD_SUPPORT_ENDS", "CAPACITY_TYPES", "ENVIRONMENTS", "MAX_AZS", "MIN_AZS", "NAMESPACE", "OFFLINE_SECRET", "PRIVATE_SUBNET_BITS",
     "PROJECT", "PUBLIC_SUBNET_BITS", "REGIONS", "SUPPORTED_EKS_VERSIONS", "AppConfig", "ClusterConfig",
     "ConfigError", "DnsConfig", "DrConfig", "NatGateways", "NetworkConfig", "NodeGroupConfig", "RegionConfig",
     "RegionFacts", "Resources", "StackConfig", "StandbyConfig", "Volume", "engine_values", "load_engine",

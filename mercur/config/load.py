@@ -202,10 +202,14 @@ def load_engine(config_map: Mapping[str, str], *, stack: str, project_dir: Path)
     for key, text in config_map.items():
         if not key.startswith(NAMESPACE):
             continue
-        try:
-            raw[key[len(NAMESPACE):]] = json.loads(text)
-        except (TypeError, ValueError, RecursionError):
-            raw[key[len(NAMESPACE):]] = text  # plain strings arrive unquoted
+        # Pulumi keeps top-level config values as text; only structured ones (objects, lists) are JSON.
+        value: Any = text
+        if isinstance(text, str) and text.lstrip()[:1] in ("{", "["):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                pass  # the model reports a string where structure belongs
+        raw[key[len(NAMESPACE):]] = value
     return parse(raw, stack=stack, source=stack_file(project_dir, stack).name,
                  sibling_cidrs=_siblings(project_dir, stack))
 

@@ -14,6 +14,7 @@ non-ASCII digits and letters, `$` a trailing newline).
 import ipaddress
 import math
 import re
+from datetime import date
 from enum import Enum
 from typing import Annotated, Any, Callable, Literal, Mapping, Optional
 
@@ -29,8 +30,12 @@ from .reader import PROJECT
 from .regions import PARTITION, REGIONS
 
 ENVIRONMENTS = ("dev", "staging", "prod")  # weakest first
-# EKS versions in AWS standard support on 2026-11 (CKV_AWS_339): older ones bill extended support.
-SUPPORTED_EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+# End of EKS standard support per Kubernetes version (EKS User Guide, "Kubernetes version lifecycle"; 14
+# months after release). After it a cluster bills extended support (CKV_AWS_339): the plan warns this many
+# days ahead and refuses a version past its date.
+EKS_STANDARD_SUPPORT_ENDS = {"1.33": date(2026, 7, 29), "1.34": date(2026, 12, 2), "1.35": date(2027, 3, 27)}
+SUPPORTED_EKS_VERSIONS = tuple(EKS_STANDARD_SUPPORT_ENDS)
+EKS_SUPPORT_WARNING_DAYS = 90
 # Subnet layout: private subnets are /(n+3), public /(n+6) of a /n VPC; each AZ owns a fixed slot so that
 # adding an AZ never renumbers existing subnets. Four slots; EKS needs at least two AZs.
 MAX_AZS = 4
@@ -70,8 +75,17 @@ _MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
 _HTTP_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", re.ASCII)
 _MOUNT_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII)
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
+_ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
+_TRANSIT_GATEWAY = re.compile(r"tgw-[0-9a-f]{8}([0-9a-f]{9})?", re.ASCII)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}", re.ASCII)
+_HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?", re.ASCII)
 _CERTIFICATE = re.compile(r"arn:(?P<partition>aws[a-z-]*):acm:(?P<region>[a-z0-9-]+):[0-9]{12}:"
                           r"certificate/[0-9a-f-]{36}", re.ASCII)
+
+
+def today() -> date:
+    """The date objectives and support windows are judged against (tests replace it)."""
+    return date.today()
 
 
 def fail(problem: str, fix: str, *at: str | int) -> PydanticCustomError:
@@ -171,6 +185,9 @@ class RegionConfig(Model):
         None, alias="azCount", description=f"AZs to use here (default: min(network.maxAzs, what the region "
                                            f"offers)); {MIN_AZS} to {MAX_AZS}", json_schema_extra={
             "minimum": MIN_AZS, "maximum": MAX_AZS})
+    retiring: bool = Field(False, description="Decommissioning: lifts protect and deletion protection on this "
+                                              "region's resources so that removing it next deletes them "
+                                              "(docs/runbook.md)")
     _az_count: int = PrivateAttr(0)
 
     @model_validator(mode="after")
@@ -231,6 +248,17 @@ def _version(value: Any) -> Any:
     return value
 
 
+def _supported_version(version: str) -> str:
+    ends = EKS_STANDARD_SUPPORT_ENDS.get(version)
+    if ends is None:
+        raise fail(f"{show(version)} is not supported", f"use one of: {', '.join(SUPPORTED_EKS_VERSIONS)}")
+    if ends <= today():
+        newer = [v for v, end in EKS_STANDARD_SUPPORT_ENDS.items() if end > today()]
+        raise fail(f"{version} left EKS standard support on {ends.isoformat()} (extended support bills extra)",
+                   f"upgrade to {newer[0] if newer else 'a supported version'}")
+    return version
+
+
 def _principal_arn(arn: str) -> str:
     match = _ROLE_ARN.fullmatch(arn)
     if not match:
@@ -259,8 +287,8 @@ def _api_cidr(text: str) -> str:
 class ClusterConfig(Model):
     """The EKS cluster of every region."""
 
-    version: Annotated[str, BeforeValidator(_version), _one_of(SUPPORTED_EKS_VERSIONS)] = Field(
-        description="Kubernetes version, quoted (\"1.35\"); only versions in standard support",
+    version: Annotated[str, BeforeValidator(_version), AfterValidator(_supported_version)] = Field(
+        description="Kubernetes version, quoted (\"1.35\"); only versions in EKS standard support",
         json_schema_extra={"enum": list(SUPPORTED_EKS_VERSIONS)})
     endpoint_public_access: bool = Field(False, description="Whether the API also has a public endpoint "
                                                             "(dev only; needs publicAccessCidrs)")
@@ -606,7 +634,83 @@ class DnsConfig(Model):
 
 
 # --------------------------------------------------------------------------------------------------
+# Who deploys, from where, and who is told
+
+
+def _private_cidr(text: str) -> str:
+    try:
+        if not text.isascii():
+            raise ValueError
+        network = ipaddress.IPv4Network(text, strict=True)
+    except ValueError:
+        raise fail(f"{show(text)} is not a valid IPv4 network", "write a network like 10.100.0.0/22") from None
+    if not any(network.subnet_of(block) for block in RFC1918):
+        raise fail(f"{network} is not a private (RFC 1918) range", "list the runners' private subnets")
+    return text
+
+
+def _transit_gateway(value: str) -> str:
+    if not _TRANSIT_GATEWAY.fullmatch(value):
+        raise fail(f"{show(value)} is not a transit gateway id", "write it like tgw-0123456789abcdef0")
+    return value
+
+
+class DeployNetwork(Model):
+    """The deployer's network, which another team owns: CI runners in shared-services VPCs, reached through a
+    Transit Gateway per region (shared with this account through AWS RAM, peered between regions)."""
+
+    cidrs: tuple[Annotated[str, AfterValidator(_private_cidr)], ...] = Field(
+        min_length=1, description="The runners' private ranges: routed to the Transit Gateway and admitted to "
+                                  "the cluster APIs on 443, nothing else")
+    transit_gateways: dict[str, Annotated[str, AfterValidator(_transit_gateway)]] = Field(
+        description="Transit Gateway id per region of the stack")
+
+
+class DeployConfig(Model):
+    """The principals that run Pulumi, and the network private cluster APIs are reached from."""
+
+    role_arn: Annotated[str, AfterValidator(_principal_arn)] = Field(
+        description="The role `pulumi up` runs as: it creates the clusters, so EKS makes it their admin")
+    preview_role_arn: Annotated[str, AfterValidator(_principal_arn)] = Field(
+        description="The role `pulumi preview` runs as: read-only in AWS, AmazonEKSViewPolicy in the clusters")
+    network: Optional[DeployNetwork] = Field(None, description="Required where the cluster API is private")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value) or len(value) > 254:
+        raise fail(f"{show(value)} is not an email address", "write it like oncall@example.com")
+    return value
+
+
+def _https(value: str) -> str:
+    if not _HTTPS_URL.fullmatch(value) or len(value) > 2048:
+        raise fail(f"{show(value)} is not an HTTPS URL", "write it like https://events.pagerduty.com/...")
+    return value
+
+
+class AlertsConfig(Model):
+    """Where alarms and failed backup jobs are sent: every SNS topic of the stack subscribes these."""
+
+    email: Optional[Annotated[str, AfterValidator(_email)]] = Field(None, description="On-call email address "
+                                                                                      "(confirms once)")
+    https_endpoint: Optional[Annotated[str, AfterValidator(_https)]] = Field(
+        None, description="On-call HTTPS endpoint (PagerDuty, Opsgenie)")
+
+    @model_validator(mode="after")
+    def _someone(self) -> "AlertsConfig":
+        if not self.email and not self.https_endpoint:
+            raise fail("names no one", "set email or httpsEndpoint (or remove alerts)")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
 # The stack
+
+
+def _account(value: str) -> str:
+    if not _ACCOUNT.fullmatch(value):
+        raise fail(f"{show(value)} is not an AWS account id", 'write the 12 digits, quoted: "123456789012"')
+    return value
 
 
 def _tags(values: dict[str, str]) -> dict[str, str]:
@@ -636,6 +740,8 @@ def _tag_values(values: Any) -> Any:
 class StackConfig(Model):
     """Everything under `mercur:` in `Pulumi.<stack>.yaml`."""
 
+    account_id: Annotated[str, AfterValidator(_account)] = Field(
+        description="The AWS account the stack deploys to: every provider refuses credentials for another")
     environment: Literal["dev", "staging", "prod"] = Field(
         description="dev, staging or prod (default: the stack's name); prod and staging stacks cannot declare "
                     "a weaker one", json_schema_extra={"default": "the stack's name"})
@@ -652,6 +758,9 @@ class StackConfig(Model):
     standby: StandbyConfig = Field(default_factory=StandbyConfig, description="Passive regions' capacity")
     dr: DrConfig = Field(description="Recovery objectives: rpoMinutes, rtoMinutes and retention")
     dns: Optional[DnsConfig] = Field(None, description="DNS and failover (required with two or more regions)")
+    deploy: DeployConfig = Field(description="Who runs Pulumi, and from which network")
+    alerts: Optional[AlertsConfig] = Field(None, description="Who is told (required by policy in staging and "
+                                                             "prod)")
     _stack: str = PrivateAttr("")
     _source: str = PrivateAttr("")
 
@@ -665,6 +774,7 @@ class StackConfig(Model):
         self._check_apps()
         self._check_dr()
         self._check_dns()
+        self._check_deploy()
         return self
 
     def _check_environment(self) -> None:
@@ -770,6 +880,38 @@ class StackConfig(Model):
                            f"{error.best} s ({error.explanation})",
                            f"set rtoMinutes to at least {math.ceil(error.best / 6) / 10:g}"
                            + (" or relax mercur:dns.healthCheck" if explicit else ""), "dr", "rtoMinutes") from None
+
+    def _check_deploy(self) -> None:
+        if self.regions[0].retiring:
+            raise fail("the active region cannot be retiring", "move it down mercur:regions first (a permanent "
+                       "failover), then retire it", "regions", 0, "retiring")
+        network = self.deploy.network
+        if network is None:
+            return
+        for index, region in enumerate(self.regions):
+            if region.name not in network.transit_gateways:
+                raise fail(f"has no Transit Gateway for {region.name}", "add one per region of the stack",
+                           "deploy", "network", "transitGateways")
+        for name in network.transit_gateways:
+            if name not in {r.name for r in self.regions}:
+                raise fail("is not one of mercur:regions", "list Transit Gateways for the stack's regions only",
+                           "deploy", "network", "transitGateways", name)
+        for index, cidr in enumerate(network.cidrs):
+            for region in self.regions:
+                if ipaddress.IPv4Network(cidr).overlaps(region.cidr):
+                    raise fail(f"{cidr} overlaps {region.name}'s VPC ({region.cidr})",
+                               "the deployer network must be routable from the VPC", "deploy", "network",
+                               "cidrs", index)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is allowed today but needs doing soon: printed by the plan."""
+        ends = EKS_STANDARD_SUPPORT_ENDS[self.cluster.version]
+        days = (ends - today()).days
+        if days <= EKS_SUPPORT_WARNING_DAYS:
+            return [f"{self._source}: mercur:cluster.version: {self.cluster.version} leaves EKS standard support "
+                    f"on {ends.isoformat()} ({days} days); upgrade before then"]
+        return []
 
     # Context the file does not hold: which stack this is, and where it was read from.
     @property

@@ -96,6 +96,10 @@ def synthetic_stack(regions: int, apps: int, project_dir: Path = PROJECT_DIR) ->
         arn = next(iter(dns["certificates"].values()))
         dns["certificates"] = {r["name"]: arn.replace(arn.split(":")[3], r["name"])
                                for r in values["mercur:regions"]}
+    network = values.get("mercur:deploy", {}).get("network")
+    if network:
+        gateway = next(iter(network["transitGateways"].values()))
+        network["transitGateways"] = {r["name"]: gateway for r in values["mercur:regions"]}
     values["mercur:environment"] = "prod"
     return {"config": values}
 

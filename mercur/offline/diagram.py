@@ -33,7 +33,7 @@ def _region(plan: Plan, region: str, role: str) -> list[str]:
         lines.append(f'      subgraph {_id("vpc", region)}["VPC {vpc.inputs["cidrBlock"]}"]')
         subnets = defaultdict(list)
         for subnet in (r for r in here if r.type == "aws:ec2/subnet:Subnet"):
-            subnets[subnet.inputs["availabilityZone"]].append(subnet)
+            subnets[subnet.inputs["availabilityZoneId"]].append(subnet)
         for zone in sorted(subnets):
             lines.append(f'        subgraph {_id("az", zone)}["{zone}"]')
             for subnet in sorted(subnets[zone], key=lambda s: ipaddress.ip_network(s.inputs["cidrBlock"])):

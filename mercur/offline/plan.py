@@ -17,7 +17,7 @@ _GLOBAL = "global"
 _TREE_TYPES = {  # what the per-region tree shows, in this order, and how it names each
     "aws:ec2/vpc:Vpc": lambda r: f"VPC {r.inputs['cidrBlock']}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs['tags'].get('mercur:tier', 'subnet')} subnet "
-                                       f"{r.inputs['cidrBlock']} in {r.inputs['availabilityZone']}",
+                                       f"{r.inputs['cidrBlock']} in {r.inputs['availabilityZoneId']}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"NAT gateway {r.name}",
     "eks:index:Cluster": lambda r: f"EKS {r.inputs['name']} {r.inputs['version']}, "
                                    f"{'public+private' if r.inputs.get('endpointPublicAccess') else 'private'} API",

@@ -18,7 +18,8 @@ from pulumi_policy import (EnforcementLevel, PolicyProviderResource, PolicyResou
                            StackValidationPolicy)
 
 from ..components.tags import ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
-from ..config import SUPPORTED_EKS_VERSIONS, split_image
+from ..config import EKS_STANDARD_SUPPORT_ENDS, split_image
+from ..config import models as config_models
 
 EKS_COMPONENT, EKS_CLUSTER = "eks:index:Cluster", "aws:eks/cluster:Cluster"
 NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
@@ -128,9 +129,12 @@ def _eks_not_world(props, args):
 
 
 def _eks_version(props, args):
-    """CKV_AWS_339: a Kubernetes version in EKS standard support."""
-    if props.get("version") not in SUPPORTED_EKS_VERSIONS:
-        yield f"version {props.get('version')} is not in standard support ({', '.join(SUPPORTED_EKS_VERSIONS)})"
+    """CKV_AWS_339: a Kubernetes version in EKS standard support (past its end date it bills extended support)."""
+    today = config_models.today()
+    ends = EKS_STANDARD_SUPPORT_ENDS.get(str(props.get("version")))
+    if ends is None or ends <= today:
+        supported = [v for v, end in EKS_STANDARD_SUPPORT_ENDS.items() if end > today]
+        yield f"version {props.get('version')} is not in standard support ({', '.join(supported)})"
 
 
 def _no_ssh(props, args):
@@ -147,8 +151,10 @@ def _node_disks(props, args):
 
 
 def _kms_rotation(props, args):
-    """CKV_AWS_7: customer-managed keys rotate."""
-    if props.get("enableKeyRotation") is not True:
+    """CKV_AWS_7: customer-managed symmetric keys rotate (KMS cannot rotate asymmetric ones, such as the
+    DNSSEC signing key)."""
+    symmetric = props.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    if symmetric and props.get("enableKeyRotation") is not True:
         yield "key rotation is off"
 
 
@@ -370,6 +376,34 @@ def _failover_pairs(resources):
                 yield record.urn, f"{name}'s {record.props['failoverRoutingPolicies'][0].get('type')} is not health-checked"
 
 
+def _private_api_reachable(resources):
+    """A private Kubernetes API has a deploy path: in its region a Transit Gateway attachment to the
+    deployer network and a rule admitting 443 from it. Without one every Kubernetes object times out."""
+    attached = set(_by_provider(resources, "aws:ec2transitgateway/vpcAttachment:VpcAttachment"))
+    admitted = {provider for provider, rules in _by_provider(
+        resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").items()
+        if any(r.props.get("fromPort") == 443 and r.props.get("toPort") == 443 and r.props.get("cidrIpv4")
+               for r in rules)}
+    for cluster in (r for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER)):
+        if _eks(cluster.props, "endpointPublicAccess", "vpcConfig.endpointPublicAccess",
+                cluster.resource_type) is not False:
+            continue
+        provider = cluster.provider.urn if cluster.provider else None
+        if provider not in attached or provider not in admitted:
+            yield cluster.urn, "the private API has no deploy path: attach the deployer network " \
+                               "(mercur:deploy.network) and admit 443 from it"
+
+
+def _topics_subscribed(resources):
+    """Every SNS topic has a subscriber (the on-call endpoints of mercur:alerts): an alert nobody receives is
+    no alert."""
+    subscribed = {(r.parent.urn if r.parent else None) for r in resources
+                  if r.resource_type == "aws:sns/topicSubscription:TopicSubscription"}
+    for topic in (r for r in resources if r.resource_type == "aws:sns/topic:Topic"):
+        if (topic.parent.urn if topic.parent else None) not in subscribed:
+            yield topic.urn, "nobody is subscribed to this topic: set mercur:alerts"
+
+
 def _alarm_per_health_check(resources):
     """Every Route53 health check has a CloudWatch alarm (in us-east-1, where its metric lives)."""
     # An alarm names its health check by id, which exists only once created: count them instead.
@@ -427,6 +461,8 @@ STACK_RULES: tuple[StackRule, ...] = (
     StackRule("backup-copied-to-peer-region", _copied_to_peer.__doc__, _copied_to_peer),
     StackRule("route53-failover-pair", _failover_pairs.__doc__, _failover_pairs),
     StackRule("route53-alarm-per-health-check", _alarm_per_health_check.__doc__, _alarm_per_health_check),
+    StackRule("eks-private-api-deploy-path", _private_api_reachable.__doc__, _private_api_reachable),
+    StackRule("sns-topic-subscribed", _topics_subscribed.__doc__, _topics_subscribed),
 )
 
 

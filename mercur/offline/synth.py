@@ -85,6 +85,7 @@ class Plan:
     resources: list[Resource]
     outputs: dict[str, Any] = field(default_factory=dict)
     environment: str | None = None  # the stack file's, when synthesized from one
+    warnings: list[str] = field(default_factory=list)  # what the stack file allows today but not for long
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -218,7 +219,12 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
 def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str, Any]:
     """Answers of the provider functions the program calls."""
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        zones = ACCOUNT_ZONES.get(region or "", ())
+        # What EC2 answers for the request: the account's zones less the ids and opt-in states it excludes
+        # (every zone this mock account has is a standard one that needs no opt-in).
+        excluded = set(args.get("excludeZoneIds") or ())
+        opt_in = [f for f in args.get("filters") or () if f.get("name") == "opt-in-status"]
+        zones = [z for z in ACCOUNT_ZONES.get(region or "", ()) if z[1] not in excluded
+                 and all("opt-in-not-required" in f.get("values", ()) for f in opt_in)]
         return {"id": region, "names": [z for z, _ in zones], "zoneIds": [i for _, i in zones],
                 "groupNames": [region] * len(zones), "state": args.get("state")}
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -388,7 +394,7 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
 def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
     values = config.stack_file_values(project_dir, stack)  # read once; validated as the program will read it
-    environment = config.load_engine(values, stack=stack, project_dir=project_dir).environment
+    stack_config = config.load_engine(values, stack=stack, project_dir=project_dir)
     plan = run_program(stack, values, project_dir)
-    plan.environment = environment
+    plan.environment, plan.warnings = stack_config.environment, stack_config.warnings
     return plan

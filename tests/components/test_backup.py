@@ -21,10 +21,10 @@ def _one(plan: Plan, type_: str, region: str, suffix: str = ""):
 ROLES = ["arn:aws:iam::123456789012:role/b", "arn:aws:iam::123456789012:role/d"]
 
 
-def test_backup_key_policy_lets_backup_alert_and_the_roles_encrypt() -> None:
+def test_backup_key_policy_lets_eventbridge_alert_and_the_roles_encrypt() -> None:
     admin, service, use, grant = json.loads(backup.backup_key_policy("aws", "123456789012", ROLES))["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
-    assert service["Principal"] == {"Service": "backup.amazonaws.com"}
+    assert service["Principal"] == {"Service": "events.amazonaws.com"}
     assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     assert use["Principal"] == grant["Principal"] == {"AWS": ROLES}
     assert set(use["Action"]) == set(backup.KEY_USE) and "kms:*" not in use["Action"] + service["Action"]
@@ -157,3 +157,40 @@ def test_objectives_are_exported_for_the_plan_summary_and_per_region(plan_of) ->
     assert {r: d["achievableRpoMinutes"] for r, d in outputs["regions"].items()} == {"us-west-1": 600,
                                                                                      "us-east-1": 600}
     assert all(d["backupVaultArn"].startswith(f"arn:aws:backup:{r}:") for r, d in outputs["regions"].items())
+
+
+def test_the_vault_lock_admits_every_rule_that_writes_into_the_vault(project) -> None:
+    project.edit("prod", lambda v: v["mercur:dr"].update(retentionDays=90, copyRetentionDays=60))
+    plan = project.synthesize("prod")
+    written = set()
+    for rules in (p.inputs["rules"] for p in plan.of_type("aws:backup/plan:Plan")):
+        for rule in rules:
+            written.add(rule["lifecycle"]["deleteAfter"])
+            written.update(c["lifecycle"]["deleteAfter"] for c in rule.get("copyActions") or [])
+    assert min(written) == 35  # continuous backups cap at 35 days
+    for lock in plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration"):
+        assert lock.inputs["minRetentionDays"] <= min(written) and lock.inputs["maxRetentionDays"] >= max(written)
+
+
+def test_failed_jobs_reach_the_on_call_through_eventbridge(plan_of) -> None:
+    plan = plan_of("prod")
+    assert not plan.of_type("aws:backup/vaultNotifications:VaultNotifications")  # events AWS no longer sends
+    rules = plan.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert len(rules) == 2
+    for rule in rules:
+        pattern = json.loads(rule.inputs["eventPattern"])
+        assert pattern["source"] == ["aws.backup"]
+        assert {p["detail-type"][0]: p["detail"]["state"] for p in pattern["$or"]} == {
+            kind: list(states) for kind, states in backup.FAILED_JOBS.items()}
+        [target] = [t for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.parent == rule.parent]
+        assert target.inputs["rule"] == rule.inputs["name"]
+
+
+def test_every_topic_has_the_subscriptions_the_stack_file_names(plan_of) -> None:
+    plan = plan_of("prod")
+    alerts = config.load_file(ROOT, "prod").alerts
+    for topic in plan.of_type("aws:sns/topic:Topic"):
+        subscriptions = [s for s in plan.of_type("aws:sns/topicSubscription:TopicSubscription")
+                         if s.parent == topic.parent]
+        assert {(s.inputs["protocol"], s.inputs["endpoint"]) for s in subscriptions} == {
+            ("email", alerts.email), ("https", alerts.https_endpoint)}

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
+from mercur import config
 from mercur.components import cluster
 from mercur.offline.synth import Plan
+from conftest import ROOT
 
 
 def _kubeconfig(args: list[str]) -> str:
@@ -65,15 +67,27 @@ def test_api_endpoint_is_private_except_where_the_stack_opens_it(plan_of) -> Non
         for eks in plan_of(stack).of_type("eks:index:Cluster"):
             assert eks.inputs["endpointPublicAccess"] is False and "publicAccessCidrs" not in eks.inputs
     [dev] = plan_of("dev").of_type("eks:index:Cluster")
-    assert dev.inputs["endpointPublicAccess"] is True and dev.inputs["publicAccessCidrs"] == ["198.51.100.0/24"]
+    assert dev.inputs["endpointPublicAccess"] is True
+    assert dev.inputs["publicAccessCidrs"] == list(config.load_file(ROOT, "dev").cluster.public_access_cidrs)
 
 
-def test_admin_access_entry_comes_from_config(plan_of) -> None:
+def test_access_entries_for_admin_and_preview_but_never_for_the_creating_deploy_role(plan_of) -> None:
+    stack = config.load_file(ROOT, "prod")
     for eks in plan_of("prod").of_type("eks:index:Cluster"):
-        entry = eks.inputs["accessEntries"]["platform-admin"]
-        assert entry["principalArn"] == "arn:aws:iam::333333333333:role/mercur-platform-admin"
-        assert entry["accessPolicies"]["cluster-admin"] == {"policyArn": cluster.CLUSTER_ADMIN_POLICY,
-                                                             "accessScope": {"type": "cluster"}}
+        entries = eks.inputs["accessEntries"]
+        assert set(entries) == {"platform-admin", "preview"}
+        assert entries["platform-admin"]["principalArn"] == stack.cluster.admin_role_arn
+        assert entries["platform-admin"]["accessPolicies"]["policy"] == {"policyArn": cluster.CLUSTER_ADMIN_POLICY,
+                                                                         "accessScope": {"type": "cluster"}}
+        assert entries["preview"]["principalArn"] == stack.deploy.preview_role_arn
+        assert entries["preview"]["accessPolicies"]["policy"]["policyArn"].endswith("/AmazonEKSViewPolicy")
+        assert stack.deploy.role_arn not in {e["principalArn"] for e in entries.values()}
+
+
+def test_an_admin_role_that_deploys_gets_no_second_entry(project) -> None:
+    project.edit("prod", lambda v: v["mercur:cluster"].update(adminRoleArn=v["mercur:deploy"]["roleArn"]))
+    for eks in project.synthesize("prod").of_type("eks:index:Cluster"):
+        assert set(eks.inputs["accessEntries"]) == {"preview"}
 
 
 def test_subnets_are_split_by_role_within_the_region(stack_plan) -> None:

@@ -20,12 +20,16 @@ def _third_region(values: dict) -> None:
     values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
     values["mercur:dns"]["certificates"]["us-east-2"] = \
         "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    values["mercur:deploy"]["network"]["transitGateways"]["us-east-2"] = "tgw-0123456789abcdef0"
 
 
 def test_alarm_topic_key_lets_only_cloudwatch_of_this_account_publish() -> None:
-    _, cloudwatch = json.loads(failover.alarm_topic_key_policy("aws", "123456789012"))["Statement"]
+    _, cloudwatch, logs = json.loads(failover.alarm_topic_key_policy("aws", "123456789012"))["Statement"]
     assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].startswith(
+        "arn:aws:logs:us-east-1:123456789012:log-group:")
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -113,3 +117,28 @@ def test_outputs_are_the_dr_tools_contract(plan_of) -> None:
     assert outputs["hostedZoneId"].startswith("Z")
     assert all(details["healthCheckId"] for details in outputs["regions"].values())
     assert outputs["objectives"]["rtoMinutes"]["achievable"] <= outputs["objectives"]["rtoMinutes"]["target"]
+
+
+def test_a_zone_the_stack_creates_is_signed_and_logs_its_queries(plan_of) -> None:
+    plan = plan_of("dev")
+    [zone] = plan.of_type("aws:route53/zone:Zone")
+    [ksk] = plan.of_type("aws:route53/keySigningKey:KeySigningKey")
+    [dnssec] = plan.of_type("aws:route53/hostedZoneDnsSec:HostedZoneDnsSec")
+    assert ksk.inputs["hostedZoneId"] == dnssec.inputs["hostedZoneId"] == zone.id
+    assert dnssec.inputs["signingStatus"] == "SIGNING" and ksk.inputs["status"] == "ACTIVE"
+    signing_key = plan.by_id(ksk.inputs["keyManagementServiceArn"].rsplit("/", 1)[1])
+    assert (signing_key.inputs["customerMasterKeySpec"], signing_key.inputs["keyUsage"]) == (
+        "ECC_NIST_P256", "SIGN_VERIFY")
+    assert json.loads(signing_key.inputs["policy"])["Statement"][1]["Principal"] == {
+        "Service": "dnssec-route53.amazonaws.com"}
+    [query_log] = plan.of_type("aws:route53/queryLog:QueryLog")
+    [group] = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("-query-logs")]
+    assert group.inputs["name"] == "/aws/route53/dev.mercur.example" and group.region == "us-east-1"
+    assert query_log.inputs["zoneId"] == zone.id and query_log.inputs["cloudwatchLogGroupArn"].endswith(
+        ":log-group:/aws/route53/dev.mercur.example")
+    assert not plan_of("prod").of_type("aws:route53/queryLog:QueryLog")  # prod's zone exists already
+
+
+def test_records_are_named_by_region_not_by_role(plan_of) -> None:
+    for record in _records(plan_of("prod")):
+        assert record.name.endswith(record.inputs["setIdentifier"]) and "primary" not in record.name

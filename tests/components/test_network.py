@@ -24,19 +24,21 @@ def test_subnets_are_disjoint_and_inside_the_vpc() -> None:
 
 
 def test_adding_an_az_never_renumbers_existing_subnets() -> None:
-    two = network.subnet_plan(VPC, ["us-west-1b", "us-west-1c"])
-    three = network.subnet_plan(VPC, ["us-west-1b", "us-west-1c", "us-west-1d"])
+    zones = [network.Zone(f"us-west-1{letter}", f"usw1-az{n}") for letter, n in (("c", 1), ("b", 3), ("d", 4))]
+    two = network.subnet_plan(VPC, zones[:2])
+    three = network.subnet_plan(VPC, zones)
     assert three[:2] == two
 
 
 def test_smallest_allowed_vpc_still_fits_every_slot() -> None:
-    plan = network.subnet_plan(ipaddress.IPv4Network("10.0.8.0/21"), ["a", "b", "c", "d"])
+    plan = network.subnet_plan(ipaddress.IPv4Network("10.0.8.0/21"),
+                              [network.Zone(z, f"{z}-id") for z in "abcd"])
     assert {s.private.prefixlen for s in plan} == {24} and {s.public.prefixlen for s in plan} == {27}
 
 
 def test_more_zones_than_slots_is_refused() -> None:
     with pytest.raises(ValueError, match="at most 4"):
-        network.subnet_plan(VPC, list("abcde"))
+        network.subnet_plan(VPC, [network.Zone(z, f"{z}-id") for z in "abcde"])
 
 
 def _in(plan: synth.Plan, type_: str, region: str) -> list[synth.Resource]:
@@ -46,11 +48,12 @@ def _in(plan: synth.Plan, type_: str, region: str) -> list[synth.Resource]:
 def test_public_and_private_subnet_per_az(stack_plan) -> None:
     for region, details in stack_plan.outputs["regions"].items():
         subnets = _in(stack_plan, "aws:ec2/subnet:Subnet", region)
-        zones = details["availabilityZones"]
+        zones = details["availabilityZoneIds"]
         assert len(zones) >= 2
         for tier, elb_tag in (("public", "kubernetes.io/role/elb"), ("private", "kubernetes.io/role/internal-elb")):
             tiered = [s for s in subnets if s.inputs["tags"]["mercur:tier"] == tier]
-            assert sorted(s.inputs["availabilityZone"] for s in tiered) == zones
+            assert [s.inputs["availabilityZoneId"] for s in sorted(tiered, key=lambda s: s.inputs["cidrBlock"])] \
+                == zones
             assert all(s.inputs["tags"][elb_tag] == "1" for s in tiered)
         assert not any(s.inputs["mapPublicIpOnLaunch"] for s in subnets)
 
@@ -76,12 +79,13 @@ def test_private_subnets_route_egress_through_a_nat_in_the_vpc(plan_of, stack) -
         subnet = plan.by_id(association.inputs["subnetId"])
         if subnet.inputs["tags"]["mercur:tier"] != "private":
             continue
-        [route] = plan.by_id(association.inputs["routeTableId"]).inputs["routes"]
+        [route] = [r for r in plan.by_id(association.inputs["routeTableId"]).inputs["routes"]
+                   if r["cidrBlock"] == "0.0.0.0/0"]
         nat_subnet = plan.by_id(plan.by_id(route["natGatewayId"]).inputs["subnetId"])
         assert nat_subnet.inputs["tags"]["mercur:tier"] == "public"
         assert nat_subnet.inputs["vpcId"] == subnet.inputs["vpcId"]
         if stack == "prod":
-            assert nat_subnet.inputs["availabilityZone"] == subnet.inputs["availabilityZone"]
+            assert nat_subnet.inputs["availabilityZoneId"] == subnet.inputs["availabilityZoneId"]
 
 
 def test_without_nat_nodes_reach_aws_through_interface_endpoints(project) -> None:
@@ -137,6 +141,6 @@ def test_an_account_with_fewer_zones_stops_before_any_cloud_resource(monkeypatch
     monkeypatch.setattr(synth._RecordingMonitor, "_record", lambda self, request, *rest: declared.append(
         request.type) or record(self, request, *rest))
     with pytest.raises(ConfigError, match=r"^Pulumi.prod.yaml: mercur:regions\[1\]: us-east-1: 3 AZs asked but the "
-                                          r"account sees 2"):
+                                          r"account has 2 that EKS supports"):
         project.synthesize("prod")
     assert set(declared) <= {"mercur:platform:Platform", "pulumi:providers:aws"}

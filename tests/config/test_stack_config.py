@@ -163,3 +163,39 @@ def test_secrets_have_no_place_in_platform_config(project) -> None:
 def test_a_broken_sibling_file_does_not_block_other_stacks(project) -> None:
     (project.path / "Pulumi.staging.yaml").write_text("config: [not, a, mapping]\n")
     assert config.load_file(project.path, "prod").stack == "prod"
+
+
+def test_a_version_past_its_standard_support_is_refused(project, monkeypatch) -> None:
+    from datetime import date
+    from mercur.config import models
+    monkeypatch.setattr(models, "today", lambda: date(2026, 11, 27))
+    assert_rejected(project, "prod", _set("cluster", "version", "1.33"), "mercur:cluster.version",
+                    "left EKS standard support on 2026-07-29")
+
+
+def test_a_version_near_its_end_of_support_warns_ninety_days_ahead(project, monkeypatch) -> None:
+    from datetime import date
+    from mercur.config import models
+    monkeypatch.setattr(models, "today", lambda: date(2026, 12, 27))
+    assert config.load_file(ROOT, "prod").warnings == [
+        "Pulumi.prod.yaml: mercur:cluster.version: 1.35 leaves EKS standard support on 2027-03-27 (90 days); "
+        "upgrade before then"]
+    monkeypatch.setattr(models, "today", lambda: date(2026, 12, 26))
+    assert config.load_file(ROOT, "prod").warnings == []
+
+
+@pytest.mark.parametrize("change, key, words", [
+    (lambda v: v["mercur:deploy"]["network"]["transitGateways"].pop("us-east-1"),
+     "mercur:deploy.network.transitGateways", "has no Transit Gateway for us-east-1"),
+    (lambda v: v["mercur:deploy"]["network"].update(cidrs=["10.30.0.0/24"]),
+     "mercur:deploy.network.cidrs[0]", "overlaps us-west-1's VPC"),
+    (lambda v: v["mercur:deploy"]["network"].update(cidrs=["8.8.8.0/24"]),
+     "mercur:deploy.network.cidrs[0]", "not a private (RFC 1918) range"),
+    (lambda v: v["mercur:deploy"]["network"]["transitGateways"].update({"us-east-1": "tgw-xyz"}),
+     "mercur:deploy.network.transitGateways.us-east-1", "not a transit gateway id"),
+    (lambda v: v.update({"mercur:accountId": "12345"}), "mercur:accountId", "not an AWS account id"),
+    (lambda v: v["mercur:alerts"].update(email="on call"), "mercur:alerts.email", "not an email address"),
+    (lambda v: v["mercur:alerts"].update(httpsEndpoint="http://x"), "mercur:alerts.httpsEndpoint", "HTTPS URL"),
+])
+def test_bad_deploy_and_alert_settings_are_one_line(project, change, key, words) -> None:
+    assert_rejected(project, "prod", change, key, words)

@@ -12,7 +12,7 @@ def test_every_region_az_vpc_cluster_and_app_appears(stack_plan) -> None:
     assert text.startswith("flowchart TB\n")
     for region, details in stack_plan.outputs["regions"].items():
         assert f'["{region} (' in text
-        for zone in details["availabilityZones"]:
+        for zone in details["availabilityZoneIds"]:
             assert f'["{zone}"]' in text
         assert f"EKS {details['clusterName']}" in text
         for app in details["endpoints"]:

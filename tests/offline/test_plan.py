@@ -57,5 +57,5 @@ def test_summary_lists_regions_in_failover_order_with_counts(plan_of) -> None:
     assert text.index("us-west-1 (active)") < text.index("us-east-1 (passive)")
     west = Counter(r.type for r in result.resources if r.region == "us-west-1")
     assert f"us-west-1 (active): {sum(west.values())} resources" in text
-    assert "cluster mercur-prod-usw1, AZs us-west-1b, us-west-1c" in text
+    assert "cluster mercur-prod-usw1, AZs us-west-1c, us-west-1b" in text
     assert f"Totals: {len(result.resources)} resources" in text

@@ -196,7 +196,27 @@ STACK_VIOLATIONS = {
         rule.pop("copyActions") for rule in p["rules"]]),
     "route53-failover-pair": _without("aws:route53/record:Record"),
     "route53-alarm-per-health-check": _without("aws:cloudwatch/metricAlarm:MetricAlarm"),
+    "eks-private-api-deploy-path": _without("aws:ec2transitgateway/vpcAttachment:VpcAttachment"),
+    "sns-topic-subscribed": _without("aws:sns/topicSubscription:TopicSubscription", count=10),
 }
+
+
+def test_a_private_api_also_needs_the_443_rule_from_the_deployer(prod) -> None:
+    found = fired_on_stack(_stack(prod, _without("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                                                 count=10)))
+    assert set(found) == {"eks-private-api-deploy-path"} and len(found["eks-private-api-deploy-path"]) == 2
+
+
+def test_a_public_api_needs_no_transit_gateway(plan_of) -> None:
+    assert "eks-private-api-deploy-path" not in fired_on_stack(_stack(plan_of("dev")))
+
+
+def test_versions_past_their_support_date_fire_and_current_ones_do_not(monkeypatch) -> None:
+    from datetime import date
+    from mercur.config import models
+    assert "eks-supported-version" not in fired("eks:index:Cluster", {"version": "1.35"})
+    monkeypatch.setattr(models, "today", lambda: date(2027, 3, 27))
+    assert "eks-supported-version" in fired("eks:index:Cluster", {"version": "1.35"})
 
 
 def test_prod_passes_every_stack_rule(prod) -> None:
