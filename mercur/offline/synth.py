@@ -70,6 +70,7 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs), and is deleted before
     custom: bool = True
 
     def document(self) -> dict[str, Any]:
@@ -341,7 +342,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             providers={package: _urn(ref) for package, ref in request.providers.items()},
             secrets=tuple(key for key, value in inputs.items() if _is_secret(value)),
             protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-            ignore_changes=tuple(request.ignoreChanges), custom=bool(request.custom))
+            ignore_changes=tuple(request.ignoreChanges), dependencies=tuple(request.dependencies),
+            custom=bool(request.custom))
         self._regions[urn] = region
         self.recorded.append(recorded)
         return region

@@ -161,3 +161,12 @@ def test_kubernetes_provider_targets_its_own_cluster_and_region(stack_plan) -> N
 def test_clusters_are_protected_only_in_prod(plan_of, stack, protected) -> None:
     for eks in plan_of(stack).of_type("eks:index:Cluster"):
         assert eks.protect is protected and eks.inputs["deletionProtection"] is protected
+
+
+def test_the_cluster_waits_for_its_log_group_so_destroy_then_create_does_not_collide(plan_of) -> None:
+    plan = plan_of("prod")
+    for eks in plan.of_type("eks:index:Cluster"):
+        [logs] = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+                  if g.region == eks.region and g.name.endswith("-control-plane-logs")]
+        assert logs.inputs["name"] == f"/aws/eks/{eks.inputs['name']}/cluster"
+        assert logs.urn in eks.dependencies  # created before the cluster, deleted after it
