@@ -146,3 +146,4 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from mercur.offline import gcpolicy
     gcpolicy.before_exit()
 
+

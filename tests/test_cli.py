@@ -80,10 +80,10 @@ def test_the_real_command_from_the_project_root(project) -> None:
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("Pulumi.dev.yaml: mercur:cluster.version: ")
-    good = subprocess.run([sys.executable, "-m", "mercur", "plan", "prod", "--json"], cwd=ROOT,
+    good = subprocess.run([sys.executable, "-m", "mercur", "plan", "dev", "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
-    assert json.loads(good.stdout)["stack"] == "prod"
+    assert json.loads(good.stdout)["stack"] == "dev"
 
 
 def test_dr_commands_describe_themselves(capsys) -> None:

@@ -48,8 +48,8 @@ def _urns(plan: synth.Plan, prefixes: tuple[str, ...]) -> set[str]:
     return {r.urn for r in plan.resources if r.type.startswith(prefixes)}
 
 
-def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project) -> None:
-    before = project.synthesize("prod")
+def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project, plan_of) -> None:
+    before = plan_of("prod")
     after = project.edit("prod", lambda v: v["mercur:regions"].reverse()).synthesize("prod")
     assert after.outputs["activeRegion"] == "us-east-1"
     kinds = ("aws:route53/", "aws:iam/", "aws:kms/key:Key", "aws:backup/vault:Vault", "aws:ec2/vpc:Vpc",
@@ -64,8 +64,8 @@ def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project) 
                 if r.inputs["failoverRoutingPolicies"][0]["type"] == "PRIMARY").inputs["setIdentifier"] == "us-east-1"
 
 
-def test_zones_are_chosen_by_id_whatever_letters_the_account_uses(project, monkeypatch) -> None:
-    before = project.synthesize("prod")
+def test_zones_are_chosen_by_id_whatever_letters_the_account_uses(project, plan_of, monkeypatch) -> None:
+    before = plan_of("prod")
     # Another account: the same zone ids under other letters.
     relabelled = tuple((f"us-east-1{'fedcba'[i]}", zone_id) for i, (_, zone_id) in
                        enumerate(synth.ACCOUNT_ZONES["us-east-1"]))
