@@ -37,9 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     dr_commands = dr.add_subparsers(dest="dr_command", required=True)
     check = dr_commands.add_parser(
         "check", help="is the live stack ready to fail over?",
-        description="For every region: EKS cluster ACTIVE at the configured version, node groups ACTIVE at or "
-                    "above their minimum, snapshots younger than the RPO with fresh copies in the peer region, "
-                    "the vault locked (prod), the Route53 health check healthy, not inverted, with an alarm; and "
+        description="For every region: EKS cluster ACTIVE at the configured version, snapshots younger than "
+                    "the RPO with fresh copies in the peer region, the vault locked (prod), the Route53 health check healthy, not inverted, with an alarm; and "
                     "the failover records pointing at the right load balancers. Exit 0: ready; 1: not ready; "
                     "2: bad input.")
     _live_inputs(check)

@@ -22,8 +22,6 @@ class World:
     def seed(self) -> "World":
         for cluster in self.plan.of_type("eks:index:Cluster"):
             self._cluster(cluster)
-        for group in self.plan.of_type("eks:index:ManagedNodeGroup"):
-            self._node_group(group)
         for vault in self.plan.of_type("aws:backup/vault:Vault"):
             self.client("backup", vault.region).create_backup_vault(BackupVaultName=vault.inputs["name"])
         for lock in self.plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration"):
@@ -42,13 +40,6 @@ class World:
             name=cluster.inputs["name"], version=cluster.inputs["version"],
             roleArn="arn:aws:iam::123456789012:role/eks-cluster",
             resourcesVpcConfig={"subnetIds": cluster.inputs["privateSubnetIds"]})
-
-    def _node_group(self, group: Resource) -> None:
-        cluster = self.plan.by_urn(group.inputs["cluster"])
-        self.client("eks", group.region).create_nodegroup(
-            clusterName=cluster.inputs["name"], nodegroupName=group.inputs["nodeGroupName"],
-            scalingConfig=group.inputs["scalingConfig"], subnets=group.inputs["subnetIds"],
-            nodeRole=group.inputs["nodeRoleArn"], instanceTypes=group.inputs["instanceTypes"])
 
     def _snapshots(self, policy: Resource) -> None:
         """What DLM does: snapshot the tagged volumes, tag them, copy them (with tags) to the peer region."""

@@ -48,7 +48,7 @@ def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project,
     assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("Pulumi.prod.yaml: mercur:dr.rtoMinutes: 0.1667 min (10 s) cannot be met: "
-                           "the best achievable is 130 s")
+                           "the best achievable is 70 s")
 
 
 def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys) -> None:
@@ -91,7 +91,7 @@ def test_dr_commands_describe_themselves(capsys) -> None:
         with pytest.raises(SystemExit) as exited:
             main(command)
         assert exited.value.code == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps at the terminal's width
     assert "--outputs FILE" in text and "Exit 0: ready; 1: not ready" in text
     assert "--confirm STACK" in text and "restored" in text
 

@@ -160,7 +160,8 @@ def test_previews_use_their_own_stacks_read_only_role() -> None:
 def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_prod() -> None:
     ci = _load("ci.yml")
     for job_name, job in ci["jobs"].items():
-        assert job["runs-on"] == "ubuntu-latest", job_name
+        # Only the preview needs dev's allow-listed egress; nothing from a pull request reaches mercur-deploy.
+        assert job["runs-on"] == ("mercur-static-egress" if job_name == "preview" else "ubuntu-latest"), job_name
         assert job.get("environment") in (None, "preview-dev"), job_name
     text = (WORKFLOWS / "ci.yml").read_text()
     assert "mercur/staging" not in text and "mercur/prod" not in text
@@ -169,6 +170,7 @@ def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_
 def test_actionlint_knows_every_self_hosted_runner_label() -> None:
     labels = set(yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"])
     used = {job["with"]["runner"] for job in _load("deploy.yml")["jobs"].values() if "with" in job}
+    used |= {job["runs-on"] for job in _load("ci.yml")["jobs"].values()}
     assert used - {"ubuntu-latest"} == labels
 
 

@@ -26,11 +26,13 @@ from .keys import PUBLISH_ENCRYPTED, from_account, key_policy
 from ..config.objectives import CONTINUOUS_MAX_RETENTION_DAYS
 from .tags import BACKUP_SELECTION, SNAPSHOT_TAG, SOURCE_REGION_TAG
 
-# Job states worth waking someone for, by EventBridge detail-type (AWS Backup no longer emits the
-# BACKUP_JOB_FAILED and RESTORE_JOB_FAILED vault notifications; state-change events carry every outcome).
-FAILED_JOBS = {"Backup Job State Change": ("FAILED", "ABORTED", "EXPIRED"),
-               "Copy Job State Change": ("FAILED",),
-               "Restore Job State Change": ("FAILED",)}
+# Job outcomes worth waking someone for, by EventBridge detail-type: (the detail field, its values). AWS
+# Backup no longer emits the BACKUP_JOB_FAILED and RESTORE_JOB_FAILED vault notifications; state-change
+# events carry every outcome, in the field its API uses: `state` for backup and copy jobs, `status` for
+# restore jobs (AWS Backup Developer Guide, "Monitoring AWS Backup events using Amazon EventBridge").
+FAILED_JOBS = {"Backup Job State Change": ("state", ("FAILED", "ABORTED", "EXPIRED")),
+               "Copy Job State Change": ("state", ("FAILED",)),
+               "Restore Job State Change": ("status", ("FAILED",))}
 BACKUP_POLICIES = ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores")
 DLM_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 # Resource types AWS Backup can back up continuously (point-in-time restore inside the region).
@@ -131,7 +133,8 @@ class BackupVault(pulumi.ComponentResource):
             f"{name}-failed-backup-jobs", name=f"{label}-failed-backup-jobs", opts=child,
             description=f"{label}: backup, copy and restore jobs that did not complete",
             event_pattern=json.dumps({"source": ["aws.backup"], "$or": [
-                {"detail-type": [kind], "detail": {"state": list(states)}} for kind, states in FAILED_JOBS.items()]}))
+                {"detail-type": [kind], "detail": {field: list(values)}}
+                for kind, (field, values) in FAILED_JOBS.items()]}))
         aws.cloudwatch.EventTarget(f"{name}-failed-backup-jobs", rule=failed.name, arn=self.alerts.arn, opts=child)
         self.register_outputs({"vaultArn": self.vault.arn, "keyArn": self.key.arn})
 

@@ -1,4 +1,10 @@
-"""One region's EKS cluster: hardened control plane, managed node groups, core add-ons, k8s provider."""
+"""One region's EKS cluster on EKS Auto Mode: hardened control plane, the apps' NodePool, k8s provider.
+
+With Auto Mode EKS runs compute (Karpenter), block storage and load balancing itself: no node groups, no
+launch templates, no EBS CSI add-on or controller roles. pulumi-eks (`auto_mode`) requires access entries
+(authentication mode API), turns the default node group, security groups, vpc-cni and kube-proxy off, and
+keeps the built-in `system` pool for cluster components; the apps get a NodePool of our own.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.meta import v1 as meta
 
-from ..config import ClusterConfig, DeployConfig, NodeGroupConfig
+from ..config import ClusterConfig, DeployConfig, NodePoolConfig
 
 # pulumi-eks defaults are not secure: each of these is set explicitly (CKV_AWS_37).
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -18,18 +26,18 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 # Previews only read: with server-side apply a dry run needs `patch`, and without it pulumi-kubernetes falls
 # back to a client-side diff (pulumi-kubernetes #2213, #2419), so a pull request's token changes nothing.
 PREVIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
-NODE_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryPullOnly",
-    # vpc-cni runs on the node role: an IRSA role for it would need the OIDC provider the cluster creates.
-    "AmazonEKS_CNI_Policy",
-)
-EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
-NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
-# Add-ons whose pods need nodes. metrics-server (an EKS community add-on) feeds the HPAs: without it no app
-# scales, and a passive region could not absorb a failover.
-NODE_ADDONS = ("coredns", "metrics-server")
+# Auto Mode runs cluster DNS, pod networking and the Pod Identity agent itself; metrics-server (an EKS
+# community add-on) still feeds the HPAs: without it no app scales and a passive region could not absorb
+# a failover.
+ADDONS = ("metrics-server",)
+BUILTIN_NODE_POOLS = ("system",)  # cluster components; the apps run on APP_NODE_POOL
+APP_NODE_POOL = "apps"
+# What AWS recommends for an Auto Mode cluster role (EKS User Guide, "Learn about identity and access in EKS
+# Auto Mode"); pulumi-eks attaches the same set when it creates the role itself.
+CLUSTER_ROLE_POLICIES = ("AmazonEKSClusterPolicy", "AmazonEKSComputePolicy", "AmazonEKSBlockStoragePolicy",
+                         "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy")
+NODE_CLASS_API = "eks.amazonaws.com/v1"
+NODE_POOL_API = "karpenter.sh/v1"
 
 
 def region_explicit_kubeconfig(kubeconfig_json: str, region: str) -> str:
@@ -52,22 +60,6 @@ def region_explicit_kubeconfig(kubeconfig_json: str, region: str) -> str:
     return json.dumps(kubeconfig, sort_keys=True)
 
 
-def _assume_role_policy(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
-
-
-def irsa_trust_policy(oidc_provider_arn: str, oidc_provider_url: str, service_account: str) -> str:
-    """Trust policy letting exactly one Kubernetes service account assume a role (IRSA)."""
-    issuer = oidc_provider_url.removeprefix("https://")
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Federated": oidc_provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{issuer}:sub": service_account, f"{issuer}:aud": "sts.amazonaws.com"}},
-    }]})
-
-
 def access_entries(cluster: ClusterConfig, deploy: DeployConfig) -> dict[str, eks.AccessEntryArgs]:
     """Who may use the Kubernetes API. The deploy role creates the cluster, and EKS grants its creator admin
     by itself (pulumi-eks bootstraps creator permissions): an entry of our own for it would collide
@@ -82,22 +74,88 @@ def access_entries(cluster: ClusterConfig, deploy: DeployConfig) -> dict[str, ek
     return entries
 
 
+def cluster_trust_policy() -> str:
+    """EKS assumes the cluster role; Auto Mode also tags its sessions (`sts:TagSession`)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+
+
+def tag_propagation_policy(partition: str) -> str:
+    """Auto Mode's managed policies refuse tags of our own on what it creates (EKS User Guide, "Custom AWS
+    tags for EKS Auto resources"). The volumes must carry the backup-selection tag and the load balancers our
+    cost tags, so the cluster may create those two kinds with extra tags — for its own cluster only."""
+    own_cluster = {"StringEquals": {"aws:RequestTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "TaggedVolumes", "Effect": "Allow", "Action": ["ec2:CreateVolume", "ec2:CreateSnapshot"],
+         "Resource": [f"arn:{partition}:ec2:*:*:volume/*", f"arn:{partition}:ec2:*:*:snapshot/*"],
+         "Condition": own_cluster},
+        {"Sid": "TaggedLoadBalancers", "Effect": "Allow", "Action": [
+            "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:CreateListener", "elasticloadbalancing:CreateRule", "ec2:CreateSecurityGroup"],
+         "Resource": "*", "Condition": own_cluster},
+    ]})
+
+
+def node_pool_spec(pool: NodePoolConfig, node_class: str) -> dict:
+    """The apps' NodePool: the configured instance categories, generations and capacity types, amd64, and
+    limits the plan proves hold a region's peak after a failover. Empty and underused nodes are consolidated."""
+    requirements = [
+        {"key": "eks.amazonaws.com/instance-category", "operator": "In", "values": list(pool.categories)},
+        {"key": "eks.amazonaws.com/instance-generation", "operator": "Gt", "values": [str(pool.min_generation - 1)]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+    ]
+    return {
+        "template": {"spec": {
+            "nodeClassRef": {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": node_class},
+            "requirements": requirements,
+            "expireAfter": "336h",  # nodes are replaced at least every two weeks (patched AMIs)
+        }},
+        "limits": {"cpu": str(pool.limits.cpu), "memory": pool.limits.memory},
+        "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "5m"},
+    }
+
+
+def node_class_spec(pool: NodePoolConfig, role: str, subnet_ids: Sequence[str], security_group: str,
+                    key_arn: str) -> dict:
+    """Nodes in the private subnets only, in the cluster security group, root volumes encrypted with the
+    region's key; NetworkPolicies enforced (the apps' default-deny means something)."""
+    return {
+        "role": role,
+        "subnetSelectorTerms": [{"id": subnet} for subnet in subnet_ids],
+        "securityGroupSelectorTerms": [{"id": security_group}],
+        "networkPolicy": "DefaultAllow",  # NetworkPolicy objects are enforced; what none selects is open
+        "ephemeralStorage": {"size": f"{pool.ephemeral_storage_gb}Gi", "kmsKeyID": key_arn},
+    }
+
+
 class Cluster(pulumi.ComponentResource):
-    """EKS control plane + managed node groups in the region's private subnets.
+    """EKS control plane on Auto Mode, the apps' NodeClass and NodePool in the region's private subnets.
 
     Exposes `provider`, a Kubernetes provider whose kubeconfig names the region, for the workloads.
     """
 
-    def __init__(self, name: str, *, cluster: ClusterConfig, node_groups: Sequence[NodeGroupConfig],
-                 deploy: DeployConfig, deployer_cidrs: Sequence[str], cluster_name: str, region: str,
-                 vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]],
-                 private_subnet_ids: Sequence[pulumi.Input[str]], key_arn: pulumi.Input[str], protect: bool,
+    def __init__(self, name: str, *, cluster: ClusterConfig, node_pool: NodePoolConfig, deploy: DeployConfig,
+                 deployer_cidrs: Sequence[str], deploy_path: Sequence[pulumi.Resource], cluster_name: str, region: str, vpc_id: pulumi.Input[str],
+                 private_subnet_ids: Sequence[pulumi.Input[str]],
+                 key_arn: pulumi.Input[str], partition: str, protect: bool,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Our own cluster role rather than pulumi-eks's: the same managed policies plus tag propagation.
+        role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=cluster_trust_policy(),
+                            description=f"EKS Auto Mode runs {cluster_name} with it", opts=child)
+        grants: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-role-{policy}", role=role.name,
+                                         policy_arn=f"arn:{partition}:iam::aws:policy/{policy}", opts=child)
+            for policy in CLUSTER_ROLE_POLICIES]
+        grants.append(aws.iam.RolePolicy(f"{name}-cluster-role-tags", role=role.id,
+                                         policy=tag_propagation_policy(partition), opts=child))
+
         # Created before the cluster so EKS writes into a retained, encrypted group (CKV_AWS_338/158)
-        # instead of creating one that never expires.
+        # instead of creating one that never expires; deleted only after the cluster.
         control_plane_logs = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs", name=f"/aws/eks/{cluster_name}/cluster",
             retention_in_days=cluster.log_retention_days, kms_key_id=key_arn, opts=child)
@@ -106,98 +164,59 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-eks",
             name=cluster_name,
             version=cluster.version,
+            service_role=role,
             vpc_id=vpc_id,
-            public_subnet_ids=list(public_subnet_ids),  # load balancers only
+            # The cluster's subnets hold its control-plane ENIs and the built-in system pool's nodes: private
+            # only, where the deployer routes are. Load balancers find the public subnets by their role tag.
             private_subnet_ids=list(private_subnet_ids),
-            node_associate_public_ip_address=False,
             endpoint_private_access=True,
             endpoint_public_access=cluster.endpoint_public_access,
             public_access_cidrs=list(cluster.public_access_cidrs) or None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=access_entries(cluster, deploy),
-            create_oidc_provider=True,
+            auto_mode=eks.AutoModeOptionsArgs(
+                enabled=True, compute_config=aws.eks.ClusterComputeConfigArgs(
+                    enabled=True, node_pools=list(BUILTIN_NODE_POOLS))),
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),  # Auto Mode runs cluster DNS
             encryption_config_key_arn=key_arn,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
-            skip_default_node_group=True,
-            # The managed coredns add-on needs nodes to become healthy: it is added below, after them.
-            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
-            # Without it the VPC CNI ignores NetworkPolicies and the workloads' default-deny means nothing.
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=protect,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs], protect=protect),
+            # The role's policies first: EKS checks them when it creates the cluster, and needs them to delete it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs, *grants], protect=protect),
         )
 
-        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
-                                 opts=child)
-        attachments = [aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
-                                                    policy_arn=f"arn:aws:iam::aws:policy/{policy}", opts=child)
-                       for policy in NODE_POLICIES]
-        self.node_groups = [self._node_group(name, cluster_name, group, node_role, attachments, private_subnet_ids)
-                            for group in node_groups]
-
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=self.node_groups)
-        for addon in NODE_ADDONS:
-            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster_name, addon_name=addon,
-                          resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
-                          opts=after_nodes)
-        ebs_csi_role = aws.iam.Role(
-            f"{name}-ebs-csi", opts=child,
-            assume_role_policy=pulumi.Output.all(self.eks.oidc_provider_arn, self.eks.oidc_provider_url).apply(
-                lambda pair: irsa_trust_policy(pair[0], pair[1], EBS_CSI_SERVICE_ACCOUNT)))
-        ebs_csi_policy = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_csi_role.name,
-                                                      policy_arn=EBS_CSI_POLICY, opts=child)
-        aws.eks.Addon(f"{name}-ebs-csi", cluster_name=cluster_name, addon_name="aws-ebs-csi-driver",
-                      service_account_role_arn=ebs_csi_role.arn,
-                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
-                      opts=pulumi.ResourceOptions.merge(after_nodes,
-                                                        pulumi.ResourceOptions(depends_on=[ebs_csi_policy])))
-
         # Private API: the deployer's runners reach it on 443 through the Transit Gateway, nothing else does.
+        reachable: list[pulumi.Resource] = list(deploy_path)
         for index, cidr in enumerate(deployer_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
+            reachable.append(aws.vpc.SecurityGroupIngressRule(
                 f"{name}-api-from-deployer-{index}", security_group_id=self.eks.cluster_security_group_id,
                 cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
-                description="Kubernetes API from the deployer network (CI runners)", opts=child)
+                description="Kubernetes API from the deployer network (CI runners)", opts=child))
 
-        self.cluster_name = cluster_name
-        self.oidc_provider_arn = self.eks.oidc_provider_arn
-        self.oidc_provider_url = self.eks.oidc_provider_url
         self.kubeconfig = pulumi.Output.secret(
             self.eks.kubeconfig_json.apply(lambda text: region_explicit_kubeconfig(text, region)))
+        # Nothing goes to the API before the runners can reach it: attachment, routes and the 443 rule first.
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
-                                     opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
-        self.register_outputs({"clusterName": cluster_name, "oidcProviderArn": self.oidc_provider_arn})
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=reachable))
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
-    def _node_group(self, name: str, cluster_name: str, group: NodeGroupConfig, role: aws.iam.Role,
-                    attachments: list, subnet_ids: Sequence[pulumi.Input[str]]) -> eks.ManagedNodeGroup:
-        """Nodes in private subnets, encrypted root volumes, IMDSv2 only, no SSH key (CKV_AWS_100)."""
-        template = aws.ec2.LaunchTemplate(
-            f"{name}-{group.name}-lt",
-            description=f"{cluster_name} {group.name} nodes: encrypted gp3 root, IMDSv2",
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=group.disk_size_gb, volume_type="gp3", encrypted="true",
-                    delete_on_termination="true"))],
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
-            update_default_version=True,
-            opts=pulumi.ResourceOptions(parent=self))
-        return eks.ManagedNodeGroup(
-            f"{name}-{group.name}",
-            cluster=self.eks,
-            node_group_name=f"{cluster_name}-{group.name}",
-            node_role_arn=role.arn,
-            subnet_ids=list(subnet_ids),
-            ami_type=NODE_AMI_TYPE,
-            instance_types=list(group.instance_types),
-            capacity_type=group.capacity_type,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size),
-            # The cluster autoscaler owns the desired size once running; don't reset it on every `up`.
-            ignore_scaling_changes=True,
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)),
-            labels={"mercur.io/node-group": group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments))
+        for addon in ADDONS:
+            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster_name, addon_name=addon,
+                          resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
+                          opts=pulumi.ResourceOptions(parent=self, depends_on=[self.eks]))
+
+        node_class = CustomResource(
+            f"{name}-node-class", api_version=NODE_CLASS_API, kind="NodeClass", opts=in_cluster,
+            metadata=meta.ObjectMetaArgs(name=APP_NODE_POOL, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+            spec=pulumi.Output.all(self.eks.auto_mode_node_role_name, self.eks.cluster_security_group_id, key_arn,
+                                   *private_subnet_ids).apply(
+                lambda v: node_class_spec(node_pool, v[0], v[3:], v[1], v[2])))
+        self.node_pool = CustomResource(
+            f"{name}-node-pool", api_version=NODE_POOL_API, kind="NodePool",
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[node_class])),
+            metadata=meta.ObjectMetaArgs(name=APP_NODE_POOL, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+            spec=node_pool_spec(node_pool, APP_NODE_POOL))
+
+        self.cluster_name = cluster_name
+        self.register_outputs({"clusterName": cluster_name})

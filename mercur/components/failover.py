@@ -11,6 +11,7 @@ A zone the stack creates (dev) is signed with DNSSEC and logs its queries.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..config import REGIONS, AlertsConfig, DnsConfig
-from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, logs_may_encrypt
+from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, logs_may_encrypt, service_statement
 
 # Route53 publishes health-check metrics to CloudWatch in us-east-1 only.
 METRICS_REGION = "us-east-1"
@@ -44,11 +45,18 @@ def alarm_topic_key_policy(partition: str, account: str) -> str:
 
 
 def dnssec_key_policy(partition: str, account: str) -> str:
-    """Route53 signs the zone with this asymmetric key (the KSK), for this account's zones only."""
-    return key_policy(partition, account, sid="Route53DnssecSigns", service="dnssec-route53.amazonaws.com",
-                      actions=("kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"),
-                      condition={"StringEquals": {"aws:SourceAccount": account},
-                                 "ArnLike": {"aws:SourceArn": f"arn:{partition}:route53:::hostedzone/*"}})
+    """Route53 signs the zone with this asymmetric key (the KSK), for this account's zones only; it also
+    holds a grant on it for as long as the KSK exists (Route53 Developer Guide, "Working with customer managed
+    keys for DNSSEC")."""
+    own_zones = {"StringEquals": {"aws:SourceAccount": account},
+                 "ArnLike": {"aws:SourceArn": f"arn:{partition}:route53:::hostedzone/*"}}
+    policy = json.loads(key_policy(partition, account, sid="Route53DnssecSigns",
+                                   service="dnssec-route53.amazonaws.com",
+                                   actions=("kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"), condition=own_zones))
+    policy["Statement"].append(service_statement(
+        "Route53DnssecHoldsAGrant", "dnssec-route53.amazonaws.com", ("kms:CreateGrant",),
+        {"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+    return json.dumps(policy)
 
 
 def subscribe(name: str, topic: aws.sns.Topic, alerts: AlertsConfig | None, opts: pulumi.ResourceOptions) -> None:
@@ -65,7 +73,7 @@ class Failover(pulumi.ComponentResource):
     """Health checks and alarms per region, and the record (failover chain) the application answers on."""
 
     def __init__(self, name: str, *, dns: DnsConfig, endpoints: Sequence[Endpoint], label: str,
-                 provider: aws.Provider, alerts: AlertsConfig | None, protect: bool,
+                 provider: aws.Provider, alerts: AlertsConfig | None, protect: bool, multi_region: bool,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:failover:Failover", name, None, opts)
         # The stack's global provider (us-east-1, where Route53 keeps its metrics), whatever the regions.
@@ -99,10 +107,14 @@ class Failover(pulumi.ComponentResource):
         # An NLB's canonical hosted zone is a published constant per region (the provider's own
         # `lb.get_hosted_zone_id` reads the same table): no provider call, no import of the lb module.
         self._nlb_zones = {e.region: REGIONS[e.region].nlb_hosted_zone_id for e in endpoints}
-        if len(endpoints) == 1:
-            self._record(f"{name}-record", dns.record, endpoints[0], policy=None)
-        else:
+        if len(endpoints) > 1:
             self._failover_set(name, dns.record, list(endpoints))
+        elif multi_region:
+            # The other regions are retiring: the survivor stays a (lone) PRIMARY, so its record is left as it
+            # is while the others are deleted; Route53 would refuse a plain record beside failover ones.
+            self._record(f"{name}-primary", dns.record, endpoints[0], "PRIMARY")
+        else:
+            self._record(f"{name}-record", dns.record, endpoints[0], policy=None)
 
         scheme = "https" if dns.tls else "http"
         self.url = f"{scheme}://{dns.record}"
@@ -118,7 +130,9 @@ class Failover(pulumi.ComponentResource):
             f"{name}-dnssec-key", description=f"{label}: DNSSEC key-signing key for {self._dns.zone}",
             customer_master_key_spec="ECC_NIST_P256", key_usage="SIGN_VERIFY", deletion_window_in_days=30,
             policy=dnssec_key_policy(partition, account), opts=child)
-        ksk = aws.route53.KeySigningKey(f"{name}-ksk", hosted_zone_id=zone.zone_id, name=f"{label}-ksk",
+        # Route53 takes letters, digits and underscores only in a key-signing key's name.
+        ksk = aws.route53.KeySigningKey(f"{name}-ksk", hosted_zone_id=zone.zone_id,
+                                        name=re.sub(r"[^A-Za-z0-9_]", "_", f"{label}_ksk"),
                                         key_management_service_arn=signing_key.arn, status="ACTIVE", opts=child)
         aws.route53.HostedZoneDnsSec(f"{name}-dnssec", hosted_zone_id=zone.zone_id, signing_status="SIGNING",
                                      opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
@@ -155,7 +169,10 @@ class Failover(pulumi.ComponentResource):
         return check
 
     def _record(self, name: str, record: str, endpoint: Endpoint, policy: str | None) -> aws.route53.Record:
-        failover = {"set_identifier": endpoint.region, "health_check_id": self.health_checks[endpoint.region].id,
+        """An alias to the endpoint's load balancer; in a failover set, named and identified by its role, so
+        swapping the regions' order only re-targets each record (Route53 refuses to turn a PRIMARY into a
+        SECONDARY while the other record still is one)."""
+        failover = {"set_identifier": policy.lower(), "health_check_id": self.health_checks[endpoint.region].id,
                     "failover_routing_policies": [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)]} \
             if policy else {}
         return aws.route53.Record(
@@ -165,9 +182,9 @@ class Failover(pulumi.ComponentResource):
 
     def _failover_set(self, name: str, record: str, endpoints: list[Endpoint], depth: int = 0) -> None:
         first, rest = endpoints[0], endpoints[1:]
-        self._record(f"{name}-{first.region}", record, first, "PRIMARY")
+        self._record(f"{name}-primary", record, first, "PRIMARY")
         if len(rest) == 1:
-            self._record(f"{name}-{rest[0].region}", record, rest[0], "SECONDARY")
+            self._record(f"{name}-secondary", record, rest[0], "SECONDARY")
             return
         # Three or more regions: the SECONDARY answers with a nested failover set of the rest, in order.
         nested = f"standby-{depth + 1}.{record}"

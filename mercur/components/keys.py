@@ -36,3 +36,16 @@ def logs_may_encrypt(partition: str, account: str, region: str) -> dict[str, Any
     """The key-policy statement letting CloudWatch Logs encrypt this account's log groups in `region`."""
     return service_statement("CloudWatchLogsEncrypts", f"logs.{region}.amazonaws.com", LOGS_KEY_USE, {"ArnLike": {
         "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"}})
+
+
+EBS_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant",
+               "kms:DescribeKey")
+
+
+def ebs_may_encrypt(account: str, region: str) -> dict[str, Any]:
+    """The key-policy statement letting EBS volumes in `region` use the key for this account's principals
+    (EKS Auto Mode's node root volumes and the apps' persistent volumes): only through EC2, only for callers
+    in this account — the shape of AWS's own aws/ebs key (EKS User Guide, "Create a storage class")."""
+    return {"Sid": "EbsVolumesOfThisAccount", "Effect": "Allow", "Principal": {"AWS": "*"},
+            "Action": list(EBS_KEY_USE), "Resource": "*", "Condition": {"StringEquals": {
+                "kms:CallerAccount": account, "kms:ViaService": f"ec2.{region}.amazonaws.com"}}}

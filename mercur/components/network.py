@@ -124,6 +124,7 @@ class Network(pulumi.ComponentResource):
 
         nats = self._nat_gateways(network.nat_gateways, plan, public_subnets, gateway, vpc_opts)
         private_route_tables = []
+        self.deploy_path: list[pulumi.Resource] = [self.deployer_attachment] if self.deployer_attachment else []
         for index, (slot, subnet) in enumerate(zip(plan, private_subnets)):
             # One table per zone whatever the NAT strategy: switching strategy only changes routes.
             nat = nats[index] if len(nats) > 1 else (nats[0] if nats else None)
@@ -131,9 +132,11 @@ class Network(pulumi.ComponentResource):
             table = aws.ec2.RouteTable(f"{name}-private-rt-{slot.zone.id}", vpc_id=self.vpc.id,
                                        routes=routes + deployer_routes, tags=self._tags(f"private-{slot.zone.id}"),
                                        opts=table_opts)
-            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{slot.zone.id}", subnet_id=subnet.id,
-                                          route_table_id=table.id, opts=vpc_opts)
+            association = aws.ec2.RouteTableAssociation(f"{name}-private-rta-{slot.zone.id}", subnet_id=subnet.id,
+                                                        route_table_id=table.id, opts=vpc_opts)
             private_route_tables.append(table)
+            if deployer:
+                self.deploy_path += [table, association]
 
         aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{region.name}.s3",
                             vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in private_route_tables],

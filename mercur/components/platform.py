@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from .backup import BackupRoles, BackupSchedule, Peer
 from ..config import ConfigError, StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
+from .identity import WorkloadRoles
 from .network import available_zones
 from ..config.objectives import copy_targets
 from .region import Region
@@ -42,11 +43,14 @@ class Platform(pulumi.ComponentResource):
         self.global_provider = provider("global", stack, GLOBAL_REGION, "global", self)
         placements = self._place_regions()
         partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=self.global_provider)).partition
-        backup_roles = BackupRoles(f"{name}-backup", label=f"{stack.project}-{stack.environment}",
-                                   partition=partition,
-                                   opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.global_provider}))
+        label = f"{stack.project}-{stack.environment}"
+        global_ = pulumi.ResourceOptions(parent=self, providers={"aws": self.global_provider})
+        backup_roles = BackupRoles(f"{name}-backup", label=label, partition=partition, opts=global_)
+        app_roles = WorkloadRoles(f"{name}-apps", apps=stack.apps, label=label, partition=partition,
+                                  account=stack.account_id, opts=global_)
         self.regions = [Region(region.short, stack=stack, region=region, zones=zones, provider=provider,
-                               backup_roles=backup_roles, opts=pulumi.ResourceOptions(parent=self))
+                               backup_roles=backup_roles, app_roles=app_roles.arns,
+                               opts=pulumi.ResourceOptions(parent=self))
                         for region, provider, zones in placements]
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None
@@ -88,9 +92,18 @@ class Platform(pulumi.ComponentResource):
         retiring = {r.name for r in stack.regions if r.retiring}  # takes no traffic while it is taken down
         return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}",
                         provider=self.global_provider, alerts=stack.alerts, protect=stack.is_production,
+                        multi_region=len(stack.regions) > 1,
                         endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
                                    for r in self.regions if r.name not in retiring],
                         opts=pulumi.ResourceOptions(parent=self))
+
+    def _capacity(self) -> dict[str, Any]:
+        """What every region's NodePool must hold after a failover, against what it may hold."""
+        stack = self._stack
+        needed_cpu, needed_gib = stack.required_node_pool()
+        return {"peak": {"cpu": stack.peak_cpu, "memoryGib": stack.peak_memory_gib},
+                "required": {"cpu": needed_cpu, "memoryGib": needed_gib},
+                "limits": {"cpu": stack.node_pool.limits.cpu, "memoryGib": stack.node_pool.limits.memory_gib}}
 
     def _exports(self, copies_to: dict[str, str | None]) -> dict[str, Any]:
         stack, dns, failover = self._stack, self._stack.dns, self.failover
@@ -100,12 +113,18 @@ class Platform(pulumi.ComponentResource):
                                     "achievableRpoMinutes": stack.dr.schedule.achievable_rpo_minutes}
             if failover and region.name in failover.health_checks:
                 regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
+        timing = dns.timing if dns else None
         objectives: dict[str, Any] = {
             "rpoMinutes": {"target": stack.dr.rpo_minutes, "achievable": stack.dr.schedule.achievable_rpo_minutes},
             "backupIntervalHours": stack.dr.schedule.interval_hours,
             "rtoMinutes": {"target": stack.dr.rto_minutes,
-                           "achievable": dns.timing.achievable_rto_seconds / 60 if dns and dns.timing else None},
+                           "achievable": timing.achievable_rto_seconds / 60 if timing else None,
+                           "fullCapacity": timing.full_capacity_seconds / 60 if timing else None},
+            "capacity": self._capacity(),
         }
+        if timing:
+            objectives["rtoTermsSeconds"] = {"firstRequest": timing.first_request_terms(),
+                                             "fullCapacity": timing.full_capacity_terms()}
         exports: dict[str, Any] = {
             "environment": stack.environment,
             "activeRegion": stack.active_region.name,

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import json
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupVault
 from .cluster import Cluster
-from .keys import LOGS_KEY_USE, key_policy, logs_may_encrypt
+from .keys import LOGS_KEY_USE, ebs_may_encrypt, key_policy, logs_may_encrypt
 from ..config import RegionConfig, StackConfig
 from .network import Network, Zone
 from .workloads import Placement, Workloads
 
 
 def platform_key_policy(partition: str, account: str, region: str) -> str:
-    """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only."""
+    """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only;
+    EBS (node root volumes, the apps' volumes) through EC2 in this region for this account only."""
     statement = logs_may_encrypt(partition, account, region)
-    return key_policy(partition, account, sid=statement["Sid"], service=statement["Principal"]["Service"],
-                      actions=LOGS_KEY_USE, condition=statement["Condition"])
+    policy = json.loads(key_policy(partition, account, sid=statement["Sid"], service=statement["Principal"]["Service"],
+                                   actions=LOGS_KEY_USE, condition=statement["Condition"]))
+    policy["Statement"].append(ebs_may_encrypt(account, region))
+    return json.dumps(policy)
 
 
 class Region(pulumi.ComponentResource):
     """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
 
     def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[Zone],
-                 provider: aws.Provider, backup_roles: BackupRoles,
+                 provider: aws.Provider, backup_roles: BackupRoles, app_roles: Mapping[str, pulumi.Input[str]],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:region:Region", name, {"region": region.name},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
@@ -51,18 +55,20 @@ class Region(pulumi.ComponentResource):
         self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
                                log_key_arn=self.key.arn, label=label, deployer=stack.deploy.network,
                                opts=pulumi.ResourceOptions(parent=self))
-        self.cluster = Cluster(name, cluster=stack.cluster, node_groups=stack.node_groups, deploy=stack.deploy,
-                               deployer_cidrs=self.network.deployer_cidrs, cluster_name=label, region=region.name,
-                               vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
+        self.cluster = Cluster(name, cluster=stack.cluster, node_pool=stack.node_pool, deploy=stack.deploy,
+                               deployer_cidrs=self.network.deployer_cidrs, deploy_path=self.network.deploy_path,
+                               cluster_name=label, region=region.name,
+                               vpc_id=self.network.vpc_id,
                                private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
-                               protect=protect, opts=pulumi.ResourceOptions(parent=self))
+                               partition=partition, protect=protect, opts=pulumi.ResourceOptions(parent=self))
         placement = Placement(region=region.name, active=region == stack.active_region,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,
                               tags={"Project": stack.project, "Environment": stack.environment},
                               certificate_arn=stack.dns.certificates.get(region.name) if stack.dns else None)
         self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
-                                   oidc_provider_arn=self.cluster.oidc_provider_arn,
-                                   oidc_provider_url=self.cluster.oidc_provider_url, protect=protect,
+                                   cluster_name=self.cluster.cluster_name, cluster_ready=self.cluster.eks,
+                                   app_roles=app_roles, key_arn=self.key.arn,
+                                   protect=protect,
                                    opts=pulumi.ResourceOptions(parent=self))
 
         self.name = region.name
@@ -73,7 +79,6 @@ class Region(pulumi.ComponentResource):
             "availabilityZoneIds": [zone.id for zone in zones],
             "privateSubnetIds": self.network.private_subnet_ids,
             "clusterName": self.cluster.cluster_name,
-            "oidcProviderArn": self.cluster.oidc_provider_arn,
             "platformKeyArn": self.key.arn,
             "endpoints": self.workloads.endpoints,
             "backupVaultArn": self.backup.vault.arn,

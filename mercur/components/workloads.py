@@ -17,10 +17,14 @@ from pulumi_kubernetes.policy import v1 as policy
 from pulumi_kubernetes.storage import v1 as storage
 
 from ..config import AppConfig
-from .cluster import irsa_trust_policy
+from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
 from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
 STORAGE_CLASS = "gp3-encrypted"
+# EKS Auto Mode's own controllers: its EBS provisioner and its load balancer class (EKS User Guide, "Create a
+# storage class", "Use Service Annotations to configure Network Load Balancers").
+EBS_PROVISIONER = "ebs.csi.eks.amazonaws.com"
+LOAD_BALANCER_CLASS = "eks.amazonaws.com/nlb"
 RUN_AS = 10001  # an unprivileged uid/gid the images are built for
 LB = "service.beta.kubernetes.io/aws-load-balancer-"
 SERVICE_PORT = 80
@@ -49,14 +53,15 @@ def labels(app: AppConfig, environment: str) -> dict[str, str]:
 
 
 def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certificate_arn: str | None) -> dict[str, str]:
-    """An internet-facing NLB across every zone's public subnet, health-checked on the app's own path;
-    with a certificate it terminates TLS 1.2+ on 443."""
+    """An internet-facing NLB across every zone's public subnet, sending to pod IPs, health-checked on the
+    app's own path; with a certificate it terminates TLS 1.2+ on 443. Only annotations Auto Mode reads:
+    its controller ignores the type and cross-zone annotations (the class and `attributes` replace them)."""
     tls = {f"{LB}ssl-cert": certificate_arn, f"{LB}ssl-ports": str(TLS_PORT),
            f"{LB}ssl-negotiation-policy": TLS_POLICY} if certificate_arn else {}
     return {**tls,
-        f"{LB}type": "nlb",
         f"{LB}scheme": "internet-facing",
-        f"{LB}cross-zone-load-balancing-enabled": "true",
+        f"{LB}nlb-target-type": "ip",
+        f"{LB}attributes": "load_balancing.cross_zone.enabled=true",
         f"{LB}healthcheck-protocol": "http",
         f"{LB}healthcheck-path": app.health_path,
         f"{LB}healthcheck-port": "traffic-port",
@@ -71,36 +76,39 @@ class Workloads(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, *, apps: Sequence[AppConfig], placement: Placement,
-                 k8s_provider: k8s.Provider, oidc_provider_arn: pulumi.Input[str],
-                 oidc_provider_url: pulumi.Input[str], protect: bool,
+                 k8s_provider: k8s.Provider, cluster_name: str, cluster_ready: pulumi.Resource,
+                 app_roles: Mapping[str, pulumi.Input[str]], key_arn: pulumi.Input[str], protect: bool,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:workloads:Workloads", name, None, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})))
-        # EKS ships no default StorageClass since 1.30; volumes from this one are encrypted and carry the
-        # tag backup policies select on.
+        # Auto Mode creates no StorageClass; volumes from this one are encrypted with the region's key and
+        # carry the tag backup policies select on.
         storage.StorageClass(
             f"{name}-{STORAGE_CLASS}",
             metadata=meta.ObjectMetaArgs(name=STORAGE_CLASS,
                                          annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "tagSpecification_1": "=".join(BACKUP_SELECTION)},
+            provisioner=EBS_PROVISIONER,
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": key_arn,
+                        "tagSpecification_1": "=".join(BACKUP_SELECTION)},
             volume_binding_mode="WaitForFirstConsumer",
             reclaim_policy="Retain" if protect else "Delete",
             allow_volume_expansion=True,
             opts=pulumi.ResourceOptions(parent=self))
         self.apps = {app.name: Application(f"{name}-{app.name}", app=app, placement=placement,
-                                           oidc_provider_arn=oidc_provider_arn, oidc_provider_url=oidc_provider_url,
-                                           opts=pulumi.ResourceOptions(parent=self))
+                                           cluster_name=cluster_name, cluster_ready=cluster_ready,
+                                           role_arn=app_roles[app.name], opts=pulumi.ResourceOptions(parent=self))
                      for app in apps}
         self.endpoints = {app: application.endpoint for app, application in self.apps.items()}
         self.register_outputs({"endpoints": self.endpoints})
 
 
 class Application(pulumi.ComponentResource):
-    """One app: Namespace, ServiceAccount (+ IRSA role), Deployment or StatefulSet, Service, HPA, PDB, policies."""
+    """One app: Namespace, ServiceAccount bound to the app's role, Deployment or StatefulSet, Service, HPA,
+    PDB, policies."""
 
-    def __init__(self, name: str, *, app: AppConfig, placement: Placement, oidc_provider_arn: pulumi.Input[str],
-                 oidc_provider_url: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, *, app: AppConfig, placement: Placement, cluster_name: str,
+                 cluster_ready: pulumi.Resource, role_arn: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:workloads:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._labels = labels(app, placement.environment)
@@ -109,12 +117,12 @@ class Application(pulumi.ComponentResource):
             **self._labels, "pod-security.kubernetes.io/enforce": "restricted"}), opts=child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
-        # Ready for IRSA: the role trusts exactly this service account and holds no permissions yet.
-        role = aws.iam.Role(f"{name}-irsa", opts=child, assume_role_policy=pulumi.Output.all(
-            oidc_provider_arn, oidc_provider_url).apply(lambda pair: irsa_trust_policy(
-                pair[0], pair[1], f"system:serviceaccount:{app.name}:{app.name}")))
-        core.ServiceAccount(f"{name}-sa", metadata=self._meta(app, annotations={
-            "eks.amazonaws.com/role-arn": role.arn}), automount_service_account_token=False, opts=in_namespace)
+        # Pod Identity hands the app's role to pods of this service account (Auto Mode runs the agent).
+        core.ServiceAccount(f"{name}-sa", metadata=self._meta(app), automount_service_account_token=False,
+                            opts=in_namespace)
+        aws.eks.PodIdentityAssociation(f"{name}-pod-identity", cluster_name=cluster_name, namespace=app.name,
+                                       service_account=app.name, role_arn=role_arn,
+                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
 
         env = [core.EnvVarArgs(name=key, value=value) for key, value in sorted(app.env.items())]
         if app.secret_env:
@@ -163,10 +171,14 @@ class Application(pulumi.ComponentResource):
                         rolling_update=apps_v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge="25%"))))
 
         service = core.Service(
-            f"{name}-service", opts=in_namespace,
+            f"{name}-service",
+            # Kubernetes refuses to change a Service's load balancer class: a new class means a new Service.
+            opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+                replace_on_changes=["spec.loadBalancerClass"])),
             metadata=self._meta(app, annotations=load_balancer_annotations(app, {
                 **placement.tags, "Application": app.name}, placement.certificate_arn)),
-            spec=core.ServiceSpecArgs(type="LoadBalancer", selector=selector, ports=[
+            spec=core.ServiceSpecArgs(type="LoadBalancer", load_balancer_class=LOAD_BALANCER_CLASS,
+                                      selector=selector, ports=[
                 core.ServicePortArgs(name="https", port=TLS_PORT, target_port="http", protocol="TCP")
                 if placement.certificate_arn else
                 core.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http", protocol="TCP")]))
@@ -233,7 +245,8 @@ class Application(pulumi.ComponentResource):
             resources=core.ResourceRequirementsArgs(
                 requests={"cpu": app.requests.cpu, "memory": app.requests.memory},
                 limits={"cpu": app.limits.cpu, "memory": app.limits.memory}),
-            startup_probe=core.ProbeArgs(http_get=probe, period_seconds=5, failure_threshold=30),
+            startup_probe=core.ProbeArgs(http_get=probe, period_seconds=STARTUP_PROBE_PERIOD_SECONDS,
+                                         failure_threshold=STARTUP_PROBE_FAILURES),
             readiness_probe=core.ProbeArgs(http_get=probe, period_seconds=5, failure_threshold=3),
             liveness_probe=core.ProbeArgs(http_get=probe, period_seconds=10, failure_threshold=3),
             security_context=core.SecurityContextArgs(

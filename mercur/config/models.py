@@ -47,7 +47,15 @@ SMALLEST_VPC_PREFIX = 21  # keeps private subnets at /24 (EKS pods take VPC IPs)
 RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
-CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+CAPACITY_TYPES = ("on-demand", "spot")  # Karpenter's karpenter.sh/capacity-type values
+INSTANCE_CATEGORIES = ("c", "m", "r", "t")  # general-purpose families EKS Auto Mode offers (no GPUs here)
+# Share of a node's capacity pods can request. Karpenter's NodePool limits count node *capacity*; pods get
+# what is left after kube-reserved, system-reserved and the eviction threshold (EKS AMI formulas: about 2%
+# of CPU and 6-11% of memory on 4-16 vCPU nodes) and after bin-packing leaves gaps. System DaemonSets cost
+# nothing here: Auto Mode runs the node agents (CNI, kube-proxy, EBS CSI, Pod Identity) as host processes
+# inside those reservations, and the apps bring none. Stated, not measured: a drill at full load would.
+ALLOCATABLE_CPU_SHARE = 0.85
+ALLOCATABLE_MEMORY_SHARE = 0.80
 UNPRIVILEGED_PORTS = (1024, 65535)  # containers run as non-root with every capability dropped
 # AWS allows 50 tags per resource; the program adds up to 10 of its own (Project, Environment, Region,
 # ManagedBy, Name, subnet roles, cluster ownership).
@@ -59,12 +67,10 @@ MAX_HEALTH_PATH = 255  # Route53 health checks' ResourcePath limit
 
 _ROLE_ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::[0-9]{12}:(?P<kind>role|user)/"
                        r"(?P<path>(?:[A-Za-z0-9+=,.@_-]+/)*)(?P<name>[A-Za-z0-9+=,.@_-]+)", re.ASCII)
-_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}", re.ASCII)
 _DNS_LABEL = re.compile(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}", re.ASCII)
 _TAG_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,256}", re.ASCII)
-_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+", re.ASCII)
 _REPOSITORY = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+", re.ASCII)
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)
@@ -239,7 +245,7 @@ class NetworkConfig(Model):
 
 
 # --------------------------------------------------------------------------------------------------
-# Cluster and node groups
+# Cluster and its NodePool
 
 
 def _version(value: Any) -> Any:
@@ -309,39 +315,48 @@ class ClusterConfig(Model):
         return self
 
 
-def _name(value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise fail(f"{show(value)} is not a valid name", "use lowercase letters, digits and dashes, starting with "
-                                                        "a letter")
+def _memory_limit(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]+Gi", value, re.ASCII) or int(value[:-2]) < 1:
+        raise fail(f"{show(value)} is not a memory size in Gi", 'write it like "256Gi"')
     return value
 
 
-def _instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.fullmatch(value):
-        raise fail(f"{show(value)} is not an EC2 instance type", "write a list like [m6i.large]")
-    return value
+class NodePoolLimits(Model):
+    cpu: Bounded(1, 100_000, "vCPUs the pool may run at most, summed over its nodes' capacity")
+    memory: Annotated[str, BeforeValidator(_memory_limit)] = Field(description="Memory the pool may run at most "
+                                                                              "(capacity), like \"256Gi\"")
+
+    @property
+    def memory_gib(self) -> int:
+        return int(self.memory[:-2])
 
 
-class NodeGroupConfig(Model):
-    """A managed node group, in every region."""
+def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if value not in INSTANCE_CATEGORIES:
+            raise fail(f"{show(value)} is not an instance category", f"use some of: {', '.join(INSTANCE_CATEGORIES)}")
+    return values
 
-    name: Annotated[str, AfterValidator(_name)] = Field(description="Lowercase letters, digits and dashes")
-    instance_types: tuple[Annotated[str, AfterValidator(_instance_type)], ...] = Field(
-        min_length=1, description="EC2 instance types, like [m6i.large]")
-    min_size: int = Field(description="Nodes at least (prod: at least 2, to survive an AZ loss)")
-    desired_size: int = Field(description="Nodes at creation")
-    max_size: int = Field(description="Nodes at most")
-    disk_size_gb: Bounded(20, 1000, "Root volume size per node, GiB", 50)
-    capacity_type: Annotated[str, _one_of(CAPACITY_TYPES)] = Field(
-        "ON_DEMAND", description="ON_DEMAND or SPOT", json_schema_extra={"enum": list(CAPACITY_TYPES)})
 
-    @model_validator(mode="after")
-    def _sizes(self) -> "NodeGroupConfig":
-        low, desired, high = self.min_size, self.desired_size, self.max_size
-        if not 0 <= low <= desired <= high or high < 1:
-            raise fail(f"sizes must satisfy 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1, got min {low}, "
-                       f"desired {desired}, max {high}", "adjust minSize, desiredSize and maxSize", "desiredSize")
-        return self
+def _capacity_types(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if value not in CAPACITY_TYPES:
+            raise fail(f"{show(value)} is not a capacity type", f"use some of: {', '.join(CAPACITY_TYPES)}")
+    return values
+
+
+class NodePoolConfig(Model):
+    """The EKS Auto Mode NodePool the apps run on, in every region: EKS launches and retires its nodes (a
+    failover needs no one to add capacity). Its limits must hold a region's peak after a failover."""
+
+    categories: Annotated[tuple[str, ...], AfterValidator(_categories)] = Field(
+        ("c", "m", "r"), min_length=1, description="EC2 instance categories (c, m, r, t)")
+    min_generation: Bounded(4, 8, "Oldest instance generation allowed (6: m6i, c6a and newer)", 6)
+    capacity_types: Annotated[tuple[str, ...], AfterValidator(_capacity_types)] = Field(
+        ("on-demand",), min_length=1, description="on-demand and/or spot (staging and prod keep on-demand)")
+    limits: NodePoolLimits = Field(description="The most the pool may run: at least a region's peak after a "
+                                               "failover (checked)")
+    ephemeral_storage_gb: Bounded(20, 1000, "Each node's root volume, GiB (encrypted with the region's key)", 80)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -749,8 +764,7 @@ class StackConfig(Model):
                                                                          "is active, the others passive")
     network: NetworkConfig
     cluster: ClusterConfig
-    node_groups: tuple[NodeGroupConfig, ...] = Field(min_length=1, description="Managed node groups, in every "
-                                                                                "region")
+    node_pool: NodePoolConfig = Field(description="Where the apps run: an EKS Auto Mode NodePool per region")
     tags: Annotated[dict[str, str], BeforeValidator(_tag_values), AfterValidator(_tags)] = Field(
         default_factory=dict, description=f"Tags on every AWS resource (at most {MAX_STACK_TAGS})")
     apps: tuple[AppConfig, ...] = Field((), max_length=MAX_APPS, description="The application: what runs on "
@@ -770,7 +784,7 @@ class StackConfig(Model):
         self._stack, self._source = context.get("stack", ""), context.get("source", "")
         self._check_environment()
         self._check_regions(context.get("siblings", lambda: {})())
-        self._check_node_groups()
+        self._check_node_pool()
         self._check_apps()
         self._check_dr()
         self._check_dns()
@@ -807,16 +821,35 @@ class StackConfig(Model):
                                    "every environment needs its own range so they can be peered later",
                                    "regions", index, "cidr")
 
-    def _check_node_groups(self) -> None:
-        names: set[str] = set()
-        for index, group in enumerate(self.node_groups):
-            if group.name in names:
-                raise fail(f"{group.name} is used twice", "give every node group its own name", "nodeGroups", index,
-                           "name")
-            names.add(group.name)
-            if self.environment == "prod" and group.min_size < MIN_AZS:
-                raise fail(f"{group.min_size} nodes cannot survive an AZ loss in prod",
-                           f"set minSize to at least {MIN_AZS}", "nodeGroups", index, "minSize")
+    def _check_node_pool(self) -> None:
+        pool = self.node_pool
+        if self.environment != "dev" and "on-demand" not in pool.capacity_types:
+            raise fail(f"{self.environment} runs on spot capacity only", "keep on-demand in capacityTypes (spot may be "
+                       "added)", "nodePool", "capacityTypes")
+        needed_cpu, needed_gib = self.required_node_pool()
+        if pool.limits.cpu < needed_cpu:
+            raise fail(f"{pool.limits.cpu} vCPU cannot hold a region's peak after a failover: every app at "
+                       f"replicas.max x requests is {self.peak_cpu:g} vCPU, {ALLOCATABLE_CPU_SHARE:.0%} of capacity "
+                       f"is requestable", f"set it to at least {needed_cpu}", "nodePool", "limits", "cpu")
+        if pool.limits.memory_gib < needed_gib:
+            raise fail(f"{pool.limits.memory} cannot hold a region's peak after a failover: every app at "
+                       f"replicas.max x requests is {self.peak_memory_gib:g}Gi, {ALLOCATABLE_MEMORY_SHARE:.0%} of "
+                       f"capacity is requestable", f'set it to at least "{needed_gib}Gi"', "nodePool", "limits",
+                       "memory")
+
+    @property
+    def peak_cpu(self) -> float:
+        """vCPUs every app requests at its HPA maximum: what a region carries after a failover."""
+        return round(sum(a.max_replicas * millicores(a.requests.cpu) for a in self.apps) / 1000, 3)
+
+    @property
+    def peak_memory_gib(self) -> float:
+        return round(sum(a.max_replicas * memory_bytes(a.requests.memory) for a in self.apps) / 2**30, 3)
+
+    def required_node_pool(self) -> tuple[int, int]:
+        """The smallest NodePool limits (vCPU, GiB) whose requestable share holds the peak."""
+        return (math.ceil(self.peak_cpu / ALLOCATABLE_CPU_SHARE - 1e-9),
+                math.ceil(self.peak_memory_gib / ALLOCATABLE_MEMORY_SHARE - 1e-9))
 
     def _check_apps(self) -> None:
         names: set[str] = set()

@@ -94,26 +94,59 @@ def copy_targets(regions: Sequence[str]) -> Mapping[str, str | None]:
 HEALTH_CHECK_INTERVALS_SECONDS = (30, 10)  # Route53 offers exactly these; 30 s is the standard (cheaper) one
 FAILURE_THRESHOLDS = range(1, 11)
 PREFERRED_FAILURE_THRESHOLD = 3  # Route53's default: one lost probe round is noise, three is an outage
-# Alias records answer with the load balancer's own TTL, which is 60 s for ELB.
+# Alias records answer with the load balancer's own TTL, which is 60 s for ELB: resolvers may hold the old
+# answer that long after Route53 changes it.
 ALIAS_TTL_SECONDS = 60
-# The standby already serves; the HPA reacts within its 15 s sync and a new pod is ready in about 45 s.
-SCALE_UP_SECONDS = 60
+# Route53 calls an endpoint healthy while more than 18% of its checkers say so (Route53 Developer Guide, "How
+# Amazon Route 53 determines whether a health check is healthy"): each checker must see `threshold` failures
+# in a row, so detection is interval x threshold, however many checkers there are.
+
+# The passive region's standby replicas are Ready behind their load balancer before any failover (static
+# stability): the first request after the switch needs nothing to start.
+STANDBY_SERVES_SECONDS = 0
+
+# Time to full capacity after the switch (the standby already serves the first requests; these add up until
+# the passive region runs every app at its HPA maximum). Sources, and what the drill measures instead:
+HPA_REACTION_SECONDS = 30  # metrics-server's 15 s resolution + the HPA's 15 s sync period (Kubernetes defaults)
+NODE_LAUNCH_SECONDS = 60  # EKS Auto Mode (Karpenter) launch to Ready: EC2 boot + node registration, AWS guidance
+IMAGE_PULL_SECONDS = 30  # assumption for a few-hundred-MB image from ECR/GHCR in region; measured by the drill
+# Every app's startup probe (workloads.py): a pod has this long to start before it is restarted; the worst case.
+STARTUP_PROBE_PERIOD_SECONDS = 5
+STARTUP_PROBE_FAILURES = 30
+STARTUP_BUDGET_SECONDS = STARTUP_PROBE_PERIOD_SECONDS * STARTUP_PROBE_FAILURES
 
 
 @dataclass(frozen=True)
 class FailoverTiming:
     interval_seconds: int
     failure_threshold: int
-    achievable_rto_seconds: int
+    achievable_rto_seconds: int  # to the first request served in the passive region: what rtoMinutes bounds
 
     @property
     def detection_seconds(self) -> int:
         return self.interval_seconds * self.failure_threshold
 
+    def first_request_terms(self) -> dict[str, int]:
+        """What `achievable_rto_seconds` adds up, term by term (rtoMinutes bounds their sum)."""
+        return {"detection": self.detection_seconds, "dnsTtl": ALIAS_TTL_SECONDS,
+                "standbyServes": STANDBY_SERVES_SECONDS}
+
+    def full_capacity_terms(self) -> dict[str, int]:
+        """Until the passive region runs every app at its maximum: detection, the HPA reacting, a node
+        launching, the image pulled, the app starting (its startup probe's whole budget, the worst case)."""
+        return {"detection": self.detection_seconds, "hpaReaction": HPA_REACTION_SECONDS,
+                "nodeLaunch": NODE_LAUNCH_SECONDS, "imagePull": IMAGE_PULL_SECONDS,
+                "startupBudget": STARTUP_BUDGET_SECONDS}
+
+    @property
+    def full_capacity_seconds(self) -> int:
+        return sum(self.full_capacity_terms().values())
+
 
 def achievable_rto(interval_seconds: int, failure_threshold: int) -> int:
-    """Detection (interval x threshold) + resolvers holding the old answer (TTL) + the standby scaling up."""
-    return interval_seconds * failure_threshold + ALIAS_TTL_SECONDS + SCALE_UP_SECONDS
+    """To the first request served in the passive region: detection (interval x threshold) + resolvers
+    holding the old answer (the alias's TTL). The standby replicas already run and serve it."""
+    return interval_seconds * failure_threshold + ALIAS_TTL_SECONDS + STANDBY_SERVES_SECONDS
 
 
 def best_rto() -> int:
@@ -121,8 +154,7 @@ def best_rto() -> int:
 
 
 def _rto_explanation(interval: int, threshold: int) -> str:
-    return (f"{interval} s health checks x {threshold} failures + {ALIAS_TTL_SECONDS} s DNS TTL + "
-            f"{SCALE_UP_SECONDS} s standby scale-up")
+    return f"{interval} s health checks x {threshold} failures + {ALIAS_TTL_SECONDS} s DNS TTL"
 
 
 def failover_timing(rto_seconds: float, interval_seconds: int | None = None,

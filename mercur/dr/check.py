@@ -88,7 +88,6 @@ class Checker:
     def run(self) -> Report:
         for region in self.outputs.regions.values():
             self._guarded(region.name, "cluster", lambda r=region: self._cluster(r))
-            self._guarded(region.name, "node groups", lambda r=region: self._node_groups(r))
             self._guarded(region.name, "snapshots", lambda r=region: self._snapshots(r))
             if self.stack.is_production:
                 self._guarded(region.name, "vault lock", lambda r=region: self._vault_lock(r))
@@ -106,22 +105,6 @@ class Checker:
         ok = cluster["status"] == "ACTIVE" and cluster["version"] == wanted
         self._record(region.name, "cluster", ok, f"{region.cluster_name} {cluster['status']}, version "
                                                  f"{cluster['version']} (configured {wanted})")
-
-    def _node_groups(self, region: RegionOutputs) -> None:
-        eks = self.clients("eks", region.name)
-        for group in self.stack.node_groups:
-            name = f"{region.cluster_name}-{group.name}"
-            try:
-                found = eks.describe_nodegroup(clusterName=region.cluster_name, nodegroupName=name)["nodegroup"]
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-                self._record(region.name, "node groups", False, f"{name} does not exist")
-                continue
-            size = found["scalingConfig"]["desiredSize"]
-            ok = found["status"] == "ACTIVE" and size >= group.min_size
-            self._record(region.name, "node groups", ok, f"{name} {found['status']}, {size} nodes "
-                                                         f"(minimum {group.min_size})")
 
     def _age(self, snapshot: dict) -> timedelta:
         start = snapshot["StartTime"]

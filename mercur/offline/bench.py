@@ -92,6 +92,10 @@ def synthetic_stack(regions: int, apps: int, project_dir: Path = PROJECT_DIR) ->
                                 for i, name in enumerate(SYNTHETIC_REGIONS[:regions])]
     templates = values["mercur:apps"]
     values["mercur:apps"] = [{**templates[i % len(templates)], "name": f"app-{i:03d}"} for i in range(apps)]
+    # Each region must hold every app's peak: grow prod's NodePool limits with the copies of its apps.
+    copies = -(-apps // len(templates))
+    limits = values["mercur:nodePool"]["limits"]
+    limits.update(cpu=limits["cpu"] * copies, memory=f"{int(limits['memory'].removesuffix('Gi')) * copies}Gi")
     dns = values.get("mercur:dns")
     if dns:
         dns["app"] = "app-000"

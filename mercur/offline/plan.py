@@ -21,9 +21,8 @@ _TREE_TYPES = {  # what the per-region tree shows, in this order, and how it nam
     "aws:ec2/natGateway:NatGateway": lambda r: f"NAT gateway {r.name}",
     "eks:index:Cluster": lambda r: f"EKS {r.inputs['name']} {r.inputs['version']}, "
                                    f"{'public+private' if r.inputs.get('endpointPublicAccess') else 'private'} API",
-    "eks:index:ManagedNodeGroup": lambda r: f"node group {r.inputs['nodeGroupName']} "
-                                            f"{r.inputs['scalingConfig']['minSize']}-{r.inputs['scalingConfig']['maxSize']}"
-                                            f" x {'/'.join(r.inputs['instanceTypes'])}",
+    "kubernetes:karpenter.sh/v1:NodePool": lambda r: f"NodePool {r.inputs['metadata']['name']} (Auto Mode): "
+                                                     f"{_requirements(r.inputs['spec'])}",
     "kubernetes:apps/v1:Deployment": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
                                                f"replicas ({r.inputs['metadata']['annotations']['mercur.io/role']})",
     "kubernetes:apps/v1:StatefulSet": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
@@ -33,6 +32,13 @@ _TREE_TYPES = {  # what the per-region tree shows, in this order, and how it nam
                                                      f"{r.inputs['resourcePath']}",
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda r: f"alarm {r.inputs['name']}",
 }
+
+
+def _requirements(spec: dict[str, Any]) -> str:
+    wanted = {term["key"].split("/")[-1]: term for term in spec["template"]["spec"]["requirements"]}
+    generation = int(wanted["instance-generation"]["values"][0]) + 1
+    return (f"{'/'.join(wanted['instance-category']['values'])} from generation {generation}, "
+            f"{' or '.join(wanted['capacity-type']['values'])}")
 
 
 def document(plan: Plan, findings: Sequence[Finding] = ()) -> str:
@@ -62,7 +68,9 @@ def summary(plan: Plan, findings: Sequence[Finding] = ()) -> str:
         details = region_outputs.get(region, {})
         if details:
             lines.append(f"  cluster {details.get('clusterName')}, AZs {', '.join(details.get('availabilityZones', []))}")
-        lines += _tree([r for r in plan.resources if (r.region or _GLOBAL) == region])
+        in_region = [r for r in plan.resources if (r.region or _GLOBAL) == region]
+        lines += _tree(in_region)
+        lines += _capacity(in_region, plan.outputs.get("objectives", {}).get("capacity"))
         width = max((len(t) for t in counts), default=0)
         lines += [f"  {type_:<{width}}  {count:>3}" for type_, count in sorted(counts.items())]
         lines.append("")
@@ -81,6 +89,19 @@ def _tree(resources: list[Resource]) -> list[str]:
     return [f"  {'└─' if index == len(lines) - 1 else '├─'} {line}" for index, line in enumerate(lines)]
 
 
+def _capacity(resources: list[Resource], capacity: dict[str, Any] | None) -> list[str]:
+    """The region's NodePool limits against the peak it carries after a failover (every app at its maximum)."""
+    pools = [r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"]
+    if not capacity or not pools:
+        return []
+    limits = pools[0].inputs["spec"]["limits"]
+    peak, required = capacity["peak"], capacity["required"]
+    holds = int(limits["cpu"]) >= required["cpu"] and int(limits["memory"].removesuffix("Gi")) >= required["memoryGib"]
+    return [f"  capacity after a failover: peak {peak['cpu']:g} vCPU / {peak['memoryGib']:g}Gi requested, needs "
+            f"{required['cpu']} vCPU / {required['memoryGib']}Gi of nodes; limits {limits['cpu']} vCPU / "
+            f"{limits['memory']} ({'holds' if holds else 'DOES NOT HOLD'})"]
+
+
 def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str]:
     """Target vs achievable recovery objectives, and where each region's backups go."""
     lines = []
@@ -95,14 +116,28 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
             lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
         else:
             verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
-            check = objectives["healthCheck"]
-            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min ({verdict}; "
-                         f"health checks every {check['intervalSeconds']} s, {check['failureThreshold']} failures)")
+            check, terms = objectives["healthCheck"], objectives["rtoTermsSeconds"]
+            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min to the first "
+                         f"request ({verdict}); full capacity after {rto['fullCapacity']:g} min")
+            lines.append(f"  first request: {_terms(terms['firstRequest'])}")
+            lines.append(f"  full capacity: {_terms(terms['fullCapacity'])}")
+            lines.append(f"  (detection: health checks every {check['intervalSeconds']} s x "
+                         f"{check['failureThreshold']} failures; unhealthy once no more than 18% of Route53's checkers see it healthy)")
     copies = [f"{region} -> {details['backupCopiesTo']}" for region, details in regions.items()
               if details.get("backupCopiesTo")]
     if copies:
         lines.append(f"Backup copies: {', '.join(copies)}")
     return lines + ([""] if lines else [])
+
+
+_TERM_NAMES = {"detection": "detection", "dnsTtl": "DNS TTL", "standbyServes": "standby pods serve",
+               "hpaReaction": "HPA reacts", "nodeLaunch": "node launch", "imagePull": "image pull",
+               "startupBudget": "startup probe budget"}
+
+
+def _terms(terms: dict[str, int]) -> str:
+    return " + ".join(f"{_TERM_NAMES[name]} {seconds} s" for name, seconds in terms.items()) + \
+        f" = {sum(terms.values())} s"
 
 
 def _policy_results(findings: Sequence[Finding]) -> list[str]:

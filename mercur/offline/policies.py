@@ -22,7 +22,9 @@ from ..config import EKS_STANDARD_SUPPORT_ENDS, split_image
 from ..config import models as config_models
 
 EKS_COMPONENT, EKS_CLUSTER = "eks:index:Cluster", "aws:eks/cluster:Cluster"
-NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:eks.amazonaws.com/v1:NodeClass"
+AUTO_MODE_LB_CLASS = "eks.amazonaws.com/nlb"
+AUTO_MODE_EBS = "ebs.csi.eks.amazonaws.com"
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -137,17 +139,48 @@ def _eks_version(props, args):
         yield f"version {props.get('version')} is not in standard support ({', '.join(supported)})"
 
 
-def _no_ssh(props, args):
-    """CKV_AWS_100: no SSH access to nodes."""
-    if props.get("remoteAccess"):
-        yield "nodes accept SSH (remoteAccess)"
+def _auto_mode(props, args):
+    """EKS Auto Mode runs compute, storage and load balancing: nodes come when the HPAs need them, no one
+    scales a node group during a failover."""
+    enabled = _eks(props, "autoMode.enabled", "computeConfig.enabled", args.resource_type)
+    if enabled is not True:
+        yield "the cluster does not run on EKS Auto Mode"
 
 
-def _node_disks(props, args):
-    """Node root volumes are encrypted (CKV_AWS_79 family: launch template EBS encryption)."""
-    for mapping in props.get("blockDeviceMappings") or []:
-        if str(_get(mapping, "ebs.encrypted", "false")).lower() != "true":
-            yield f"{mapping.get('deviceName')} is not encrypted"
+def _node_pool_limits(props, args):
+    """A NodePool caps its CPU and memory (the plan proves the caps hold a region's peak after a failover):
+    without limits a runaway HPA buys instances without end."""
+    limits = _get(props, "spec.limits") or {}
+    missing = [resource for resource in ("cpu", "memory") if not limits.get(resource)]
+    if missing:
+        yield f"the NodePool has no {' or '.join(missing)} limit"
+
+
+def _node_class_private_encrypted(props, args):
+    """A NodeClass names its subnets by id (never a tag any subnet could carry) and encrypts the nodes'
+    volumes with a customer-managed key (CKV_AWS_3 asks the same of every EBS volume)."""
+    terms = _get(props, "spec.subnetSelectorTerms") or []
+    if not terms or any(set(term) != {"id"} for term in terms):
+        yield "the NodeClass selects subnets by something other than their ids"
+    if not _get(props, "spec.ephemeralStorage.kmsKeyID"):
+        yield "the nodes' volumes are not encrypted with a customer-managed key"
+
+
+def _lb_class(props, args):
+    """LoadBalancer Services use Auto Mode's load balancer class: another class has no controller here."""
+    spec = props.get("spec") or {}
+    if spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass") != AUTO_MODE_LB_CLASS:
+        yield f"the load balancer class is {spec.get('loadBalancerClass')}, not {AUTO_MODE_LB_CLASS}"
+
+
+def _storage_class_encrypted(props, args):
+    """CKV_AWS_3 family: volumes from a StorageClass are encrypted with a customer-managed key, through Auto
+    Mode's EBS provisioner."""
+    parameters = props.get("parameters") or {}
+    if props.get("provisioner") != AUTO_MODE_EBS:
+        yield f"the provisioner {props.get('provisioner')} does not run on Auto Mode"
+    if str(parameters.get("encrypted")).lower() != "true" or not parameters.get("kmsKeyId"):
+        yield "volumes are not encrypted with a customer-managed key"
 
 
 def _kms_rotation(props, args):
@@ -310,15 +343,32 @@ def _default_sg_managed(resources):
 
 
 def _nodes_private(resources):
-    """Nodes run only in the clusters' private subnets."""
-    private, public = set(), set()
+    """Nodes and control-plane ENIs stay in private subnets: clusters get private subnets only (Auto Mode's
+    system pool uses them) and every NodeClass names some of them."""
+    private: set[str] = set()
     for cluster in (r for r in resources if r.resource_type == EKS_COMPONENT):
         private.update(cluster.props.get("privateSubnetIds") or [])
-        public.update(cluster.props.get("publicSubnetIds") or [])
-    for group in (r for r in resources if r.resource_type in NODE_GROUPS):
-        subnets = set(group.props.get("subnetIds") or [])
-        if subnets & public or (private and not subnets <= private):
-            yield group.urn, "nodes are placed outside the private subnets"
+        if cluster.props.get("publicSubnetIds"):
+            yield cluster.urn, "the cluster's ENIs and system nodes may land in public subnets"
+    for node_class in (r for r in resources if r.resource_type == NODE_CLASS):
+        subnets = {term.get("id") for term in _get(node_class.props, "spec.subnetSelectorTerms") or []}
+        if private and not subnets <= private:
+            yield node_class.urn, "nodes are placed outside the private subnets"
+
+
+def _pod_identities(resources):
+    """Every workload's service account has a Pod Identity association in each cluster it runs on: without
+    one the app runs with no AWS identity (or, worse, the node's)."""
+    associations = defaultdict(int)
+    for association in (r for r in resources if r.resource_type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
+        associations[(association.props.get("namespace"), association.props.get("serviceAccount"))] += 1
+    needed: dict[tuple, list[PolicyResource]] = defaultdict(list)
+    for workload in (r for r in resources if r.resource_type in WORKLOADS):
+        account = _get(workload.props, "spec.template.spec.serviceAccountName") or "default"
+        needed[(_get(workload.props, "metadata.namespace"), account)].append(workload)
+    for key, workloads in needed.items():
+        for workload in workloads[associations.get(key, 0):]:
+            yield workload.urn, f"service account {key[1]} has no Pod Identity association on this cluster"
 
 
 def _disruption_budgets(resources):
@@ -359,14 +409,15 @@ def _copied_to_peer(resources):
 
 
 def _failover_pairs(resources):
-    """Failover records come as PRIMARY + SECONDARY of one name and type, distinct set ids, both checked."""
+    """Failover records come as PRIMARY + SECONDARY of one name and type (a lone PRIMARY while the other
+    regions retire), distinct set ids, all health-checked."""
     sets: dict[tuple[str, str], list[PolicyResource]] = defaultdict(list)
     for record in (r for r in resources if r.resource_type == "aws:route53/record:Record"):
         if record.props.get("failoverRoutingPolicies"):
             sets[(record.props.get("name"), record.props.get("type"))].append(record)
     for (name, _), records in sets.items():
         kinds = sorted(r.props["failoverRoutingPolicies"][0].get("type") for r in records)
-        if kinds != ["PRIMARY", "SECONDARY"]:
+        if kinds not in (["PRIMARY", "SECONDARY"], ["PRIMARY"]):
             yield records[0].urn, f"{name} has failover records {kinds}, not one PRIMARY and one SECONDARY"
         if len({r.props.get("setIdentifier") for r in records}) != len(records):
             yield records[0].urn, f"{name}'s failover records share a set identifier"
@@ -420,8 +471,13 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("eks-endpoint-private", _eks_private.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_private),
     Rule("eks-endpoint-not-world-open", _eks_not_world.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_not_world),
     Rule("eks-supported-version", _eks_version.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_version),
-    Rule("eks-nodes-no-ssh", _no_ssh.__doc__, NODE_GROUPS, _no_ssh),
-    Rule("eks-node-disks-encrypted", _node_disks.__doc__, ("aws:ec2/launchTemplate:LaunchTemplate",), _node_disks),
+    Rule("eks-auto-mode", _auto_mode.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _auto_mode),
+    Rule("eks-node-pool-limits", _node_pool_limits.__doc__, (NODE_POOL,), _node_pool_limits),
+    Rule("eks-node-class-private-encrypted", _node_class_private_encrypted.__doc__, (NODE_CLASS,),
+         _node_class_private_encrypted),
+    Rule("k8s-load-balancer-class", _lb_class.__doc__, ("kubernetes:core/v1:Service",), _lb_class),
+    Rule("k8s-storage-class-encrypted", _storage_class_encrypted.__doc__,
+         ("kubernetes:storage.k8s.io/v1:StorageClass",), _storage_class_encrypted),
     Rule("kms-key-rotation", _kms_rotation.__doc__, ("aws:kms/key:Key",), _kms_rotation),
     Rule("log-group-retention", _log_retention.__doc__, ("aws:cloudwatch/logGroup:LogGroup",), _log_retention),
     Rule("log-group-kms", _log_kms.__doc__, ("aws:cloudwatch/logGroup:LogGroup",), _log_kms),
@@ -456,6 +512,7 @@ STACK_RULES: tuple[StackRule, ...] = (
     StackRule("vpc-flow-logs", _flow_logs.__doc__, _flow_logs),
     StackRule("vpc-default-security-group-managed", _default_sg_managed.__doc__, _default_sg_managed),
     StackRule("eks-nodes-in-private-subnets", _nodes_private.__doc__, _nodes_private),
+    StackRule("eks-pod-identity-per-workload", _pod_identities.__doc__, _pod_identities),
     StackRule("k8s-disruption-budgets", _disruption_budgets.__doc__, _disruption_budgets),
     StackRule("backup-vault-lock-in-prod", _vault_lock_in_prod.__doc__, _vault_lock_in_prod),
     StackRule("backup-copied-to-peer-region", _copied_to_peer.__doc__, _copied_to_peer),

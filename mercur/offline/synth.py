@@ -40,12 +40,14 @@ _ID_PREFIXES = {
     "aws:ec2/natGateway:NatGateway": "nat", "aws:ec2/eip:Eip": "eipalloc", "aws:ec2/routeTable:RouteTable": "rtb",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc", "aws:ec2/securityGroup:SecurityGroup": "sg",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
-    "aws:ec2/flowLog:FlowLog": "fl", "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:ec2/flowLog:FlowLog": "fl",
 }
 
 _recording = False
-# Route53 is global whatever region its provider names (IAM too, but roles belong to their region's component).
+# Route53 is global whatever region its provider names; IAM is global when created through the global provider
+# (a region's own roles, like its cluster role, are listed with the region).
 _GLOBAL_TYPES = ("aws:route53/",)
+_IAM = "aws:iam/"
 _SIG, _RESOURCE_SIG = pulumi_rpc._special_sig_key, pulumi_rpc._special_resource_sig
 _SECRET_SIG = pulumi_rpc._special_secret_sig
 
@@ -70,6 +72,7 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs), and is deleted before
     custom: bool = True
 
@@ -180,16 +183,17 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
     region = region or "us-east-1"
     if type_ == "eks:index:Cluster":
         cluster = inputs.get("name") or name
-        oidc = f"oidc.eks.{region}.amazonaws.com/id/{_digest(cluster, length=32).upper()}"
         endpoint = f"https://{_digest(cluster, 'endpoint', length=32).upper()}.gr7.{region}.eks.amazonaws.com"
-        return {"kubeconfigJson": _kubeconfig(cluster, endpoint),
-                "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{oidc}",
-                "oidcProviderUrl": oidc, "oidcIssuer": f"https://{oidc}",
-                "clusterSecurityGroupId": f"sg-{_digest(cluster, 'cluster-sg')}",
-                "nodeSecurityGroupId": f"sg-{_digest(cluster, 'node-sg')}"}
+        outputs = {"kubeconfigJson": _kubeconfig(cluster, endpoint),
+                   "clusterSecurityGroupId": f"sg-{_digest(cluster, 'cluster-sg')}"}
+        if (inputs.get("autoMode") or {}).get("enabled"):  # pulumi-eks creates the node role, auto-named
+            outputs["autoModeNodeRoleName"] = f"{name}-nodeRole-{_digest(cluster, 'node-role', length=7)}"
+        return outputs
     if type_ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == "LoadBalancer":
-        # The in-tree service controller names the NLB after the Service's UID.
-        hostname = f"a{_digest(region, name, length=32)}-{_digest(name, length=16)}.elb.{region}.amazonaws.com"
+        # Auto Mode's controller names the NLB k8s-<namespace>-<service>-<hash>, each part cut to 8 characters.
+        meta = inputs.get("metadata", {})
+        parts = [str(meta.get(key, ""))[:8] for key in ("namespace", "name")]
+        hostname = f"k8s-{parts[0]}-{parts[1]}-{_digest(region, name, length=10)}.elb.{region}.amazonaws.com"
         return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
     if not type_.startswith("aws:"):
         return {}
@@ -295,6 +299,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(_MockCloud(self))
         self.recorded: list[Resource] = []
         self._regions: dict[str, str | None] = {}  # every monitor call runs on the loop's thread: no lock
+        self._global_providers: set[str] = set()
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -302,7 +307,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         # The answer is the inputs plus what the cloud computes. The SDK's mock monitor round-trips every
         # input through Python values and back (a third of the monitor's time); copying the message does not.
-        # Resource references (a node group's `cluster`) are kept as their URN: the record needs only that, and
+        # Resource references (a `service_role` given to pulumi-eks) are kept as their URN: the record needs only that, and
         # rehydrating them inside the monitor would wait on the event loop that is calling it.
         state = struct_pb2.Struct()
         state.CopyFrom(request.object)
@@ -334,7 +339,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
         own = inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
         region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
-        if request.type.startswith(_GLOBAL_TYPES):
+        if request.type == "pulumi:providers:aws" and _default_tags(inputs).get("Region") == "global":
+            self._global_providers.add(urn)
+        if request.type.startswith(_GLOBAL_TYPES) or (request.type.startswith(_IAM)
+                                                      and _urn(request.provider) in self._global_providers):
             region = None
         recorded = Resource(
             urn=urn, id=physical_id, type=request.type, name=request.name, parent=_parent(request.parent),
@@ -342,11 +350,20 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             providers={package: _urn(ref) for package, ref in request.providers.items()},
             secrets=tuple(key for key, value in inputs.items() if _is_secret(value)),
             protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-            ignore_changes=tuple(request.ignoreChanges), dependencies=tuple(request.dependencies),
+            ignore_changes=tuple(request.ignoreChanges), replace_on_changes=tuple(request.replaceOnChanges),
+            dependencies=tuple(request.dependencies),
             custom=bool(request.custom))
         self._regions[urn] = region
         self.recorded.append(recorded)
         return region
+
+
+def _default_tags(provider_inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A provider's default tags: the engine carries provider inputs as JSON strings."""
+    tags = provider_inputs.get("defaultTags") or {}
+    if isinstance(tags, str):
+        tags = json.loads(tags)
+    return tags.get("tags") or {} if isinstance(tags, Mapping) else {}
 
 
 def _skip_source_positions() -> None:

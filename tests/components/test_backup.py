@@ -180,8 +180,11 @@ def test_failed_jobs_reach_the_on_call_through_eventbridge(plan_of) -> None:
     for rule in rules:
         pattern = json.loads(rule.inputs["eventPattern"])
         assert pattern["source"] == ["aws.backup"]
-        assert {p["detail-type"][0]: p["detail"]["state"] for p in pattern["$or"]} == {
-            kind: list(states) for kind, states in backup.FAILED_JOBS.items()}
+        # Backup and copy events carry `state`, restore events `status` (AWS Backup's EventBridge examples).
+        assert {p["detail-type"][0]: p["detail"] for p in pattern["$or"]} == {
+            "Backup Job State Change": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
+            "Copy Job State Change": {"state": ["FAILED"]},
+            "Restore Job State Change": {"status": ["FAILED"]}}
         [target] = [t for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.parent == rule.parent]
         assert target.inputs["rule"] == rule.inputs["name"]
 

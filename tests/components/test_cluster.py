@@ -1,10 +1,12 @@
-"""mercur.components.cluster: a hardened EKS control plane, managed node groups, add-ons, a region-pinned
-provider."""
+"""mercur.components.cluster: a hardened EKS control plane on Auto Mode, the apps' NodeClass and NodePool,
+the cluster role, a region-pinned provider."""
 
 from __future__ import annotations
 
+import copy
 import json
 
+import kubernetes_schemas
 import pytest
 
 from mercur import config
@@ -33,13 +35,17 @@ def test_kubeconfig_with_another_region_is_corrected_not_duplicated() -> None:
     assert _exec_args(text) == ["eks", "get-token", "--region", "us-west-1"]
 
 
-def test_irsa_trust_is_scoped_to_one_service_account() -> None:
-    policy = json.loads(cluster.irsa_trust_policy("arn:aws:iam::1:oidc-provider/oidc.example/id/X",
-                                                  "https://oidc.example/id/X", "system:serviceaccount:ns:sa"))
-    [statement] = policy["Statement"]
-    assert statement["Principal"] == {"Federated": "arn:aws:iam::1:oidc-provider/oidc.example/id/X"}
-    assert statement["Condition"]["StringEquals"] == {"oidc.example/id/X:sub": "system:serviceaccount:ns:sa",
-                                                      "oidc.example/id/X:aud": "sts.amazonaws.com"}
+def test_cluster_role_may_tag_volumes_and_load_balancers_of_its_own_cluster_only() -> None:
+    policy = json.loads(cluster.tag_propagation_policy("aws"))
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert {"ec2:CreateVolume", "ec2:CreateSnapshot", "elasticloadbalancing:CreateLoadBalancer"} <= actions
+    assert not any(a.endswith(":*") or a == "*" for a in actions)
+    for statement in policy["Statement"]:
+        assert statement["Condition"] == {"StringEquals": {
+            "aws:RequestTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+    trust = json.loads(cluster.cluster_trust_policy())["Statement"][0]
+    assert trust["Principal"] == {"Service": "eks.amazonaws.com"}
+    assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]  # Auto Mode tags its sessions
 
 
 def _clusters(plan: Plan) -> dict:
@@ -50,9 +56,7 @@ def test_control_plane_is_hardened_in_every_stack(stack_plan) -> None:
     for region, eks in _clusters(stack_plan).items():
         inputs = eks.inputs
         assert inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-        assert inputs["authenticationMode"] == "API" and inputs["createOidcProvider"] is True
-        assert inputs["skipDefaultNodeGroup"] is True and inputs["endpointPrivateAccess"] is True
-        assert inputs["nodeAssociatePublicIpAddress"] is False
+        assert inputs["authenticationMode"] == "API" and inputs["endpointPrivateAccess"] is True
         assert inputs["upgradePolicy"] == {"supportType": "STANDARD"}
         assert inputs["version"] == "1.35"
         key_arn = inputs["encryptionConfigKeyArn"]
@@ -92,50 +96,72 @@ def test_an_admin_role_that_deploys_gets_no_second_entry(project) -> None:
 
 def test_subnets_are_split_by_role_within_the_region(stack_plan) -> None:
     for region, eks in _clusters(stack_plan).items():
-        for field, tier in (("privateSubnetIds", "private"), ("publicSubnetIds", "public")):
-            subnets = [stack_plan.by_id(i) for i in eks.inputs[field]]
-            assert {(s.region, s.inputs["tags"]["mercur:tier"]) for s in subnets} == {(region, tier)}
+        subnets = [stack_plan.by_id(i) for i in eks.inputs["privateSubnetIds"]]
+        assert {(s.region, s.inputs["tags"]["mercur:tier"]) for s in subnets} == {(region, "private")}
+        # Public subnets would take control-plane ENIs, whose replies to the deployer would leave by the IGW.
+        assert "publicSubnetIds" not in eks.inputs and "subnetIds" not in eks.inputs
 
 
-def test_node_groups_match_config_and_stay_private(plan_of) -> None:
+def test_clusters_run_on_auto_mode_with_only_the_system_pool_built_in(stack_plan) -> None:
+    for eks in _clusters(stack_plan).values():
+        auto = eks.inputs["autoMode"]
+        assert auto["enabled"] is True and auto["computeConfig"] == {"enabled": True, "nodePools": ["system"]}
+        assert eks.inputs["corednsAddonOptions"]["enabled"] is False  # Auto Mode runs cluster DNS
+    assert not stack_plan.of_type("eks:index:ManagedNodeGroup") and not stack_plan.of_type(
+        "aws:ec2/launchTemplate:LaunchTemplate")
+
+
+def test_cluster_role_has_the_auto_mode_policies_and_is_ready_before_the_cluster(plan_of) -> None:
     plan = plan_of("prod")
-    for group in plan.of_type("eks:index:ManagedNodeGroup"):
-        inputs = group.inputs
-        assert inputs["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 12}
-        assert inputs["instanceTypes"] == ["m6i.xlarge", "m6a.xlarge"] and inputs["capacityType"] == "ON_DEMAND"
-        assert inputs["cluster"] == _clusters(plan)[group.region].urn
-        assert {plan.by_id(i).inputs["tags"]["mercur:tier"] for i in inputs["subnetIds"]} == {"private"}
-        assert {plan.by_id(i).region for i in inputs["subnetIds"]} == {group.region}
-        assert "remoteAccess" not in inputs  # no SSH (CKV_AWS_100)
-        template = plan.by_id(inputs["launchTemplate"]["id"])
-        [disk] = template.inputs["blockDeviceMappings"]
-        assert disk["ebs"]["encrypted"] == "true" and disk["ebs"]["volumeSize"] == 100
-        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+    for region, eks in _clusters(plan).items():
+        role = plan.by_urn(eks.inputs["serviceRole"])
+        assert role.region == region
+        attachments = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                       if a.inputs["role"] == role.id]
+        assert {a.inputs["policyArn"] for a in attachments} == {
+            f"arn:aws:iam::aws:policy/{p}" for p in cluster.CLUSTER_ROLE_POLICIES}
+        [tags] = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+        assert {a.urn for a in attachments} | {tags.urn} <= set(eks.dependencies)
 
 
-def test_dev_nodes_are_small_and_spot(plan_of) -> None:
-    [group] = plan_of("dev").of_type("eks:index:ManagedNodeGroup")
-    assert group.inputs["scalingConfig"]["maxSize"] <= 3 and group.inputs["capacityType"] == "SPOT"
-
-
-def test_node_role_has_only_the_node_policies(plan_of) -> None:
-    plan = plan_of("staging")
-    for group in plan.of_type("eks:index:ManagedNodeGroup"):
-        role_name = group.inputs["nodeRoleArn"].rsplit("/", 1)[1]
-        attached = {a.inputs["policyArn"].rsplit("/", 1)[1] for a in plan.of_type(
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.inputs["role"] == role_name}
-        assert attached == set(cluster.NODE_POLICIES)
-
-
-def test_ebs_csi_addon_assumes_an_irsa_role_of_its_own_cluster(stack_plan) -> None:
+def test_each_cluster_has_the_apps_node_pool_within_its_limits(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    peak_cpu, _ = stack.required_node_pool()
     for region, eks in _clusters(stack_plan).items():
-        addons = {a.inputs["addonName"]: a for a in stack_plan.of_type("aws:eks/addon:Addon") if a.region == region}
-        assert set(addons) == {"coredns", "metrics-server", "aws-ebs-csi-driver"}
-        assert {a.inputs["clusterName"] for a in addons.values()} == {eks.inputs["name"]}
-        role = stack_plan.by_id(addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].rsplit("/", 1)[1])
-        [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-        assert f"oidc.eks.{region}.amazonaws.com" in statement["Principal"]["Federated"]
-        assert cluster.EBS_CSI_SERVICE_ACCOUNT in statement["Condition"]["StringEquals"].values()
+        [pool] = [p for p in stack_plan.of_type("kubernetes:karpenter.sh/v1:NodePool") if p.region == region]
+        spec = pool.inputs["spec"]
+        assert int(spec["limits"]["cpu"]) >= peak_cpu >= stack.peak_cpu
+        assert spec["limits"] == {"cpu": str(stack.node_pool.limits.cpu), "memory": stack.node_pool.limits.memory}
+        wanted = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
+        assert wanted["karpenter.sh/capacity-type"] == list(stack.node_pool.capacity_types)
+        assert wanted["eks.amazonaws.com/instance-category"] == list(stack.node_pool.categories)
+        assert spec["template"]["spec"]["nodeClassRef"] == {"group": "eks.amazonaws.com", "kind": "NodeClass",
+                                                            "name": cluster.APP_NODE_POOL}
+        if stack.environment != "dev":
+            assert "on-demand" in wanted["karpenter.sh/capacity-type"]
+
+
+def test_node_class_keeps_nodes_private_and_their_volumes_on_the_region_key(stack_plan) -> None:
+    for region, eks in _clusters(stack_plan).items():
+        [node_class] = [c for c in stack_plan.of_type("kubernetes:eks.amazonaws.com/v1:NodeClass")
+                        if c.region == region]
+        spec = node_class.inputs["spec"]
+        assert [t["id"] for t in spec["subnetSelectorTerms"]] == eks.inputs["privateSubnetIds"]
+        [group] = spec["securityGroupSelectorTerms"]
+        api_rules = [r for r in stack_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                     if r.region == region]
+        assert group["id"].startswith("sg-")  # the cluster security group, as the API's 443 rules are
+        assert {r.inputs["securityGroupId"] for r in api_rules} <= {group["id"]}
+        assert spec["ephemeralStorage"]["kmsKeyID"] == eks.inputs["encryptionConfigKeyArn"]
+        assert spec["role"].startswith(eks.name)  # the node role pulumi-eks made for Auto Mode
+        assert spec["networkPolicy"] == "DefaultAllow"
+
+
+def test_metrics_server_is_the_only_addon(stack_plan) -> None:
+    for region, eks in _clusters(stack_plan).items():
+        addons = [a for a in stack_plan.of_type("aws:eks/addon:Addon") if a.region == region]
+        assert [a.inputs["addonName"] for a in addons] == ["metrics-server"]
+        assert addons[0].inputs["clusterName"] == eks.inputs["name"]
 
 
 def test_control_plane_logs_are_retained_and_encrypted(plan_of) -> None:
@@ -170,3 +196,29 @@ def test_the_cluster_waits_for_its_log_group_so_destroy_then_create_does_not_col
                   if g.region == eks.region and g.name.endswith("-control-plane-logs")]
         assert logs.inputs["name"] == f"/aws/eks/{eks.inputs['name']}/cluster"
         assert logs.urn in eks.dependencies  # created before the cluster, deleted after it
+
+
+@pytest.mark.parametrize("kind, field", [("kubernetes:karpenter.sh/v1:NodePool", "spec.template.spec.expireafter"),
+                                         ("kubernetes:eks.amazonaws.com/v1:NodeClass", "spec.ephemeralStorage.kmsKeyId")])
+def test_node_pool_and_class_match_their_crds_and_a_misspelling_is_caught(plan_of, kind, field) -> None:
+    [resource, *_] = plan_of("prod").of_type(kind)
+    body = copy.deepcopy(dict(resource.inputs))
+    kubernetes_schemas.validate(copy.deepcopy(body), "1.35", strict=True)
+    *parents, leaf = field.split(".")
+    target = body
+    for part in parents:
+        target = target[part]
+    target[leaf] = "x"
+    with pytest.raises(kubernetes_schemas.ValidationError, match="Additional properties"):
+        kubernetes_schemas.validate(body, "1.35", strict=True)
+
+
+def test_kubernetes_waits_for_the_deploy_path_to_the_private_api(plan_of) -> None:
+    plan = plan_of("prod")
+    for provider in plan.of_type("pulumi:providers:kubernetes"):
+        waits_for = {plan.by_urn(urn).type for urn in provider.dependencies}
+        assert {"aws:ec2transitgateway/vpcAttachment:VpcAttachment", "aws:ec2/routeTable:RouteTable",
+                "aws:ec2/routeTableAssociation:RouteTableAssociation",
+                "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"} <= waits_for
+        rules = [plan.by_urn(u) for u in provider.dependencies if plan.by_urn(u).type.startswith("aws:vpc/")]
+        assert {r.region for r in rules} == {provider.region}

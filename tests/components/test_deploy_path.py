@@ -55,13 +55,14 @@ def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project, 
     kinds = ("aws:route53/", "aws:iam/", "aws:kms/key:Key", "aws:backup/vault:Vault", "aws:ec2/vpc:Vpc",
              "eks:index:Cluster")
     assert _urns(before, kinds) == _urns(after, kinds)
-    # Global resources stay on the one global provider; the records swap roles in place.
+    # Global resources stay on the one global provider; the records keep their roles and change targets.
     roles = {r.urn: r.provider for r in before.of_type("aws:iam/role:Role") if "BackupRoles" in r.urn}
     assert roles and roles == {r.urn: r.provider for r in after.of_type("aws:iam/role:Role") if r.urn in roles}
     policy = {r.urn: r.inputs["failoverRoutingPolicies"][0]["type"] for r in after.of_type("aws:route53/record:Record")}
     assert sorted(policy.values()) == ["PRIMARY", "SECONDARY"]
-    assert next(r for r in after.of_type("aws:route53/record:Record")
-                if r.inputs["failoverRoutingPolicies"][0]["type"] == "PRIMARY").inputs["setIdentifier"] == "us-east-1"
+    primary = next(r for r in after.of_type("aws:route53/record:Record")
+                   if r.inputs["failoverRoutingPolicies"][0]["type"] == "PRIMARY")
+    assert primary.inputs["healthCheckId"] == after.outputs["regions"]["us-east-1"]["healthCheckId"]
 
 
 def test_zones_are_chosen_by_id_whatever_letters_the_account_uses(project, plan_of, monkeypatch) -> None:

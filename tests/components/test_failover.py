@@ -41,10 +41,10 @@ def test_two_regions_get_a_well_formed_failover_pair(plan_of, stack) -> None:
     assert {r.inputs["type"] for r in records} == {"A"}
     policies = {r.inputs["failoverRoutingPolicies"][0]["type"]: r for r in records}
     assert set(policies) == {"PRIMARY", "SECONDARY"}
-    assert policies["PRIMARY"].inputs["setIdentifier"] == "us-west-1"
-    assert policies["SECONDARY"].inputs["setIdentifier"] == "us-east-1"
-    for record in records:
-        region = record.inputs["setIdentifier"]
+    regions = {"PRIMARY": "us-west-1", "SECONDARY": "us-east-1"}
+    for role, record in policies.items():
+        region = regions[role]
+        assert record.inputs["setIdentifier"] == role.lower()
         assert record.inputs["healthCheckId"] == plan.outputs["regions"][region]["healthCheckId"]
         [alias] = record.inputs["aliases"]
         assert alias["name"] == plan.outputs["regions"][region]["endpoints"]["storefront"]
@@ -100,13 +100,16 @@ def test_three_regions_build_a_failover_chain(project) -> None:
     by_name: dict[str, dict[str, synth.Resource]] = {}
     for record in _records(plan):
         by_name.setdefault(record.inputs["name"], {})[record.inputs["failoverRoutingPolicies"][0]["type"]] = record
+    def region(record: synth.Resource) -> str:
+        return next(r for r, d in plan.outputs["regions"].items() if d.get("healthCheckId") == record.inputs[
+            "healthCheckId"])
+
     top = by_name.pop("shop.mercur.example")
-    assert top["PRIMARY"].inputs["setIdentifier"] == "us-west-1"
+    assert region(top["PRIMARY"]) == "us-west-1"
     [nested_alias] = top["SECONDARY"].inputs["aliases"]
     nested = by_name.pop(nested_alias["name"])
     assert nested_alias["zoneId"] == plan.outputs["hostedZoneId"] and nested_alias["evaluateTargetHealth"]
-    assert nested["PRIMARY"].inputs["setIdentifier"] == "us-east-1"
-    assert nested["SECONDARY"].inputs["setIdentifier"] == "us-east-2"
+    assert region(nested["PRIMARY"]) == "us-east-1" and region(nested["SECONDARY"]) == "us-east-2"
     assert not by_name
     assert len(plan.of_type("aws:route53/healthCheck:HealthCheck")) == 3
 
@@ -139,6 +142,27 @@ def test_a_zone_the_stack_creates_is_signed_and_logs_its_queries(plan_of) -> Non
     assert not plan_of("prod").of_type("aws:route53/queryLog:QueryLog")  # prod's zone exists already
 
 
-def test_records_are_named_by_region_not_by_role(plan_of) -> None:
-    for record in _records(plan_of("prod")):
-        assert record.name.endswith(record.inputs["setIdentifier"]) and "primary" not in record.name
+def test_records_are_named_by_role_so_a_swap_only_retargets_them(project, plan_of) -> None:
+    before = {r.name: r for r in _records(plan_of("prod"))}
+    after = {r.name: r for r in _records(project.edit("prod", lambda v: v["mercur:regions"].reverse())
+                                         .synthesize("prod"))}
+    assert set(before) == set(after) and len(before) == 2
+    for name, record in before.items():
+        role = record.inputs["failoverRoutingPolicies"]
+        assert name.endswith(role[0]["type"].lower()) and after[name].inputs["failoverRoutingPolicies"] == role
+        assert after[name].inputs["setIdentifier"] == record.inputs["setIdentifier"]
+        assert after[name].inputs["aliases"] != record.inputs["aliases"]  # only the target moves
+
+
+def test_the_last_serving_region_stays_a_lone_primary_while_the_other_retires(project) -> None:
+    plan = project.edit("prod", lambda v: v["mercur:regions"][1].update(retiring=True)).synthesize("prod")
+    [record] = _records(plan)
+    assert record.name.endswith("-primary")
+    assert record.inputs["failoverRoutingPolicies"] == [{"type": "PRIMARY"}]
+    assert record.inputs["setIdentifier"] == "primary"
+
+
+def test_the_key_signing_key_name_is_what_route53_accepts(plan_of) -> None:
+    import re
+    [ksk] = plan_of("dev").of_type("aws:route53/keySigningKey:KeySigningKey")
+    assert re.fullmatch(r"[A-Za-z0-9_]{3,128}", ksk.inputs["name"])

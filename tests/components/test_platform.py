@@ -55,7 +55,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     assert outputs["environment"] == "prod"
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "availabilityZoneIds", "privateSubnetIds", "clusterName",
-                                "oidcProviderArn", "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
+                                "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
                                 "backupCopiesTo", "achievableRpoMinutes", "healthCheckId"}
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
@@ -78,8 +78,8 @@ def test_a_retiring_region_loses_its_protection_its_traffic_and_its_copies(proje
     assert retiring and not any(r.protect for r in retiring)
     [eks] = [c for c in plan.of_type("eks:index:Cluster") if c.region == "us-east-2"]
     assert eks.inputs["deletionProtection"] is False
-    assert {c.inputs["setIdentifier"] for c in plan.of_type("aws:route53/record:Record")} == {"us-west-1",
-                                                                                             "us-east-1"}
+    serving = {plan.outputs["regions"][r].get("healthCheckId") for r in ("us-west-1", "us-east-1")}
+    assert {c.inputs["healthCheckId"] for c in plan.of_type("aws:route53/record:Record")} == serving
     assert plan.outputs["regions"]["us-east-2"]["backupCopiesTo"] is None
     assert "us-east-2" not in {p["backupCopiesTo"] for p in plan.outputs["regions"].values()}
     assert any(r.protect for r in plan.resources if r.region == "us-west-1")

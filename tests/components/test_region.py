@@ -11,12 +11,20 @@ from mercur.components import region
 
 def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() -> None:
     policy = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1"))
-    admin, logs = policy["Statement"]
+    admin, logs, ebs = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert logs["Principal"] == {"Service": "logs.us-west-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"] == {
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-west-1:123456789012:log-group:*"}
     assert not any(action in ("kms:*", "kms:ScheduleKeyDeletion") for action in logs["Action"])
+
+
+def test_key_policy_lets_ebs_use_the_key_through_ec2_in_its_region_for_this_account_only() -> None:
+    ebs = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1"))["Statement"][2]
+    assert ebs["Condition"] == {"StringEquals": {"kms:CallerAccount": "123456789012",
+                                                 "kms:ViaService": "ec2.us-west-1.amazonaws.com"}}
+    assert "kms:CreateGrant" in ebs["Action"]  # EBS attaches volumes through grants
+    assert not any(action in ("kms:*", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy") for action in ebs["Action"])
 
 
 def test_one_region_component_per_configured_region(stack_plan) -> None:

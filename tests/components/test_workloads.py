@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import kubernetes_schemas
 import pytest
@@ -57,7 +58,7 @@ def test_kubernetes_objects_go_through_their_own_regions_cluster(stack_plan) -> 
         assert providers[resource.provider] == resource.region
         metadata = resource.inputs["metadata"]
         assert metadata["name"] and (metadata.get("namespace") not in (None, "default")
-                                     or resource.type.endswith(("Namespace", "StorageClass")))
+                                     or resource.type.endswith(("Namespace", "StorageClass", "NodeClass", "NodePool")))
 
 
 def test_active_runs_the_bounds_and_passive_the_standby(plan_of) -> None:
@@ -102,13 +103,23 @@ def test_probes_use_each_apps_health_path(plan_of) -> None:
             assert container["ports"] == [{"name": "http", "containerPort": app.port, "protocol": "TCP"}]
 
 
-def test_services_are_internet_facing_nlbs_health_checked_on_the_app(plan_of) -> None:
-    for service in plan_of("staging").of_type("kubernetes:core/v1:Service"):
+def test_services_are_auto_mode_nlbs_to_pod_ips_health_checked_on_the_app(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    paths = {app.name: app.health_path for app in stack.apps}
+    services = stack_plan.of_type("kubernetes:core/v1:Service")
+    assert len(services) == len(stack.apps) * len(stack.regions)
+    for service in services:
         annotations = service.inputs["metadata"]["annotations"]
         assert service.inputs["spec"]["type"] == "LoadBalancer"
-        assert annotations[f"{workloads.LB}type"] == "nlb"
-        assert annotations[f"{workloads.LB}cross-zone-load-balancing-enabled"] == "true"
-        assert annotations[f"{workloads.LB}healthcheck-path"].startswith("/")
+        assert service.inputs["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
+        assert annotations[f"{workloads.LB}scheme"] == "internet-facing"
+        assert annotations[f"{workloads.LB}nlb-target-type"] == "ip"
+        assert annotations[f"{workloads.LB}attributes"] == "load_balancing.cross_zone.enabled=true"
+        assert annotations[f"{workloads.LB}healthcheck-path"] == paths[service.inputs["metadata"]["name"]]
+        # Auto Mode ignores these (EKS User Guide): their presence would promise what does not happen.
+        assert f"{workloads.LB}type" not in annotations
+        assert f"{workloads.LB}cross-zone-load-balancing-enabled" not in annotations
+        assert "spec.loadBalancerClass" in service.replace_on_changes
 
 
 @pytest.mark.parametrize("stack, tls", [("dev", False), ("staging", True), ("prod", True)])
@@ -138,12 +149,25 @@ def test_disruption_budgets_and_network_policies(stack_plan) -> None:
         assert ingress == {"ports": [{"protocol": "TCP", "port": 8080}]}
 
 
-def test_each_app_has_an_irsa_ready_service_account(plan_of) -> None:
-    plan = plan_of("dev")
-    for account in plan.of_type("kubernetes:core/v1:ServiceAccount"):
-        role = plan.by_id(account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].rsplit("/", 1)[1])
-        name = account.inputs["metadata"]["name"]
-        assert f"system:serviceaccount:{name}:{name}" in role.inputs["assumeRolePolicy"]
+def test_each_app_gets_its_global_role_through_a_pod_identity_association_per_region(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    associations = stack_plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    clusters = {c.region: c for c in stack_plan.of_type("eks:index:Cluster")}
+    assert sorted((a.region, a.inputs["namespace"]) for a in associations) == sorted(
+        (r.name, app.name) for r in stack.regions for app in stack.apps)
+    for association in associations:
+        app = association.inputs["namespace"]
+        assert association.inputs["serviceAccount"] == app
+        assert association.inputs["clusterName"] == clusters[association.region].inputs["name"]
+        assert clusters[association.region].urn in association.dependencies  # the cluster exists first
+        role = stack_plan.by_id(association.inputs["roleArn"].rsplit("/", 1)[1])
+        assert role.region is None  # one global role, the same in every region
+        [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"] == {"aws:RequestTag/kubernetes-namespace": app,
+                                                          "aws:RequestTag/kubernetes-service-account": app}
+    for account in stack_plan.of_type("kubernetes:core/v1:ServiceAccount"):
+        assert "annotations" not in account.inputs["metadata"]  # no IRSA annotation left behind
 
 
 def test_endpoints_are_each_regions_load_balancers(plan_of) -> None:
@@ -154,8 +178,10 @@ def test_endpoints_are_each_regions_load_balancers(plan_of) -> None:
 
 def test_storage_class_encrypts_and_tags_volumes_for_backup(stack_plan) -> None:
     for storage in stack_plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass"):
-        assert storage.inputs["provisioner"] == "ebs.csi.aws.com"
+        assert storage.inputs["provisioner"] == "ebs.csi.eks.amazonaws.com"
         assert storage.inputs["parameters"]["encrypted"] == "true"
+        key = stack_plan.by_id(storage.inputs["parameters"]["kmsKeyId"].rsplit("/", 1)[1])
+        assert key.type == "aws:kms/key:Key" and key.region == storage.region
         assert storage.inputs["parameters"]["tagSpecification_1"] == "=".join(BACKUP_SELECTION)
         assert storage.inputs["reclaimPolicy"] == ("Retain" if stack_plan.stack == "prod" else "Delete")
 

@@ -75,8 +75,9 @@ def cases() -> dict[str, str | bytes]:
         ("prod", "dns-record", _set("dns", record="shop.mercur.example\n")),
         ("dev", "env-name", _app(0, env={"LOG_LEVEL\n": "debug"})),
         ("dev", "tag-key", lambda c: c["mercur:tags"].update({"Team\n": "x"})),
-        ("dev", "node-group-name", lambda c: c["mercur:nodeGroups"][0].update(name="general\n")),
-        ("dev", "instance-type", lambda c: c["mercur:nodeGroups"][0].update(instanceTypes=["t3.large\n"])),
+        ("dev", "instance-category", lambda c: c["mercur:nodePool"].update(categories=["t\n"])),
+        ("dev", "capacity-type", lambda c: c["mercur:nodePool"].update(capacityTypes=["spot\n"])),
+        ("dev", "node-memory", lambda c: c["mercur:nodePool"]["limits"].update(memory="16Gi\n")),
         ("prod", "certificate", lambda c: c["mercur:dns"]["certificates"].update(
             {"us-west-1": c["mercur:dns"]["certificates"]["us-west-1"] + "\n"})),
         ("dev", "leading-space-cidr", _region(0, cidr=" 10.10.0.0/16")),
@@ -98,9 +99,9 @@ def cases() -> dict[str, str | bytes]:
         ("dev", "tag-value", lambda c: c["mercur:tags"].update(Owner="plätform")),
         ("dev", "health-path", _app(0, healthPath="/héalthz")),
         ("dev", "mount-path", _app(0, volume={"sizeGb": 10, "mountPath": "/dätä"})),
-        ("dev", "node-group", lambda c: c["mercur:nodeGroups"][0].update(name="généräl")),
+        ("dev", "capacity-type", lambda c: c["mercur:nodePool"].update(capacityTypes=["spöt"])),
         ("prod", "domain", _set("dns", record="shöp.mercur.example")),
-        ("dev", "instance-type", lambda c: c["mercur:nodeGroups"][0].update(instanceTypes=["t３.large"])),
+        ("dev", "node-memory", lambda c: c["mercur:nodePool"]["limits"].update(memory="１６Gi")),
     ]:
         add(stack, "non-ascii", case, _edit(stack, change))
 
@@ -199,9 +200,9 @@ def cases() -> dict[str, str | bytes]:
     add("prod", "aws-limit", "iam-name-65", _edit("prod", _set("cluster", adminRoleArn="arn:aws:iam::333333333333:role/"
                                                                                        + "r" * 65)))
     add("dev", "aws-limit", "health-path-256", _edit("dev", _app(0, healthPath="/" + "h" * 256)))
-    for index, bad in enumerate(["t3", "T3.LARGE", "t3..large", ".large", "t3.large.x", "t3 large"]):
-        add("dev", "aws-limit", f"instance-type-{index}", _edit("dev", lambda c, b=bad: c["mercur:nodeGroups"][0]
-                                                                    .update(instanceTypes=[b])))
+    for index, bad in enumerate(["16", "16GB", "16gi", "0Gi", "-1Gi", "1.5Gi"]):
+        add("dev", "aws-limit", f"node-memory-{index}", _edit("dev", lambda c, b=bad: c["mercur:nodePool"]["limits"]
+                                                                .update(memory=b)))
     add("prod", "aws-limit", "gov-partition", _edit("prod", _set(
         "cluster", adminRoleArn="arn:aws-us-gov:iam::333333333333:role/admin")))
     add("prod", "aws-limit", "china-partition", _edit("prod", _set(
@@ -272,7 +273,8 @@ def cases() -> dict[str, str | bytes]:
         ("dev", "volume-size-zero", _app(0, volume={"sizeGb": 0, "mountPath": "/data"})),
         ("dev", "region-number", _region(0, name=1)),
         ("dev", "regions-dup", lambda c: c["mercur:regions"].append(dict(c["mercur:regions"][0]))),
-        ("prod", "node-group-max-zero", lambda c: c["mercur:nodeGroups"][0].update(maxSize=0)),
+        ("prod", "node-cpu-zero", lambda c: c["mercur:nodePool"]["limits"].update(cpu=0)),
+        ("prod", "node-categories-empty", lambda c: c["mercur:nodePool"].update(categories=[])),
         ("prod", "unknown-app-key", _app(0, replica={"min": 1})),
     ]:
         add(stack, "value", case, _edit(stack, change))

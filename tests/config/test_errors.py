@@ -52,8 +52,8 @@ def test_choice_and_bounds_name_the_allowed_values() -> None:
     raw["network"]["maxAzs"] = 7
     assert _reject(raw).endswith("7 is out of range; use a value from 2 to 4")
     raw = _prod()
-    raw["nodeGroups"][0]["capacityType"] = "c"
-    assert _reject(raw).endswith('"c" is not supported; use one of: ON_DEMAND, SPOT')
+    raw["nodePool"]["minGeneration"] = 3
+    assert _reject(raw).endswith("3 is out of range; use a value from 4 to 8")
 
 
 def test_a_missing_key_says_what_it_is_for() -> None:

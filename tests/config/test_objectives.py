@@ -52,11 +52,11 @@ def test_windows_are_valid_for_aws_backup() -> None:
 
 
 @pytest.mark.parametrize("rto_seconds, interval, threshold, achievable", [
-    (300, 30, 3, 210),   # prod's 5 minutes: the calm default
-    (180, 30, 2, 180),
-    (150, 30, 1, 150),
-    (149, 10, 2, 140),   # below what 30 s probes can detect: the fast interval
-    (130, 10, 1, 130),   # the best there is
+    (300, 30, 3, 150),   # prod's 5 minutes: the calm default
+    (120, 30, 2, 120),
+    (90, 30, 1, 90),
+    (89, 10, 2, 80),     # below what 30 s probes can detect: the fast interval
+    (70, 10, 1, 70),     # the best there is
 ])
 def test_failover_timing_is_the_calmest_that_meets_the_rto(rto_seconds, interval, threshold, achievable) -> None:
     timing = objectives.failover_timing(rto_seconds)
@@ -64,19 +64,29 @@ def test_failover_timing_is_the_calmest_that_meets_the_rto(rto_seconds, interval
         (interval, threshold, achievable)
 
 
-def test_rto_adds_detection_ttl_and_scale_up() -> None:
-    assert objectives.achievable_rto(30, 3) == 90 + objectives.ALIAS_TTL_SECONDS + objectives.SCALE_UP_SECONDS
+def test_rto_to_the_first_request_adds_detection_and_the_ttl() -> None:
+    timing = objectives.failover_timing(300)
+    assert objectives.achievable_rto(30, 3) == 90 + objectives.ALIAS_TTL_SECONDS == timing.achievable_rto_seconds
+    assert timing.first_request_terms() == {"detection": 90, "dnsTtl": 60, "standbyServes": 0}
+
+
+def test_full_capacity_adds_the_hpa_a_node_the_image_and_the_startup_budget() -> None:
+    timing = objectives.failover_timing(300)
+    assert timing.full_capacity_seconds == 90 + objectives.HPA_REACTION_SECONDS + \
+        objectives.NODE_LAUNCH_SECONDS + objectives.IMAGE_PULL_SECONDS + 5 * 30
+    assert list(timing.full_capacity_terms()) == ["detection", "hpaReaction", "nodeLaunch", "imagePull",
+                                                  "startupBudget"]
 
 
 def test_rto_below_the_best_names_it() -> None:
     with pytest.raises(Unachievable) as caught:
         objectives.failover_timing(10)
-    assert caught.value.best == objectives.best_rto() == 130 and caught.value.unit == "seconds"
+    assert caught.value.best == objectives.best_rto() == 70 and caught.value.unit == "seconds"
 
 
 def test_explicit_timing_that_misses_the_rto_is_refused() -> None:
     with pytest.raises(Unachievable):
-        objectives.failover_timing(200, interval_seconds=30, failure_threshold=4)
+        objectives.failover_timing(170, interval_seconds=30, failure_threshold=4)  # 120 s + 60 s TTL
 
 
 @pytest.mark.parametrize("regions, expected", [

@@ -23,9 +23,15 @@ def _set(section: str, name: str, value: Any) -> Callable[[dict], None]:
     return change
 
 
-def _node_group(**changes: Any) -> Callable[[dict], None]:
+def _node_pool(**changes: Any) -> Callable[[dict], None]:
     def change(values: dict) -> None:
-        values["mercur:nodeGroups"][0].update(changes)
+        values["mercur:nodePool"].update(changes)
+    return change
+
+
+def _app(index: int, **changes: Any) -> Callable[[dict], None]:
+    def change(values: dict) -> None:
+        values["mercur:apps"][index].update(changes)
     return change
 
 
@@ -39,8 +45,8 @@ def _drop(section: str, name: str) -> Callable[[dict], None]:
 BAD_INPUT = {
     "typo in a key": ("prod", lambda v: v["mercur:network"].update(natGateway=v["mercur:network"].pop("natGateways")),
                       "mercur:network.natGateway", "did you mean `natGateways`"),
-    "typo in a top-level key": ("dev", lambda v: v.update({"mercur:nodeGroup": v.pop("mercur:nodeGroups")}),
-                                "mercur:nodeGroup", "did you mean `nodeGroups`"),
+    "typo in a top-level key": ("dev", lambda v: v.update({"mercur:nodePools": v.pop("mercur:nodePool")}),
+                                "mercur:nodePools", "did you mean `nodePool`"),
     "missing required key": ("staging", _drop("cluster", "adminRoleArn"), "mercur:cluster.adminRoleArn", "add it"),
     "missing section": ("dev", lambda v: v.pop("mercur:regions"), "mercur:regions", "add it"),
     "malformed CIDR": ("dev", lambda v: _region(v, 0).update(cidr="10.10.0.300/16"), "mercur:regions[0].cidr",
@@ -64,11 +70,19 @@ BAD_INPUT = {
                                         "at most 2"),
     "fewer AZs than EKS needs": ("prod", lambda v: _region(v, 1).update(azCount=1), "mercur:regions[1].azCount",
                                  "EKS needs"),
-    "min above desired": ("prod", _node_group(minSize=4, desiredSize=3), "mercur:nodeGroups[0].desiredSize",
-                          "minSize"),
-    "desired above max": ("staging", _node_group(desiredSize=5), "mercur:nodeGroups[0].desiredSize", "maxSize"),
-    "prod node group that cannot survive an AZ loss": ("prod", _node_group(minSize=1), "mercur:nodeGroups[0].minSize",
-                                                       "at least 2"),
+    # prod's peak after a failover: 20 x 250m + 30 x 500m = 20 vCPU, 20Gi; an 85% requestable share needs 24.
+    "NodePool too small for the peak": ("prod", _node_pool(limits={"cpu": 20, "memory": "256Gi"}),
+                                        "mercur:nodePool.limits.cpu", "set it to at least 24"),
+    "HPA maxima beyond the NodePool": ("prod", _app(1, replicas={"min": 3, "max": 50}),
+                                       "mercur:nodePool.limits.cpu", "set it to at least 36"),
+    "NodePool memory too small": ("staging", _node_pool(limits={"cpu": 8, "memory": "4Gi"}),
+                                  "mercur:nodePool.limits.memory", 'at least "'),
+    "prod on spot only": ("prod", _node_pool(capacityTypes=["spot"]), "mercur:nodePool.capacityTypes",
+                          "keep on-demand"),
+    "unknown instance category": ("dev", _node_pool(categories=["g"]), "mercur:nodePool.categories",
+                                  "use some of: c, m, r, t"),
+    "memory limit without a unit": ("dev", _node_pool(limits={"cpu": 4, "memory": 16}), "mercur:nodePool.limits.memory",
+                                    '"256Gi"'),
     "unsupported EKS version": ("prod", _set("cluster", "version", "1.27"), "mercur:cluster.version", "1.35"),
     "EKS version read as a number": ("prod", _set("cluster", "version", 1.3), "mercur:cluster.version", "quote it"),
     "API open to the world": ("dev", _set("cluster", "publicAccessCidrs", ["0.0.0.0/0"]),
@@ -124,7 +138,8 @@ def test_environments_differ_as_the_platform_team_expects() -> None:
     assert [r.name for r in staging.regions] == [r.name for r in prod.regions] == ["us-west-1", "us-east-1"]
     assert dev.network.nat_gateways is NatGateways.SINGLE and prod.network.nat_gateways is NatGateways.PER_AZ
     assert not prod.cluster.endpoint_public_access and not staging.cluster.endpoint_public_access
-    assert staging.node_groups[0].max_size < prod.node_groups[0].max_size
+    assert staging.node_pool.limits.cpu < prod.node_pool.limits.cpu
+    assert "spot" in dev.node_pool.capacity_types and prod.node_pool.capacity_types == ("on-demand",)
     assert prod.active_region.name == "us-west-1" and prod.is_production and not staging.is_production
 
 

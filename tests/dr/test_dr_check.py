@@ -27,7 +27,7 @@ def test_a_correctly_seeded_stack_is_ready(world, stack) -> None:
     report, _ = _run(world, stack)
     assert report.ready, report.table()
     checks = {i.check for i in report.items}
-    assert {"cluster", "node groups", "snapshots"} <= checks
+    assert {"cluster", "snapshots"} <= checks
     assert ("vault lock" in checks) == (stack == "prod")
     assert ("dns records" in checks) and ("health check" in checks)
 
@@ -100,12 +100,10 @@ def test_a_missing_vault_lock_is_named_in_prod(world) -> None:
 
 def test_aws_errors_fail_their_item_only(world) -> None:
     seeded = world("prod")
-    seeded.client("eks", "us-east-1").delete_nodegroup(clusterName="mercur-prod-use1",
-                                                       nodegroupName="mercur-prod-use1-general")
     seeded.client("eks", "us-east-1").delete_cluster(name="mercur-prod-use1")
     report, _ = _run(world, seeded=seeded)
     failing = _failing(report)
-    assert [(r, i) for r, i, _ in failing] == [("us-east-1", "cluster"), ("us-east-1", "node groups")]
+    assert [(r, i) for r, i, _ in failing] == [("us-east-1", "cluster")]
     assert failing[0][2].startswith("AWS error:")
 
 

@@ -77,9 +77,16 @@ VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
     "eks-endpoint-private": ("eks:index:Cluster", [lambda p: p.update(endpointPublicAccess=True,
                                                                       publicAccessCidrs=["198.51.100.0/24"])]),
     "eks-supported-version": ("eks:index:Cluster", [_set("version", "1.29")]),
-    "eks-nodes-no-ssh": ("eks:index:ManagedNodeGroup", [_set("remoteAccess", {"ec2SshKey": "ops"})]),
-    "eks-node-disks-encrypted": ("aws:ec2/launchTemplate:LaunchTemplate",
-                                 [_set("blockDeviceMappings.0.ebs.encrypted", "false")]),
+    "eks-auto-mode": ("eks:index:Cluster", [_set("autoMode.enabled", False), _set("autoMode", DELETE)]),
+    "eks-node-pool-limits": (policies.NODE_POOL, [_set("spec.limits", DELETE), _set("spec.limits.memory", DELETE)]),
+    "eks-node-class-private-encrypted": (policies.NODE_CLASS, [
+        _set("spec.subnetSelectorTerms", [{"tags": {"kubernetes.io/role/internal-elb": "1"}}]),
+        _set("spec.ephemeralStorage.kmsKeyID", DELETE)]),
+    "k8s-load-balancer-class": ("kubernetes:core/v1:Service", [_set("spec.loadBalancerClass", DELETE),
+                                                               _set("spec.loadBalancerClass", "service.k8s.aws/nlb")]),
+    "k8s-storage-class-encrypted": ("kubernetes:storage.k8s.io/v1:StorageClass", [
+        _set("parameters.kmsKeyId", DELETE), _set("parameters.encrypted", "false"),
+        _set("provisioner", "ebs.csi.aws.com")]),
     "kms-key-rotation": ("aws:kms/key:Key", [_set("enableKeyRotation", False), _set("enableKeyRotation", DELETE)]),
     "log-group-retention": ("aws:cloudwatch/logGroup:LogGroup", [_set("retentionInDays", 90),
                                                                  _set("retentionInDays", DELETE)]),
@@ -140,10 +147,13 @@ def test_world_open_api_fires_both_endpoint_rules(prod) -> None:
 def test_eks_rules_read_the_aws_cluster_crossguard_sees_inside_pulumi_eks() -> None:
     good = {"version": "1.35", "enabledClusterLogTypes": sorted(policies.LOG_TYPES),
             "encryptionConfig": {"provider": {"keyArn": "arn:aws:kms:us-west-1:1:key/k"}, "resources": ["secrets"]},
-            "vpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True}}
+            "vpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True},
+            "computeConfig": {"enabled": True, "nodePools": ["system"]}}
     assert fired(policies.EKS_CLUSTER, good) == set()
     good["vpcConfig"] = {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}
     assert fired(policies.EKS_CLUSTER, good) == {"eks-endpoint-private", "eks-endpoint-not-world-open"}
+    del good["computeConfig"]
+    assert "eks-auto-mode" in fired(policies.EKS_CLUSTER, good)
 
 
 @pytest.mark.parametrize("rule_type", ["aws:ec2/securityGroup:SecurityGroup"])
@@ -188,8 +198,9 @@ def _edit(type_: str, edit: Callable[[dict], None]) -> Callable[[list[Resource]]
 STACK_VIOLATIONS = {
     "vpc-flow-logs": _without("aws:ec2/flowLog:FlowLog"),
     "vpc-default-security-group-managed": _without("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"),
-    "eks-nodes-in-private-subnets": _edit("eks:index:ManagedNodeGroup", lambda p: p.update(
-        subnetIds=p["subnetIds"][:1] + ["subnet-public"])),
+    "eks-nodes-in-private-subnets": _edit(policies.NODE_CLASS, lambda p: p["spec"]["subnetSelectorTerms"].append(
+        {"id": "subnet-elsewhere"})),
+    "eks-pod-identity-per-workload": _without("aws:eks/podIdentityAssociation:PodIdentityAssociation"),
     "k8s-disruption-budgets": _without("kubernetes:policy/v1:PodDisruptionBudget"),
     "backup-vault-lock-in-prod": _without("aws:backup/vaultLockConfiguration:VaultLockConfiguration"),
     "backup-copied-to-peer-region": _edit("aws:backup/plan:Plan", lambda p: [
@@ -232,11 +243,18 @@ def test_each_stack_violation_fires_exactly_its_rule(prod, rule) -> None:
 
 def test_nodes_must_avoid_public_subnets(prod) -> None:
     def public(resources):
-        cluster = next(r for r in resources if r.type == "eks:index:Cluster" and r.region == "us-west-1")
-        group = next(r for r in resources if r.type == "eks:index:ManagedNodeGroup" and r.region == "us-west-1")
-        group.inputs["subnetIds"] = cluster.inputs["publicSubnetIds"]
+        node_class = next(r for r in resources if r.type == policies.NODE_CLASS and r.region == "us-west-1")
+        public = [s.id for s in resources if s.type == "aws:ec2/subnet:Subnet" and s.region == "us-west-1"
+                  and s.inputs["tags"]["mercur:tier"] == "public"]
+        node_class.inputs["spec"]["subnetSelectorTerms"] = [{"id": s} for s in public]
         return resources
     assert set(fired_on_stack(_stack(prod, public))) == {"eks-nodes-in-private-subnets"}
+
+    def cluster_in_public(resources):
+        cluster = next(r for r in resources if r.type == "eks:index:Cluster" and r.region == "us-west-1")
+        cluster.inputs["publicSubnetIds"] = ["subnet-public"]
+        return resources
+    assert set(fired_on_stack(_stack(prod, cluster_in_public))) == {"eks-nodes-in-private-subnets"}
 
 
 def test_every_rule_is_documented_with_its_reference_and_unique() -> None:
@@ -245,7 +263,7 @@ def test_every_rule_is_documented_with_its_reference_and_unique() -> None:
     for rule in policies.RESOURCE_RULES + policies.STACK_RULES:
         assert rule.description and rule.description.strip()
     cited = " ".join(r.description for r in policies.RESOURCE_RULES)
-    for reference in ("CKV_AWS_37", "CKV_AWS_58", "CKV_AWS_39", "CKV_AWS_38", "CKV_AWS_100", "CKV_AWS_339",
+    for reference in ("CKV_AWS_37", "CKV_AWS_58", "CKV_AWS_39", "CKV_AWS_38", "CKV_AWS_3", "CKV_AWS_339",
                       "CKV_AWS_7", "CKV_AWS_66", "CKV_AWS_338", "CKV_AWS_158", "CKV_AWS_130", "CKV_AWS_24",
                       "CKV_K8S_8", "CKV_K8S_10", "CKV_K8S_14", "CKV_K8S_20", "CKV_K8S_16", "CKV_K8S_22",
                       "CKV_K8S_23", "CKV_K8S_28", "CKV_K8S_21", "CKV_AWS_166"):

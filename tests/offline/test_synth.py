@@ -52,8 +52,8 @@ def test_every_registration_is_recorded_with_its_parent(stack_plan) -> None:
 
 def test_resource_references_are_recorded_as_urns(plan_of) -> None:
     plan = plan_of("dev")
-    [group] = plan.of_type("eks:index:ManagedNodeGroup")
-    assert plan.by_urn(group.inputs["cluster"]).type == "eks:index:Cluster"
+    [eks] = plan.of_type("eks:index:Cluster")
+    assert plan.by_urn(eks.inputs["serviceRole"]).type == "aws:iam/role:Role"
 
 
 def test_secrets_are_masked_in_the_document(plan_of) -> None:
