@@ -116,6 +116,7 @@ def _session() -> Any:
 def aws(monkeypatch: pytest.MonkeyPatch):
     """moto's AWS for the DR tools; never real credentials."""
     from moto import mock_aws
+    from moto.core import utils as moto_core_utils
     from moto.eks import utils as moto_eks_utils
     for name, value in _FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
@@ -123,16 +124,24 @@ def aws(monkeypatch: pytest.MonkeyPatch):
     # moto checks every EKS role ARN's partition against a brand-new boto3 Session, which re-reads
     # botocore's endpoint data each time (about half of every DR test); the shared session answers the same.
     monkeypatch.setattr(moto_eks_utils, "Session", _session)
+    # moto parses each service model again with a loader of its own (the RDS model alone is 1.5 MB of JSON):
+    # the shared session's loader has it parsed already.
+    monkeypatch.setattr(moto_core_utils, "create_loader", lambda: _session()._session.get_component("data_loader"))
     with mock_aws():
         yield aws_client
 
 
 @pytest.fixture
 def world(aws, plan_of):
-    """A seeded moto world for a stack: `world("prod")`."""
+    """A seeded moto world for a stack: `world("prod")`, or from an edited copy: `world("prod", project=...)`."""
     from mercur.config import load_file
     from moto_world import World
-    return lambda stack: World(plan_of(stack), load_file(ROOT, stack), aws).seed()
+
+    def seed(stack: str, project: "Project | None" = None) -> World:
+        if project is None:
+            return World(plan_of(stack), load_file(ROOT, stack), aws).seed()
+        return World(project.synthesize(stack), load_file(project.path, stack), aws).seed()
+    return seed
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -145,5 +154,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Each xdist worker exits with a large heap; frozen, interpreter shutdown does not walk it."""
     from mercur.offline import gcpolicy
     gcpolicy.before_exit()
+
 
 

@@ -31,6 +31,7 @@ class World:
                 MaxRetentionDays=lock.inputs["maxRetentionDays"], ChangeableForDays=lock.inputs["changeableForDays"])
         for policy in self.plan.of_type("aws:dlm/lifecyclePolicy:LifecyclePolicy"):
             self._snapshots(policy)
+        self._database()
         self._dns()
         self.outputs = self._outputs()
         return self
@@ -40,6 +41,43 @@ class World:
             name=cluster.inputs["name"], version=cluster.inputs["version"],
             roleArn="arn:aws:iam::123456789012:role/eks-cluster",
             resourcesVpcConfig={"subnetIds": cluster.inputs["privateSubnetIds"]})
+
+    def _database(self) -> None:
+        """The global cluster, each region's cluster in it (the first region's creating it), and what AWS
+        Backup does for each: a cluster snapshot in its region, copied to the peer's under the peer's key."""
+        clusters = {c.region: c for c in self.plan.of_type("aws:rds/cluster:Cluster")}
+        if not clusters:
+            return
+        order = self.plan.outputs["failoverOrder"]
+        [global_cluster] = self.plan.of_type("aws:rds/globalCluster:GlobalCluster") or [None]
+        if global_cluster:
+            self.client("rds", order[0]).create_global_cluster(
+                GlobalClusterIdentifier=global_cluster.inputs["globalClusterIdentifier"],
+                Engine=global_cluster.inputs["engine"], EngineVersion=global_cluster.inputs["engineVersion"],
+                StorageEncrypted=True)
+        keys = {region: self.client("kms", region).create_key()["KeyMetadata"]["Arn"] for region in clusters}
+        snapshots = {}
+        for region in order:
+            inputs = clusters[region].inputs
+            # moto restores a snapshot by copying its source cluster's settings, password included: every seeded
+            # cluster gets one (AWS would refuse it on a secondary; the plan declares it on the primary only).
+            credentials = {"MasterUsername": inputs.get("masterUsername", "mercur_admin"),
+                           "MasterUserPassword": "seeded-" * 3}
+            extra = {"GlobalClusterIdentifier": inputs["globalClusterIdentifier"]} \
+                if inputs.get("globalClusterIdentifier") else {}
+            rds = self.client("rds", region)
+            rds.create_db_cluster(DBClusterIdentifier=inputs["clusterIdentifier"], Engine=inputs["engine"],
+                                  EngineVersion=inputs["engineVersion"], StorageEncrypted=True, KmsKeyId=keys[region],
+                                  **credentials, **extra)
+            snapshots[region] = rds.create_db_cluster_snapshot(
+                DBClusterSnapshotIdentifier=f"awsbackup-{inputs['clusterIdentifier']}",
+                DBClusterIdentifier=inputs["clusterIdentifier"])["DBClusterSnapshot"]["DBClusterSnapshotArn"]
+        for region, details in self.plan.outputs["regions"].items():
+            peer = details.get("backupCopiesTo")
+            if peer and region in snapshots:
+                self.client("rds", peer).copy_db_cluster_snapshot(
+                    SourceDBClusterSnapshotIdentifier=snapshots[region], SourceRegion=region, KmsKeyId=keys[peer],
+                    TargetDBClusterSnapshotIdentifier=f"awsbackup-copy-{clusters[region].inputs['clusterIdentifier']}")
 
     def _snapshots(self, policy: Resource) -> None:
         """What DLM does: snapshot the tagged volumes, tag them, copy them (with tags) to the peer region."""
@@ -77,6 +115,8 @@ class World:
         cloudwatch = self.client("cloudwatch", ROUTE53_REGION)
         for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
             inputs = alarm.inputs
+            if inputs["namespace"] != "AWS/Route53":
+                continue
             cloudwatch.put_metric_alarm(
                 AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
                 Dimensions=[{"Name": "HealthCheckId",

@@ -44,5 +44,7 @@ def test_no_world_open_ingress_anywhere(stack_plan) -> None:
 def test_only_prod_protects_stateful_resources(stack_plan) -> None:
     protected = {r.type for r in stack_plan.resources if r.protect}
     expected = {"aws:kms/key:Key", "eks:index:Cluster", "aws:backup/vault:Vault",
-                "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}
+                "aws:backup/vaultLockConfiguration:VaultLockConfiguration", "aws:rds/globalCluster:GlobalCluster",
+                "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance",
+                "aws:secretsmanager/secret:Secret"}
     assert protected == (expected if stack_plan.stack == "prod" else set())

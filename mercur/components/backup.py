@@ -152,7 +152,8 @@ class BackupSchedule(pulumi.ComponentResource):
     """A region's schedules: AWS Backup plans + DLM policy, both sized from the RPO, copying to the peer."""
 
     def __init__(self, name: str, *, dr: DrConfig, region: str, vault: BackupVault, peer: Peer | None,
-                 restore_testing: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+                 restore_testing: bool, database_arn: pulumi.Output[str] | None, volumes: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:backup:BackupSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         schedule = dr.schedule
@@ -166,7 +167,7 @@ class BackupSchedule(pulumi.ComponentResource):
                 destination_vault_arn=peer.vault_arn,
                 lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=retention_days))]
 
-        tags = {"mercur:rpo-minutes": str(dr.rpo_minutes)}
+        tags = {"mercur:rpo-minutes": str(dr.rpo.region_loss_and_corruption)}
         self.plan = aws.backup.Plan(f"{name}-snapshots", name=f"{vault.label}-snapshots", opts=child, rules=[
             aws.backup.PlanRuleArgs(
                 rule_name=f"every-{schedule.interval_hours}h", target_vault_name=vault.vault.name,
@@ -178,6 +179,10 @@ class BackupSchedule(pulumi.ComponentResource):
                              iam_role_arn=roles.backup.arn, opts=child,
                              selection_tags=[aws.backup.SelectionSelectionTagArgs(
                                  type="STRINGEQUALS", key=tag_key, value=tag_value)])
+        if database_arn is not None:
+            # The region's Aurora cluster by name: snapshots on the schedule, copied to the peer.
+            aws.backup.Selection(f"{name}-database", name=f"{vault.label}-database", plan_id=self.plan.id,
+                                 iam_role_arn=roles.backup.arn, resources=[database_arn], opts=child)
 
         # Point-in-time restore inside the region for the types that support it; the snapshot plan above
         # still carries them across regions.
@@ -194,6 +199,21 @@ class BackupSchedule(pulumi.ComponentResource):
                              conditions=[aws.backup.SelectionConditionArgs(string_equals=[
                                  aws.backup.SelectionConditionStringEqualArgs(
                                      key=f"aws:ResourceTag/{tag_key}", value=tag_value)])])
+        if database_arn is not None:
+            # Point-in-time restore of the database to any second of the retention: the corruption RPO.
+            aws.backup.Selection(f"{name}-database-continuous", name=f"{vault.label}-database-continuous",
+                                 plan_id=continuous.id, iam_role_arn=roles.backup.arn, resources=[database_arn],
+                                 opts=child)
+        if volumes:
+            self._volume_snapshots(name, dr, region, vault, peer, child)
+        if restore_testing:
+            self._restore_testing(name, vault, database_arn, volumes, child)
+        self.register_outputs({"planId": self.plan.id})
+
+    def _volume_snapshots(self, name: str, dr: DrConfig, region: str, vault: BackupVault, peer: Peer | None,
+                          child: pulumi.ResourceOptions) -> None:
+        """Only when an app has volumes: DLM copies their snapshots with the tags the DR check reads."""
+        schedule, (tag_key, tag_value), roles = dr.schedule, BACKUP_SELECTION, vault.roles
 
         # The EBS volumes Kubernetes creates, snapshotted on the same interval and copied encrypted.
         cross_region = [aws.dlm.LifecyclePolicyPolicyDetailsScheduleCrossRegionCopyRuleArgs(
@@ -216,15 +236,25 @@ class BackupSchedule(pulumi.ComponentResource):
                         interval=dr.retention_days, interval_unit="DAYS"),
                     cross_region_copy_rules=cross_region)]))
 
-        if restore_testing:
-            # Backups are proven restorable, not only taken: AWS Backup restores the newest recovery point
-            # weekly, validates it and deletes what it restored.
-            testing = aws.backup.RestoreTestingPlan(
-                f"{name}-restore-testing", name=_alphanumeric(f"{vault.label}_restore_testing"), opts=child,
-                schedule_expression=RESTORE_TEST_SCHEDULE, start_window_hours=24,
-                recovery_point_selection=aws.backup.RestoreTestingPlanRecoveryPointSelectionArgs(
-                    algorithm="LATEST_WITHIN_WINDOW", include_vaults=[vault.vault.arn],
-                    recovery_point_types=["SNAPSHOT"], selection_window_days=7))
+    def _restore_testing(self, name: str, vault: BackupVault, database_arn: pulumi.Output[str] | None,
+                         volumes: bool, child: pulumi.ResourceOptions) -> None:
+        """Backups are proven restorable, not only taken: AWS Backup restores the newest recovery point weekly,
+        validates it and deletes what it restored — the database's, and the volumes' when there are any."""
+        tag_key, tag_value = BACKUP_SELECTION
+        roles = vault.roles
+        testing = aws.backup.RestoreTestingPlan(
+            f"{name}-restore-testing", name=_alphanumeric(f"{vault.label}_restore_testing"), opts=child,
+            schedule_expression=RESTORE_TEST_SCHEDULE, start_window_hours=24,
+            recovery_point_selection=aws.backup.RestoreTestingPlanRecoveryPointSelectionArgs(
+                algorithm="LATEST_WITHIN_WINDOW", include_vaults=[vault.vault.arn],
+                recovery_point_types=["SNAPSHOT"], selection_window_days=7))
+        if database_arn is not None:
+            aws.backup.RestoreTestingSelection(
+                f"{name}-restore-testing-aurora", name=_alphanumeric(f"{vault.label}_aurora"),
+                restore_testing_plan_name=testing.name, protected_resource_type="Aurora",
+                iam_role_arn=roles.backup.arn, protected_resource_arns=[database_arn], validation_window_hours=4,
+                opts=child)
+        if volumes:
             aws.backup.RestoreTestingSelection(
                 f"{name}-restore-testing-ebs", name=_alphanumeric(f"{vault.label}_ebs"),
                 restore_testing_plan_name=testing.name, protected_resource_type="EBS",
@@ -233,4 +263,3 @@ class BackupSchedule(pulumi.ComponentResource):
                     string_equals=[aws.backup.RestoreTestingSelectionProtectedResourceConditionsStringEqualArgs(
                         key=f"aws:ResourceTag/{tag_key}", value=tag_value)]),
                 opts=child)
-        self.register_outputs({"planId": self.plan.id})

@@ -14,7 +14,10 @@ from ..config import (MAX_AZS, PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS, REGIONS,
                       NetworkConfig, RegionConfig)
 
 # Reached through interface endpoints when there is no NAT: what nodes need to join EKS and pull images.
-PRIVATE_LINK_SERVICES = ("ecr.api", "ecr.dkr", "sts", "ec2", "logs", "elasticloadbalancing")
+# Without NAT, what nodes and pods reach AWS through: images, credentials (STS; Pod Identity's eks-auth), EKS
+# Auto Mode's node and load-balancer calls, logs, and the master secret the database bootstrap reads.
+PRIVATE_LINK_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks", "eks-auth", "ec2", "logs", "elasticloadbalancing",
+                         "secretsmanager")
 
 
 @dataclass(frozen=True)

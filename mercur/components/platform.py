@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from .backup import BackupRoles, BackupSchedule, Peer
 from ..config import ConfigError, StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
+from .database import GlobalDatabase, Primary
 from .identity import WorkloadRoles
 from .network import available_zones
 from ..config.objectives import copy_targets
@@ -48,10 +49,20 @@ class Platform(pulumi.ComponentResource):
         backup_roles = BackupRoles(f"{name}-backup", label=label, partition=partition, opts=global_)
         app_roles = WorkloadRoles(f"{name}-apps", apps=stack.apps, label=label, partition=partition,
                                   account=stack.account_id, opts=global_)
-        self.regions = [Region(region.short, stack=stack, region=region, zones=zones, provider=provider,
-                               backup_roles=backup_roles, app_roles=app_roles.arns,
-                               opts=pulumi.ResourceOptions(parent=self))
-                        for region, provider, zones in placements]
+        self.database = GlobalDatabase(
+            f"{name}-database", database=stack.database, label=label, multi_region=stack.replicated,
+            protect=stack.is_production, provider=self.global_provider,
+            opts=pulumi.ResourceOptions(parent=self)) if stack.database else None
+        # In failover order: the active region's database is the primary the others join.
+        self.regions: list[Region] = []
+        primary: Primary | None = None
+        for region, regional, zones in placements:
+            built = Region(region.short, stack=stack, region=region, zones=zones, provider=regional,
+                           backup_roles=backup_roles, app_roles=app_roles, global_db=self.database,
+                           primary_db=primary, opts=pulumi.ResourceOptions(parent=self))
+            if built.database and primary is None:
+                primary = Primary(built.database.cluster, built.database.instances)
+            self.regions.append(built)
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None
         self.exports = self._exports(copies_to)
@@ -82,7 +93,10 @@ class Platform(pulumi.ComponentResource):
             target = by_name.get(targets.get(region.name) or "")
             peer = Peer(target.name, target.backup.vault.arn, target.backup.key.arn) if target else None
             BackupSchedule(region.logical_name, dr=stack.dr, region=region.name, vault=region.backup, peer=peer,
-                           restore_testing=stack.environment != "dev", opts=pulumi.ResourceOptions(parent=region))
+                           restore_testing=stack.environment != "dev",
+                           database_arn=region.database.cluster.arn if region.database else None,
+                           volumes=any(app.volume for app in stack.apps),
+                           opts=pulumi.ResourceOptions(parent=region))
             copies_to[region.name] = peer.region if peer else None
         return copies_to
 
@@ -115,7 +129,8 @@ class Platform(pulumi.ComponentResource):
                 regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
         timing = dns.timing if dns else None
         objectives: dict[str, Any] = {
-            "rpoMinutes": {"target": stack.dr.rpo_minutes, "achievable": stack.dr.schedule.achievable_rpo_minutes},
+            "rpoMinutes": {point.kind: {"target": point.target_minutes, "achievable": point.achievable_minutes,
+                                        "basis": point.basis} for point in stack.recovery_points},
             "backupIntervalHours": stack.dr.schedule.interval_hours,
             "rtoMinutes": {"target": stack.dr.rto_minutes,
                            "achievable": timing.achievable_rto_seconds / 60 if timing else None,
@@ -132,6 +147,11 @@ class Platform(pulumi.ComponentResource):
             "regions": regions,
             "objectives": objectives,
         }
+        if self.database:
+            exports["database"] = {"globalClusterId": self.database.identifier if self.database.cluster else None,
+                                   "globalWriterEndpoint": self.database.writer_endpoint,
+                                   "engineVersion": stack.database.engine_version,
+                                   "replicationLagBoundSeconds": stack.database.replication_lag_bound_seconds}
         if failover:
             objectives["healthCheck"] = {"intervalSeconds": dns.interval_seconds,
                                          "failureThreshold": dns.failure_threshold}

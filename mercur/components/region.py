@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupVault
 from .cluster import Cluster
+from .database import GlobalDatabase, Primary, RegionalDatabase
+from .identity import WorkloadRoles
 from .keys import LOGS_KEY_USE, ebs_may_encrypt, key_policy, logs_may_encrypt
 from ..config import RegionConfig, StackConfig
 from .network import Network, Zone
-from .workloads import Placement, Workloads
+from .workloads import Bootstrap, DatabaseAccess, Placement, Workloads
 
 
 def platform_key_policy(partition: str, account: str, region: str) -> str:
@@ -30,7 +32,8 @@ class Region(pulumi.ComponentResource):
     """One region's platform. Receives its AWS provider (every child inherits it) and its resolved AZs."""
 
     def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[Zone],
-                 provider: aws.Provider, backup_roles: BackupRoles, app_roles: Mapping[str, pulumi.Input[str]],
+                 provider: aws.Provider, backup_roles: BackupRoles, app_roles: WorkloadRoles,
+                 global_db: GlobalDatabase | None, primary_db: Primary | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:region:Region", name, {"region": region.name},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
@@ -61,15 +64,29 @@ class Region(pulumi.ComponentResource):
                                vpc_id=self.network.vpc_id,
                                private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
                                partition=partition, protect=protect, opts=pulumi.ResourceOptions(parent=self))
-        placement = Placement(region=region.name, active=region == stack.active_region,
+        self.database = RegionalDatabase(
+            name, database=stack.database, global_db=global_db, region=region.name, label=label,
+            partition=partition, account=identity.account_id, primary=primary_db, vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.private_subnet_ids, client_security_group=self.cluster.eks.cluster_security_group_id,
+            apps=[app for app in stack.apps if app.database], app_role_names=app_roles.names,
+            bootstrap_role_name=app_roles.bootstrap.name if app_roles.bootstrap else None, alerts=stack.alerts,
+            protect=protect, opts=pulumi.ResourceOptions(parent=self)) if stack.database and global_db else None
+        active = region == stack.active_region
+        database = DatabaseAccess(
+            # The global writer endpoint follows the writer across a switchover: no app needs a redeploy.
+            host=global_db.writer_endpoint or self.database.endpoint, region=region.name,
+            bootstrap=Bootstrap(writer=self.database.endpoint, secret_arn=self.database.secret.arn,
+                                role_arn=app_roles.bootstrap.arn, images=stack.database.bootstrap_images,
+                                ready=self.database.instances)
+            if active and app_roles.bootstrap else None) if self.database else None
+        placement = Placement(region=region.name, active=active,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,
                               tags={"Project": stack.project, "Environment": stack.environment},
                               certificate_arn=stack.dns.certificates.get(region.name) if stack.dns else None)
         self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
                                    cluster_name=self.cluster.cluster_name, cluster_ready=self.cluster.eks,
-                                   app_roles=app_roles, key_arn=self.key.arn,
-                                   protect=protect,
-                                   opts=pulumi.ResourceOptions(parent=self))
+                                   app_roles=app_roles.arns, key_arn=self.key.arn, database=database,
+                                   protect=protect, opts=pulumi.ResourceOptions(parent=self))
 
         self.name = region.name
         self.logical_name = name
@@ -84,4 +101,6 @@ class Region(pulumi.ComponentResource):
             "backupVaultArn": self.backup.vault.arn,
             "backupKeyArn": self.backup.key.arn,
         }
+        if self.database:
+            self.outputs["database"] = self.database.outputs
         self.register_outputs(self.outputs)

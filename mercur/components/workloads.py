@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apps import v1 as apps_v1
 from pulumi_kubernetes.autoscaling import v2 as autoscaling
+from pulumi_kubernetes.batch import v1 as batch
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 from pulumi_kubernetes.networking import v1 as networking
@@ -17,6 +18,9 @@ from pulumi_kubernetes.policy import v1 as policy
 from pulumi_kubernetes.storage import v1 as storage
 
 from ..config import AppConfig
+from ..config.models import BootstrapImages
+from .database import MASTER_USER, PORT
+from .identity import BOOTSTRAP_SERVICE_ACCOUNT
 from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
 from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
@@ -30,6 +34,25 @@ LB = "service.beta.kubernetes.io/aws-load-balancer-"
 SERVICE_PORT = 80
 TLS_PORT = 443
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What the active region's bootstrap Job needs: the regional writer, the region's master secret, the role
+    allowed to read it, its images, and the instances it waits for."""
+
+    writer: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    images: BootstrapImages
+    ready: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    host: pulumi.Output[str]  # the global writer endpoint (a one-region stack: its cluster's)
+    region: str
+    bootstrap: Bootstrap | None = None  # only where the writer starts: users replicate with the storage
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,27 @@ def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certifica
     }
 
 
+# The password is read from the secret file into psql's environment and nowhere else.
+PSQL_FROM_SECRET = ('export PGPASSWORD="$(sed -n \'s/.*"password": *"\\([^"]*\\)".*/\\1/p\' /run/secret/master.json)"; '
+                    f'exec psql "host=$DB_HOST port={PORT} dbname=postgres user={MASTER_USER}" -v ON_ERROR_STOP=1 '
+                    '-f /bootstrap/bootstrap.sql')
+
+
+def bootstrap_sql(user: str) -> str:
+    """Idempotent: the user (IAM authentication only) and its own database, created when missing."""
+    return (f"SELECT format('CREATE ROLE %I LOGIN', '{user}') "
+            f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec\n"
+            f"GRANT rds_iam TO {user};\n"
+            f"SELECT format('CREATE DATABASE %I OWNER %I', '{user}', '{user}') "
+            f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{user}')\\gexec\n")
+
+
+def database_env(app: AppConfig, database: DatabaseAccess) -> list[tuple[str, pulumi.Input[str]]]:
+    return [("DB_HOST", database.host), ("DB_PORT", str(PORT)), ("DB_NAME", app.database_identifier),
+            ("DB_USER", app.database_identifier), ("DB_AUTH", "iam"), ("DB_SSLMODE", "require"),
+            ("AWS_REGION", database.region)]
+
+
 class Workloads(pulumi.ComponentResource):
     """Every app on one cluster, through that cluster's Kubernetes provider (inherited by all children).
 
@@ -77,8 +121,8 @@ class Workloads(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, apps: Sequence[AppConfig], placement: Placement,
                  k8s_provider: k8s.Provider, cluster_name: str, cluster_ready: pulumi.Resource,
-                 app_roles: Mapping[str, pulumi.Input[str]], key_arn: pulumi.Input[str], protect: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 app_roles: Mapping[str, pulumi.Input[str]], key_arn: pulumi.Input[str],
+                 database: DatabaseAccess | None, protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:workloads:Workloads", name, None, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})))
         # Auto Mode creates no StorageClass; volumes from this one are encrypted with the region's key and
@@ -96,7 +140,9 @@ class Workloads(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.apps = {app.name: Application(f"{name}-{app.name}", app=app, placement=placement,
                                            cluster_name=cluster_name, cluster_ready=cluster_ready,
-                                           role_arn=app_roles[app.name], opts=pulumi.ResourceOptions(parent=self))
+                                           role_arn=app_roles[app.name],
+                                           database=database if app.database else None,
+                                           opts=pulumi.ResourceOptions(parent=self))
                      for app in apps}
         self.endpoints = {app: application.endpoint for app, application in self.apps.items()}
         self.register_outputs({"endpoints": self.endpoints})
@@ -107,7 +153,7 @@ class Application(pulumi.ComponentResource):
     PDB, policies."""
 
     def __init__(self, name: str, *, app: AppConfig, placement: Placement, cluster_name: str,
-                 cluster_ready: pulumi.Resource, role_arn: pulumi.Input[str],
+                 cluster_ready: pulumi.Resource, role_arn: pulumi.Input[str], database: DatabaseAccess | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:workloads:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -125,6 +171,11 @@ class Application(pulumi.ComponentResource):
                                        opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
 
         env = [core.EnvVarArgs(name=key, value=value) for key, value in sorted(app.env.items())]
+        if database:
+            # No password anywhere: the app signs an IAM authentication token with its Pod Identity role.
+            env += [core.EnvVarArgs(name=key, value=value) for key, value in database_env(app, database)]
+            if database.bootstrap:
+                self._bootstrap(name, app, database, cluster_name, cluster_ready, namespace)
         if app.secret_env:
             secret = core.Secret(f"{name}-env", metadata=self._meta(app, name=f"{app.name}-env"),
                                  type="Opaque", string_data=pulumi.Output.secret(dict(app.secret_env)),
@@ -217,6 +268,63 @@ class Application(pulumi.ComponentResource):
 
         self.endpoint = service.status.apply(lambda status: status.load_balancer.ingress[0].hostname)
         self.register_outputs({"endpoint": self.endpoint})
+
+    def _bootstrap(self, name: str, app: AppConfig, database: DatabaseAccess, cluster_name: str,
+                   cluster_ready: pulumi.Resource, namespace: core.Namespace) -> None:
+        """A Job that creates the app's database user and database if they are missing (idempotent): it reads
+        the master secret with a role of its own and runs psql against the regional writer over TLS."""
+        bootstrap = database.bootstrap
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        account = core.ServiceAccount(f"{name}-db-bootstrap-sa", metadata=self._meta(app, name=BOOTSTRAP_SERVICE_ACCOUNT),
+                                      automount_service_account_token=False, opts=in_namespace)
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-db-bootstrap-identity", cluster_name=cluster_name, namespace=app.name,
+            service_account=BOOTSTRAP_SERVICE_ACCOUNT, role_arn=bootstrap.role_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
+        script = core.ConfigMap(f"{name}-db-bootstrap-sql", metadata=self._meta(app, name=f"{app.name}-db-bootstrap"),
+                                data={"bootstrap.sql": bootstrap_sql(app.database_identifier)}, opts=in_namespace)
+        tmp = core.VolumeMountArgs(name="tmp", mount_path="/tmp")
+        secret = core.VolumeMountArgs(name="secret", mount_path="/run/secret")
+        hardened = core.SecurityContextArgs(
+            allow_privilege_escalation=False, privileged=False, read_only_root_filesystem=True, run_as_non_root=True,
+            run_as_user=RUN_AS, run_as_group=RUN_AS, capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+            seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"))
+        small = core.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "128Mi"},
+                                              limits={"cpu": "500m", "memory": "256Mi"})
+        batch.Job(
+            f"{name}-db-bootstrap", metadata=self._meta(app, name=f"{app.name}-db-bootstrap"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, association, script, *bootstrap.ready]),
+            spec=batch.JobSpecArgs(backoff_limit=4, active_deadline_seconds=900, template=core.PodTemplateSpecArgs(
+                metadata=meta.ObjectMetaArgs(labels={**self._labels, "app.kubernetes.io/component": "db-bootstrap"}),
+                spec=core.PodSpecArgs(
+                    service_account_name=BOOTSTRAP_SERVICE_ACCOUNT, automount_service_account_token=False,
+                    restart_policy="Never",
+                    security_context=core.PodSecurityContextArgs(
+                        run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
+                        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
+                    init_containers=[core.ContainerArgs(
+                        name="read-master-secret", image=bootstrap.images.aws_cli, image_pull_policy="IfNotPresent",
+                        command=["/bin/sh", "-c", 'aws secretsmanager get-secret-value --secret-id "$SECRET_ARN" '
+                                                  '--query SecretString --output text > /run/secret/master.json'],
+                        env=[core.EnvVarArgs(name="SECRET_ARN", value=bootstrap.secret_arn),
+                             core.EnvVarArgs(name="AWS_REGION", value=database.region),
+                             core.EnvVarArgs(name="HOME", value="/tmp")],
+                        resources=small, security_context=hardened, volume_mounts=[tmp, secret])],
+                    containers=[core.ContainerArgs(
+                        name="create-user", image=bootstrap.images.postgres, image_pull_policy="IfNotPresent",
+                        command=["/bin/sh", "-c", PSQL_FROM_SECRET],
+                        env=[core.EnvVarArgs(name="DB_HOST", value=bootstrap.writer),
+                             core.EnvVarArgs(name="PGSSLMODE", value="require"),
+                             core.EnvVarArgs(name="HOME", value="/tmp")],
+                        resources=small, security_context=hardened,
+                        volume_mounts=[tmp, secret, core.VolumeMountArgs(name="sql", mount_path="/bootstrap",
+                                                                         read_only=True)])],
+                    volumes=[core.VolumeArgs(name="tmp", empty_dir=core.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                             # In memory: the master password never touches a disk.
+                             core.VolumeArgs(name="secret", empty_dir=core.EmptyDirVolumeSourceArgs(
+                                 medium="Memory", size_limit="1Mi")),
+                             core.VolumeArgs(name="sql", config_map=core.ConfigMapVolumeSourceArgs(
+                                 name=script.metadata.name))]))))
 
     def _workload_meta(self, app: AppConfig, placement: Placement) -> meta.ObjectMetaArgs:
         """Workloads say which environment and role they serve: policies and DR tooling read it."""

@@ -24,8 +24,9 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import show
-from .objectives import (FAILURE_THRESHOLDS, HEALTH_CHECK_INTERVALS_SECONDS, BackupSchedule, FailoverTiming,
-                         Unachievable, failover_timing, schedule_for)
+from .objectives import (FAILURE_THRESHOLDS, HEALTH_CHECK_INTERVALS_SECONDS, PITR_MINUTES, BackupSchedule,
+                         FailoverTiming, RecoveryPoint, Unachievable, achievable_rpo, failover_timing,
+                         schedule_meeting)
 from .reader import PROJECT
 from .regions import PARTITION, REGIONS
 
@@ -498,6 +499,13 @@ class AppConfig(Model):
         "additionalProperties": False}})] = Field(
         default_factory=dict, description="Secret environment variables: `pulumi config set --secret --path`")
     volume: Optional[Volume] = Field(None, description="A persistent volume per replica (runs as a StatefulSet)")
+    database: bool = Field(False, description="Gets a database and user of its own on mercur:database, reached "
+                                              "with IAM authentication (DB_HOST, DB_PORT, DB_NAME, DB_USER)")
+
+    @property
+    def database_identifier(self) -> str:
+        """Its PostgreSQL user and database name: the app's name with underscores."""
+        return self.name.replace("-", "_")
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":
@@ -549,10 +557,23 @@ def _rto(value: float) -> float:
     return value
 
 
-class DrConfig(Model):
-    """Recovery objectives and retention; the backup schedule is derived from the RPO and proven to meet it."""
+class RpoTargets(Model):
+    """Data each kind of loss may cost, in minutes. Each is checked against what achieves it: the database's
+    replication (a region lost), point-in-time restore (bad data written), the cross-region snapshot copies
+    (both at once); without a database, snapshots carry all three and the backup schedule meets them all."""
 
-    rpo_minutes: Bounded(1, 7 * 24 * 60, "Recovery point objective: data a regional loss may cost, minutes")
+    region_loss: Bounded(1, 7 * 24 * 60, "A region lost: the database's replication-lag bound (without a "
+                                          "database: the cross-region snapshot copies)")
+    corruption: Bounded(1, 7 * 24 * 60, "Bad data written (a bug, a bad migration): point-in-time restore "
+                                         "(without a database: the region's own snapshots)")
+    region_loss_and_corruption: Bounded(1, 7 * 24 * 60, "Both at once: only the snapshots copied to another "
+                                                         "region remain; the backup schedule derives from it")
+
+
+class DrConfig(Model):
+    """Recovery objectives and retention; the backup schedule is derived from the RPOs and proven to meet them."""
+
+    rpo_minutes: RpoTargets = Field(description="Recovery point objectives per kind of loss")
     rto_minutes: Annotated[float, AfterValidator(_rto)] = Field(
         description="Recovery time objective: minutes until the passive region serves, above 0, up to 1440",
         json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
@@ -561,16 +582,11 @@ class DrConfig(Model):
         None, alias="copyRetentionDays", description="Days cross-region copies are kept (default: retentionDays)",
         json_schema_extra={"minimum": 1, "maximum": 3650})
     cross_region_copy: bool = Field(True, description="Copy backups to the next region (only dev may opt out)")
-    _schedule: BackupSchedule = PrivateAttr()
+    _schedule: BackupSchedule = PrivateAttr()  # set by StackConfig, which knows whether a database replicates
 
-    @model_validator(mode="after")
-    def _achievable(self) -> "DrConfig":
-        try:
-            self._schedule = schedule_for(self.rpo_minutes, self.cross_region_copy)
-        except Unachievable as error:
-            raise fail(f"{self.rpo_minutes} cannot be met: the best achievable is {error.best} minutes "
-                       f"({error.explanation})", f"set rpoMinutes to at least {error.best}", "rpoMinutes") from None
-        return self
+    @property
+    def rpo(self) -> RpoTargets:
+        return self.rpo_minutes
 
     @property
     def schedule(self) -> BackupSchedule:
@@ -579,6 +595,110 @@ class DrConfig(Model):
     @property
     def copy_retention_days(self) -> int:
         return self.copy_retention_setting or self.retention_days
+
+
+# --------------------------------------------------------------------------------------------------
+# The database
+
+
+# Aurora PostgreSQL majors in standard support, each with the first minor that global databases take (Aurora
+# User Guide, "Supported Regions and DB engines for Aurora global databases").
+AURORA_POSTGRESQL_MAJORS = {"14": 3, "15": 2, "16": 1, "17": 4}
+SERVERLESS_CLASS = "db.serverless"
+# Memory-optimized Graviton and Intel classes; global databases refuse the burstable db.t* classes.
+_DB_CLASS = re.compile(r"db\.(r5|r6g|r6i|r7g|r7i|r8g|x2g)\.(large|[0-9]*xlarge)|db\.(t3|t4g)\.(medium|large)",
+                       re.ASCII)
+_ENGINE_VERSION = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)", re.ASCII)
+
+
+def _engine_version(value: Any) -> Any:
+    if isinstance(value, float):
+        raise fail(f"{value} was read as a number", f'quote it: engineVersion: "{value}"')
+    match = _ENGINE_VERSION.fullmatch(value) if isinstance(value, str) else None
+    if not match or match["major"] not in AURORA_POSTGRESQL_MAJORS:
+        raise fail(f"{show(value)} is not an Aurora PostgreSQL version in standard support",
+                   f"use major.minor with a major of {', '.join(AURORA_POSTGRESQL_MAJORS)}, like \"16.9\"")
+    first = AURORA_POSTGRESQL_MAJORS[match["major"]]
+    if int(match["minor"]) < first:
+        raise fail(f"{value} cannot join an Aurora global database",
+                   f"use {match['major']}.{first} or later (aws rds describe-db-engine-versions lists a region's)")
+    return value
+
+
+def _db_class(value: str) -> str:
+    if value != SERVERLESS_CLASS and not _DB_CLASS.fullmatch(value):
+        raise fail(f"{show(value)} is not an Aurora PostgreSQL instance class",
+                   f"use {SERVERLESS_CLASS} or a memory-optimized class like db.r7g.large")
+    return value
+
+
+def _capacity(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value * 2 == int(value * 2):
+        return float(value)
+    raise fail(f"{show(value)} is not a capacity in ACUs", "use a multiple of 0.5, like 0.5, 1 or 16")
+
+
+Capacity = Annotated[float, BeforeValidator(_capacity), WithJsonSchema({"type": "number", "multipleOf": 0.5})]
+
+
+class ServerlessCapacity(Model):
+    min_capacity: Capacity = Field(description="Aurora capacity units each instance keeps (0.5 to 256)")
+    max_capacity: Capacity = Field(description="Aurora capacity units each instance may grow to (1 to 256)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ServerlessCapacity":
+        if not 0.5 <= self.min_capacity <= 256:
+            raise fail(f"{self.min_capacity:g} is out of range", "use 0.5 to 256", "minCapacity")
+        if not max(1, self.min_capacity) <= self.max_capacity <= 256:
+            raise fail(f"{self.max_capacity:g} is out of range", f"use {max(1, self.min_capacity):g} to 256",
+                       "maxCapacity")
+        return self
+
+
+class BootstrapImages(Model):
+    aws_cli: Annotated[str, AfterValidator(_image)] = Field(description="The AWS CLI v2 (reads the master secret)")
+    postgres: Annotated[str, AfterValidator(_image)] = Field(description="A PostgreSQL client image (runs psql)")
+
+
+class DatabaseConfig(Model):
+    """Aurora PostgreSQL: a global database across the stack's regions (one regional cluster in a one-region
+    stack). The writer is in the active region; apps that declare `database: true` reach it through the global
+    writer endpoint with IAM authentication. The master password is generated, never written anywhere."""
+
+    engine_version: Annotated[str, BeforeValidator(_engine_version)] = Field(
+        description="Aurora PostgreSQL major.minor, quoted, like \"16.9\"")
+    instance_class: Annotated[str, AfterValidator(_db_class)] = Field(
+        description=f"{SERVERLESS_CLASS} (Serverless v2, with `serverless`) or a memory-optimized class like "
+                    f"db.r7g.large")
+    serverless: Optional[ServerlessCapacity] = Field(None, description=f"Capacity bounds, with {SERVERLESS_CLASS}")
+    active_instances: Bounded(1, 16, "Instances in the active region: the writer and its readers "
+                                     "(prod: at least 2, one per AZ)", 2)
+    passive_instances: Bounded(0, 16, "Reader instances in each passive region (0: a headless secondary, "
+                                      "whose promotion must add an instance first)", 1)
+    backup_retention_days: Bounded(7, 35, "Days of automated backups and point-in-time restore", 14)
+    replication_lag_bound_seconds: Bounded(1, 3600, "The replication lag a region's loss may cost: an alarm "
+                                                    "pages above it; at most mercur:dr.rpoMinutes.regionLoss", 30)
+    password_version: Bounded(1, 1_000_000, "Raise it to generate and set a new master password", 1)
+    bootstrap_images: BootstrapImages = Field(description="Images of the Job that creates each app's user and "
+                                                            "database (staging and prod: pinned by digest)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> "DatabaseConfig":
+        if (self.instance_class == SERVERLESS_CLASS) != (self.serverless is not None):
+            if self.serverless is None:
+                raise fail(f"is required with {SERVERLESS_CLASS}", "add it: {minCapacity: 0.5, maxCapacity: 8}",
+                           "serverless")
+            raise fail(f"only applies to {SERVERLESS_CLASS}", "remove it, or set instanceClass: db.serverless",
+                       "serverless")
+        return self
+
+    @property
+    def major_version(self) -> str:
+        return self.engine_version.split(".")[0]
+
+    @property
+    def burstable(self) -> bool:
+        return self.instance_class.startswith(("db.t3.", "db.t4g."))
 
 
 def _domain(value: str) -> str:
@@ -772,6 +892,7 @@ class StackConfig(Model):
     standby: StandbyConfig = Field(default_factory=StandbyConfig, description="Passive regions' capacity")
     dr: DrConfig = Field(description="Recovery objectives: rpoMinutes, rtoMinutes and retention")
     dns: Optional[DnsConfig] = Field(None, description="DNS and failover (required with two or more regions)")
+    database: Optional[DatabaseConfig] = Field(None, description="Aurora PostgreSQL, global across the regions")
     deploy: DeployConfig = Field(description="Who runs Pulumi, and from which network")
     alerts: Optional[AlertsConfig] = Field(None, description="Who is told (required by policy in staging and "
                                                              "prod)")
@@ -786,6 +907,7 @@ class StackConfig(Model):
         self._check_regions(context.get("siblings", lambda: {})())
         self._check_node_pool()
         self._check_apps()
+        self._check_database()
         self._check_dr()
         self._check_dns()
         self._check_deploy()
@@ -867,14 +989,85 @@ class StackConfig(Model):
                            f"set it to at most {app.min_replicas}: a standby never outruns the active region",
                            "standby", "replicas")
 
+    def _check_database(self) -> None:
+        db = self.database
+        users = [index for index, app in enumerate(self.apps) if app.database]
+        if db is None:
+            if users:
+                raise fail("there is no mercur:database", "add mercur:database, or remove database: true",
+                           "apps", users[0], "database")
+            return
+        if self.environment != "dev":
+            for key, image in (("awsCli", db.bootstrap_images.aws_cli), ("postgres", db.bootstrap_images.postgres)):
+                if split_image(image)[2] is None:
+                    raise fail(f"{show(image)} is not pinned by digest", f"in {self.environment} every image is "
+                               f"name:tag@sha256:<64 hex>", "database", "bootstrapImages", key)
+        if self.replicated and db.burstable:
+            raise fail(f"{db.instance_class} cannot join an Aurora global database (burstable classes are refused)",
+                       "use a memory-optimized class like db.r7g.large, or db.serverless", "database",
+                       "instanceClass")
+        if self.is_production and db.active_instances < MIN_AZS:
+            raise fail(f"{db.active_instances} instance cannot survive an AZ loss in prod",
+                       f"set it to at least {MIN_AZS} (a writer and a reader in another AZ)", "database",
+                       "activeInstances")
+
+    @property
+    def replicated(self) -> bool:
+        """The database replicates to other regions: an Aurora global database."""
+        return self.database is not None and len(self.regions) > 1
+
     def _check_dr(self) -> None:
-        if not self.dr.cross_region_copy and self.environment != "dev":
+        dr, db = self.dr, self.database
+        if not dr.cross_region_copy and self.environment != "dev":
             raise fail(f"{self.environment} must copy backups to its peer region",
                        "set crossRegionCopy: true (only dev may opt out)", "dr", "crossRegionCopy")
-        if self.dr.cross_region_copy and len(self.regions) < 2:
+        if dr.cross_region_copy and len(self.regions) < 2:
             raise fail("there is no second region to copy to", "add a passive region to mercur:regions, or set "
                                                                 "crossRegionCopy: false (dev only)",
                        "dr", "crossRegionCopy")
+        # What the snapshots must meet: both losses at once always; a region's loss unless the database
+        # replicates; bad data unless the database restores to a point in time.
+        rpo, copy = dr.rpo, dr.cross_region_copy
+        targets = [("regionLossAndCorruption", rpo.region_loss_and_corruption, copy)]
+        if not self.replicated:
+            targets.append(("regionLoss", rpo.region_loss, copy))
+        if db is None:
+            targets.append(("corruption", rpo.corruption, False))
+        try:
+            dr._schedule = schedule_meeting(targets, copy)
+        except Unachievable as error:
+            raise fail(f"{error.target} cannot be met: the best achievable is {error.best} minutes "
+                       f"({error.explanation})", f"set it to at least {error.best}", "dr", "rpoMinutes",
+                       error.target_name) from None  # type: ignore[attr-defined]
+        if self.replicated and db.replication_lag_bound_seconds > rpo.region_loss * 60:
+            raise fail(f"{db.replication_lag_bound_seconds} s exceeds mercur:dr.rpoMinutes.regionLoss "
+                       f"({rpo.region_loss} min)", f"lower it to at most {rpo.region_loss * 60}, or raise the "
+                       f"target", "database", "replicationLagBoundSeconds")
+        if db is not None and rpo.corruption < PITR_MINUTES:
+            raise fail(f"{rpo.corruption} cannot be met: the best achievable is {PITR_MINUTES} minutes (point-in-time "
+                       f"restore trails the present by up to {PITR_MINUTES} min)", f"set it to at least {PITR_MINUTES}",
+                       "dr", "rpoMinutes", "corruption")
+
+    @property
+    def recovery_points(self) -> tuple[RecoveryPoint, ...]:
+        """Target and achievable loss per kind of loss, and what achieves it."""
+        rpo, schedule, db = self.dr.rpo, self.dr.schedule, self.database
+        copies = f"{'cross-region ' if schedule.cross_region else ''}snapshots every {schedule.interval_hours}h"
+        if self.replicated:
+            region_loss = RecoveryPoint("regionLoss", rpo.region_loss, db.replication_lag_bound_seconds / 60,
+                                        f"global database replication, alarmed above "
+                                        f"{db.replication_lag_bound_seconds} s")
+        else:
+            region_loss = RecoveryPoint("regionLoss", rpo.region_loss, schedule.achievable_rpo_minutes, copies)
+        if db is not None:
+            corruption = RecoveryPoint("corruption", rpo.corruption, PITR_MINUTES, "point-in-time restore")
+        else:
+            corruption = RecoveryPoint("corruption", rpo.corruption,
+                                       achievable_rpo(schedule.interval_hours, cross_region=False),
+                                       f"snapshots every {schedule.interval_hours}h")
+        both = RecoveryPoint("regionLossAndCorruption", rpo.region_loss_and_corruption,
+                             schedule.achievable_rpo_minutes, copies)
+        return region_loss, corruption, both
 
     def _check_dns(self) -> None:
         dns = self.dns

@@ -81,6 +81,46 @@ def schedule_for(rpo_minutes: int, cross_region: bool) -> BackupSchedule:
     return BackupSchedule(interval, achievable_rpo(interval, cross_region), cross_region)
 
 
+def schedule_meeting(targets: Sequence[tuple[str, int, bool]], cross_region: bool) -> BackupSchedule:
+    """The least frequent schedule meeting every (name, minutes, across regions) target snapshots must meet;
+    Unachievable carries the name of the first target no interval can meet (in `explanation`'s place)."""
+    intervals = []
+    for name, minutes, across in targets:
+        try:
+            intervals.append(schedule_for(minutes, across).interval_hours)
+        except Unachievable as error:
+            error.target_name = name  # type: ignore[attr-defined]
+            raise
+    interval = min(intervals, default=SNAPSHOT_INTERVALS_HOURS[-1])
+    return BackupSchedule(interval, achievable_rpo(interval, cross_region), cross_region)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recovery points per kind of loss, with a database.
+
+# Aurora replicates a global database's storage to the secondary regions "typically in under a second" (Aurora
+# User Guide, "Using Amazon Aurora Global Database"); nothing bounds it. The stack states a bound and an alarm
+# on AuroraGlobalDBReplicationLag pages above it: losing a region costs at most that, or someone is told.
+TYPICAL_GLOBAL_LAG_SECONDS = 1
+# Point-in-time restore (Aurora's and AWS Backup's continuous backups): restorable to any second, but the
+# latest restorable time trails the present by up to 5 minutes (Aurora User Guide, "Restoring a DB cluster to
+# a specified time"): bad data found at once still costs the writes of those minutes.
+PITR_MINUTES = 5
+LOSS_KINDS = ("regionLoss", "corruption", "regionLossAndCorruption")
+
+
+@dataclass(frozen=True)
+class RecoveryPoint:
+    kind: str  # one of LOSS_KINDS
+    target_minutes: int
+    achievable_minutes: float
+    basis: str  # what keeps the loss that small
+
+    @property
+    def met(self) -> bool:
+        return self.achievable_minutes <= self.target_minutes
+
+
 def copy_targets(regions: Sequence[str]) -> Mapping[str, str | None]:
     """Each region copies to the next in failover order; the last wraps to the first; one region copies nowhere."""
     if len(regions) < 2:

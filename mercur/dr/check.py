@@ -88,11 +88,16 @@ class Checker:
     def run(self) -> Report:
         for region in self.outputs.regions.values():
             self._guarded(region.name, "cluster", lambda r=region: self._cluster(r))
-            self._guarded(region.name, "snapshots", lambda r=region: self._snapshots(r))
+            if self.stack.database and region.database_cluster_id:
+                self._guarded(region.name, "database snapshots", lambda r=region: self._database_snapshots(r))
+            if any(app.volume for app in self.stack.apps):
+                self._guarded(region.name, "snapshots", lambda r=region: self._snapshots(r))
             if self.stack.is_production:
                 self._guarded(region.name, "vault lock", lambda r=region: self._vault_lock(r))
             if region.health_check_id:
                 self._guarded(region.name, "health check", lambda r=region: self._health(r))
+        if self.outputs.global_cluster_id:
+            self._guarded("global", "global database", self._global_database)
         if self.outputs.record_name:
             self._guarded("global", "dns records", self._records)
         return self.report
@@ -110,8 +115,48 @@ class Checker:
         start = snapshot["StartTime"]
         return self.now - (start if start.tzinfo else start.replace(tzinfo=timezone.utc))
 
+    @property
+    def _snapshot_rpo(self) -> int:
+        """What snapshots answer for: losing a region and the data's integrity at once."""
+        return self.stack.dr.rpo.region_loss_and_corruption
+
+    def _global_database(self) -> None:
+        """Every region's cluster is a member, and the writer is where the traffic goes (the active region)."""
+        outputs = self.outputs
+        [found] = self.clients("rds", outputs.active.name).describe_global_clusters(
+            GlobalClusterIdentifier=outputs.global_cluster_id)["GlobalClusters"]
+        members = {m["DBClusterArn"].split(":")[3]: m for m in found.get("GlobalClusterMembers", [])}
+        missing = [r for r in outputs.failover_order if r not in members]
+        writer = next((r for r, m in members.items() if m.get("IsWriter")), None)
+        ok = not missing and writer == outputs.active.name
+        detail = f"{outputs.global_cluster_id}: writer in {writer or 'no region'}"
+        if missing:
+            detail += f"; {', '.join(missing)} not a member"
+        elif writer != outputs.active.name:
+            detail += f", traffic goes to {outputs.active.name}: switch the writer or the regions' order"
+        self._record("global", "global database", ok, detail)
+
+    def _database_snapshots(self, region: RegionOutputs) -> None:
+        """The region's newest Aurora snapshot, and its newest copy in the peer region, against the RPO."""
+        rpo = timedelta(minutes=self._snapshot_rpo)
+        places = [(region.name, "own snapshots")]
+        if region.backup_copies_to:
+            places.append((region.backup_copies_to, f"copies in {region.backup_copies_to}"))
+        for place, what in places:
+            snapshots = self.clients("rds", place).describe_db_cluster_snapshots(
+                DBClusterIdentifier=region.database_cluster_id)["DBClusterSnapshots"]
+            times = [s["SnapshotCreateTime"] for s in snapshots if s.get("SnapshotCreateTime")]
+            if not times:
+                self._record(region.name, "database snapshots", False, f"{what}: none found")
+                continue
+            newest = max(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
+            minutes = int((self.now - newest).total_seconds() // 60)
+            self._record(region.name, "database snapshots", self.now - newest <= rpo,
+                         f"{what} of {region.database_cluster_id}: newest is {minutes} min old "
+                         f"(RPO {self._snapshot_rpo})")
+
     def _snapshots(self, region: RegionOutputs) -> None:
-        rpo = timedelta(minutes=self.stack.dr.rpo_minutes)
+        rpo = timedelta(minutes=self._snapshot_rpo)
         places = [(region.name, "own snapshots")]
         if region.backup_copies_to:
             places.append((region.backup_copies_to, f"copies in {region.backup_copies_to}"))
@@ -123,7 +168,7 @@ class Checker:
             age = self._age(newest)
             minutes = int(age.total_seconds() // 60)
             self._record(region.name, "snapshots", age <= rpo,
-                         f"{what}: newest {newest['SnapshotId']} is {minutes} min old (RPO {self.stack.dr.rpo_minutes})")
+                         f"{what}: newest {newest['SnapshotId']} is {minutes} min old (RPO {self._snapshot_rpo})")
 
     def _vault_lock(self, region: RegionOutputs) -> None:
         vault = self.clients("backup", region.name).describe_backup_vault(BackupVaultName=region.backup_vault_name)

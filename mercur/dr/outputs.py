@@ -19,6 +19,10 @@ class RegionOutputs:
     backup_vault_arn: str
     backup_copies_to: str | None
     health_check_id: str | None
+    database_cluster_id: str | None = None  # the region's Aurora cluster, with mercur:database
+    database_subnet_group: str | None = None  # where a restore drill puts its temporary cluster
+    database_security_group: str | None = None
+    database_engine_version: str | None = None
 
     @property
     def backup_vault_name(self) -> str:
@@ -32,6 +36,7 @@ class StackOutputs:
     regions: Mapping[str, RegionOutputs]
     hosted_zone_id: str | None
     record_name: str | None
+    global_cluster_id: str | None = None  # the Aurora global database, in a multi-region stack with one
 
     @property
     def active(self) -> RegionOutputs:
@@ -69,12 +74,31 @@ def parse(data: Any, source: str) -> StackOutputs:
             endpoints=dict(_need(source, raw, "endpoints", dict, path)),
             backup_vault_arn=_need(source, raw, "backupVaultArn", str, path),
             backup_copies_to=raw.get("backupCopiesTo"),
-            health_check_id=raw.get("healthCheckId"))
+            health_check_id=raw.get("healthCheckId"),
+            **_regional_database(source, raw, path))
     multi = len(order) > 1
     return StackOutputs(
         environment=_need(source, data, "environment", str), failover_order=tuple(order), regions=regions,
         hosted_zone_id=_need(source, data, "hostedZoneId", str) if multi else data.get("hostedZoneId"),
-        record_name=_need(source, data, "recordName", str) if multi else data.get("recordName"))
+        record_name=_need(source, data, "recordName", str) if multi else data.get("recordName"),
+        global_cluster_id=_database(source, data) if multi else None)
+
+
+def _regional_database(source: str, raw: Mapping[str, Any], path: str) -> dict[str, str]:
+    if "database" not in raw:
+        return {}
+    database, where = _need(source, raw, "database", dict, path), f"{path}database."
+    return {"database_cluster_id": _need(source, database, "clusterId", str, where),
+            "database_subnet_group": _need(source, database, "subnetGroupName", str, where),
+            "database_security_group": _need(source, database, "securityGroupId", str, where),
+            "database_engine_version": _need(source, database, "engineVersion", str, where)}
+
+
+def _database(source: str, data: Mapping[str, Any]) -> str | None:
+    if "database" not in data:
+        return None
+    database = _need(source, data, "database", dict)
+    return _need(source, database, "globalClusterId", str, "database.")
 
 
 def load(path: Path) -> StackOutputs:

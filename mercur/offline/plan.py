@@ -27,6 +27,12 @@ _TREE_TYPES = {  # what the per-region tree shows, in this order, and how it nam
                                                f"replicas ({r.inputs['metadata']['annotations']['mercur.io/role']})",
     "kubernetes:apps/v1:StatefulSet": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
                                                 f"replicas with volumes",
+    "aws:rds/globalCluster:GlobalCluster": lambda r: f"Aurora global database {r.inputs['globalClusterIdentifier']} "
+                                                     f"({r.inputs['engine']} {r.inputs['engineVersion']})",
+    "aws:rds/cluster:Cluster": lambda r: f"Aurora cluster {r.inputs['clusterIdentifier']}"
+                                         f"{' (global member)' if r.inputs.get('globalClusterIdentifier') else ''}",
+    "aws:rds/clusterInstance:ClusterInstance": lambda r: f"DB instance {r.inputs['identifier']} "
+                                                         f"{r.inputs['instanceClass']}",
     "aws:backup/vault:Vault": lambda r: f"backup vault {r.inputs['name']}",
     "aws:route53/healthCheck:HealthCheck": lambda r: f"health check {r.inputs['type']} {r.inputs['fqdn']}"
                                                      f"{r.inputs['resourcePath']}",
@@ -107,9 +113,12 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
     lines = []
     rpo = objectives.get("rpoMinutes")
     if rpo:
-        verdict = "met" if rpo["achievable"] <= rpo["target"] else "NOT MET"
-        lines.append(f"RPO: target {rpo['target']} min, achievable {rpo['achievable']} min ({verdict}; "
-                     f"backups every {objectives['backupIntervalHours']}h)")
+        lines.append("RPO, per kind of loss:")
+        for kind, label in _LOSS_KINDS.items():
+            point = rpo[kind]
+            verdict = "met" if point["achievable"] <= point["target"] else "NOT MET"
+            lines.append(f"  {label:<26} target {point['target']:>5} min, achievable {point['achievable']:>6g} min "
+                         f"({verdict}; {point['basis']})")
     rto = objectives.get("rtoMinutes")
     if rto:
         if rto["achievable"] is None:
@@ -130,6 +139,8 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
     return lines + ([""] if lines else [])
 
 
+_LOSS_KINDS = {"regionLoss": "a region lost:", "corruption": "bad data written:",
+               "regionLossAndCorruption": "both at once:"}
 _TERM_NAMES = {"detection": "detection", "dnsTtl": "DNS TTL", "standbyServes": "standby pods serve",
                "hpaReaction": "HPA reacts", "nodeLaunch": "node launch", "imagePull": "image pull",
                "startupBudget": "startup probe budget"}

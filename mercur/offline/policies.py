@@ -26,6 +26,7 @@ NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:eks.a
 AUTO_MODE_LB_CLASS = "eks.amazonaws.com/nlb"
 AUTO_MODE_EBS = "ebs.csi.eks.amazonaws.com"
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+PODS = (*WORKLOADS, "kubernetes:batch/v1:Job")  # whatever runs containers: the container rules apply to all
 LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 WORLD = {"0.0.0.0/0", "::/0"}
 MIN_LOG_RETENTION_DAYS = 365
@@ -300,6 +301,41 @@ def _vault_cmk(props, args):
         yield "the vault uses the AWS-managed key"
 
 
+RDS_CLUSTER, RDS_INSTANCE = "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance"
+MIN_DATABASE_BACKUP_DAYS = 7
+
+
+def _db_encrypted(props, args):
+    """CKV_AWS_96, CKV_AWS_327: Aurora storage is encrypted with a customer-managed key."""
+    if props.get("storageEncrypted") is not True or not props.get("kmsKeyId"):
+        yield "storage is not encrypted with a customer-managed KMS key"
+
+
+def _db_private(props, args):
+    """CKV_AWS_17: no database instance is publicly accessible."""
+    if props.get("publiclyAccessible") is not False:
+        yield "the instance is (or may be) publicly accessible"
+
+
+def _db_protected(props, args):
+    """CKV_AWS_139: prod databases carry deletion protection and Pulumi's `protect`."""
+    if _provider_tags(args.provider).get("Environment") == "prod" and not (
+            props.get("deletionProtection") is True and args.opts.protect):
+        yield "a prod database without deletion protection and protect"
+
+
+def _db_iam_auth(props, args):
+    """CKV_AWS_162: IAM database authentication is on (apps hold no database passwords)."""
+    if props.get("iamDatabaseAuthenticationEnabled") is not True:
+        yield "IAM database authentication is off"
+
+
+def _db_backups(props, args):
+    """CKV_AWS_133 family: automated backups (and point-in-time restore) kept a week at least."""
+    if (props.get("backupRetentionPeriod") or 1) < MIN_DATABASE_BACKUP_DAYS:
+        yield f"backups kept {props.get('backupRetentionPeriod') or 1} days; keep {MIN_DATABASE_BACKUP_DAYS} or more"
+
+
 def _deep_https_health(props, args):
     """Route53 health checks probe an HTTPS application path, not just the port or `/`."""
     if props.get("type") != "HTTPS":
@@ -363,7 +399,7 @@ def _pod_identities(resources):
     for association in (r for r in resources if r.resource_type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
         associations[(association.props.get("namespace"), association.props.get("serviceAccount"))] += 1
     needed: dict[tuple, list[PolicyResource]] = defaultdict(list)
-    for workload in (r for r in resources if r.resource_type in WORKLOADS):
+    for workload in (r for r in resources if r.resource_type in PODS):
         account = _get(workload.props, "spec.template.spec.serviceAccountName") or "default"
         needed[(_get(workload.props, "metadata.namespace"), account)].append(workload)
     for key, workloads in needed.items():
@@ -427,6 +463,40 @@ def _failover_pairs(resources):
                 yield record.urn, f"{name}'s {record.props['failoverRoutingPolicies'][0].get('type')} is not health-checked"
 
 
+def _db_tls(resources):
+    """CKV2_AWS_69: every Aurora PostgreSQL cluster's parameter group forces TLS (rds.force_ssl = 1)."""
+    forcing = {r.props.get("name") for r in resources
+               if r.resource_type == "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+               and any(p.get("name") == "rds.force_ssl" and str(p.get("value")) == "1"
+                       for p in r.props.get("parameters") or [])}
+    for cluster in (r for r in resources if r.resource_type == RDS_CLUSTER):
+        if cluster.props.get("dbClusterParameterGroupName") not in forcing:
+            yield cluster.urn, "the cluster accepts connections without TLS"
+
+
+def _db_lag_alarms(resources):
+    """Every secondary of a global database has an alarm on its replication lag (the RPO of a region's loss)."""
+    watched = {_get(r.props, "dimensions.DBClusterIdentifier") for r in resources
+               if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+               and r.props.get("metricName") == "AuroraGlobalDBReplicationLag"}
+    for cluster in (r for r in resources if r.resource_type == RDS_CLUSTER):
+        secondary = cluster.props.get("globalClusterIdentifier") and not cluster.props.get("masterUsername")
+        if secondary and cluster.props.get("clusterIdentifier") not in watched:
+            yield cluster.urn, "nothing alarms on this secondary's replication lag"
+
+
+def _db_in_every_region(resources):
+    """A multi-region stack's database spans every region with a cluster: each region's Aurora cluster
+    joins the global database (a region without one would fail over to nothing)."""
+    if not any(r.resource_type == "aws:rds/globalCluster:GlobalCluster" for r in resources):
+        return
+    joined = {_provider_region(r.provider) for r in resources
+              if r.resource_type == RDS_CLUSTER and r.props.get("globalClusterIdentifier")}
+    for cluster in (r for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER)):
+        if _provider_region(cluster.provider) not in joined:
+            yield cluster.urn, "this region has no cluster in the global database"
+
+
 def _private_api_reachable(resources):
     """A private Kubernetes API has a deploy path: in its region a Transit Gateway attachment to the
     deployer network and a rule admitting 443 from it. Without one every Kubernetes object times out."""
@@ -488,21 +558,26 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("default-security-group-closed", _default_sg_closed.__doc__,
          ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",), _default_sg_closed),
     Rule("k8s-probes", _probes.__doc__, WORKLOADS, _probes),
-    Rule("k8s-requests-and-limits", _resources.__doc__, WORKLOADS, _resources),
-    Rule("k8s-image-pinned", _image_pinned.__doc__, WORKLOADS, _image_pinned),
-    Rule("k8s-no-privilege-escalation", "CKV_K8S_20: containers cannot gain privileges.", WORKLOADS,
+    Rule("k8s-requests-and-limits", _resources.__doc__, PODS, _resources),
+    Rule("k8s-image-pinned", _image_pinned.__doc__, PODS, _image_pinned),
+    Rule("k8s-no-privilege-escalation", "CKV_K8S_20: containers cannot gain privileges.", PODS,
          _security_context("allowPrivilegeEscalation", False, "allows privilege escalation")),
-    Rule("k8s-not-privileged", "CKV_K8S_16: no privileged containers.", WORKLOADS,
+    Rule("k8s-not-privileged", "CKV_K8S_16: no privileged containers.", PODS,
          _security_context("privileged", False, "is not explicitly unprivileged")),
-    Rule("k8s-read-only-root", "CKV_K8S_22: read-only root filesystems.", WORKLOADS,
+    Rule("k8s-read-only-root", "CKV_K8S_22: read-only root filesystems.", PODS,
          _security_context("readOnlyRootFilesystem", True, "has a writable root filesystem")),
-    Rule("k8s-run-as-non-root", "CKV_K8S_23: containers run as a non-root user.", WORKLOADS,
+    Rule("k8s-run-as-non-root", "CKV_K8S_23: containers run as a non-root user.", PODS,
          _security_context("runAsNonRoot", True, "may run as root")),
-    Rule("k8s-drop-capabilities", _drop_capabilities.__doc__, WORKLOADS, _drop_capabilities),
-    Rule("k8s-not-default-namespace", _namespaced.__doc__, (*WORKLOADS, "kubernetes:core/v1:Service"), _namespaced),
+    Rule("k8s-drop-capabilities", _drop_capabilities.__doc__, PODS, _drop_capabilities),
+    Rule("k8s-not-default-namespace", _namespaced.__doc__, (*PODS, "kubernetes:core/v1:Service"), _namespaced),
     Rule("k8s-topology-spread", _topology_spread.__doc__, WORKLOADS, _topology_spread),
     Rule("k8s-prod-replicas", _prod_replicas.__doc__, WORKLOADS, _prod_replicas),
     Rule("backup-vault-cmk", _vault_cmk.__doc__, ("aws:backup/vault:Vault",), _vault_cmk),
+    Rule("rds-encrypted-cmk", _db_encrypted.__doc__, (RDS_CLUSTER,), _db_encrypted),
+    Rule("rds-not-public", _db_private.__doc__, (RDS_INSTANCE,), _db_private),
+    Rule("rds-protected-in-prod", _db_protected.__doc__, (RDS_CLUSTER,), _db_protected),
+    Rule("rds-iam-authentication", _db_iam_auth.__doc__, (RDS_CLUSTER,), _db_iam_auth),
+    Rule("rds-backup-retention", _db_backups.__doc__, (RDS_CLUSTER,), _db_backups),
     Rule("route53-https-deep-health-check", _deep_https_health.__doc__, ("aws:route53/healthCheck:HealthCheck",),
          _deep_https_health),
     Rule("route53-short-ttl", _short_ttl.__doc__, ("aws:route53/record:Record",), _short_ttl),
@@ -520,6 +595,9 @@ STACK_RULES: tuple[StackRule, ...] = (
     StackRule("route53-alarm-per-health-check", _alarm_per_health_check.__doc__, _alarm_per_health_check),
     StackRule("eks-private-api-deploy-path", _private_api_reachable.__doc__, _private_api_reachable),
     StackRule("sns-topic-subscribed", _topics_subscribed.__doc__, _topics_subscribed),
+    StackRule("rds-tls-enforced", _db_tls.__doc__, _db_tls),
+    StackRule("rds-replication-lag-alarm", _db_lag_alarms.__doc__, _db_lag_alarms),
+    StackRule("rds-global-in-every-region", _db_in_every_region.__doc__, _db_in_every_region),
 )
 
 

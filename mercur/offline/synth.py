@@ -43,11 +43,16 @@ _ID_PREFIXES = {
     "aws:ec2/flowLog:FlowLog": "fl",
 }
 
+_IDENTIFIED_BY = {"aws:rds/globalCluster:GlobalCluster": "globalClusterIdentifier",
+                  "aws:rds/cluster:Cluster": "clusterIdentifier", "aws:rds/clusterInstance:ClusterInstance": "identifier",
+                  "aws:rds/subnetGroup:SubnetGroup": "name",
+                  "aws:rds/clusterParameterGroup:ClusterParameterGroup": "name"}
+
 _recording = False
-# Route53 is global whatever region its provider names; IAM is global when created through the global provider
-# (a region's own roles, like its cluster role, are listed with the region).
+# Route53 is global whatever region its provider names; IAM and Aurora global clusters are global when created
+# through the global provider (a region's own roles, like its cluster role, are listed with the region).
 _GLOBAL_TYPES = ("aws:route53/",)
-_IAM = "aws:iam/"
+_GLOBAL_THROUGH_GLOBAL_PROVIDER = ("aws:iam/", "aws:rds/globalCluster:")
 _SIG, _RESOURCE_SIG = pulumi_rpc._special_sig_key, pulumi_rpc._special_resource_sig
 _SECRET_SIG = pulumi_rpc._special_secret_sig
 
@@ -174,6 +179,8 @@ def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
         return f"Z{_digest(type_, name, length=20).upper()}"
     if type_.startswith("aws:iam/") and inputs.get("name") or type_ == "aws:backup/vault:Vault":
         return str(inputs["name"])
+    if type_ in _IDENTIFIED_BY:  # RDS names its resources by the identifier they are created with
+        return str(inputs.get(_IDENTIFIED_BY[type_]) or f"{name}-{_digest(type_, name, length=7)}")
     return f"{name}-{_digest(type_, name, length=7)}"
 
 
@@ -213,9 +220,23 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
         return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{inputs.get('name', physical_id)}"}
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
+    if type_ == "aws:rds/globalCluster:GlobalCluster":
+        identifier = inputs.get("globalClusterIdentifier", physical_id)
+        return {"arn": f"arn:aws:rds::{ACCOUNT_ID}:global-cluster:{identifier}",
+                "globalClusterResourceId": f"cluster-{_digest(identifier, length=24)}",
+                # The global writer endpoint follows the writer across regions.
+                "endpoint": f"{identifier}.global-{_digest(identifier, 'global', length=10)}.global.rds.amazonaws.com"}
+    if type_ == "aws:rds/cluster:Cluster":
+        identifier = inputs.get("clusterIdentifier", physical_id)
+        suffix = f"{_digest(ACCOUNT_ID, region, length=12)}.{region}.rds.amazonaws.com"
+        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{identifier}",
+                "clusterResourceId": f"cluster-{_digest(identifier, region, length=26).upper()}",
+                "endpoint": f"{identifier}.cluster-{suffix}", "readerEndpoint": f"{identifier}.cluster-ro-{suffix}",
+                "port": 5432}
+    if type_ == "aws:secretsmanager/secret:Secret":
+        return {"arn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{inputs.get('name', name)}-"
+                       f"{_digest(name, length=6)}"}
     extra: dict[str, Any] = {}
-    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
-        extra = {"latestVersion": 1, "defaultVersion": 1}
     if type_ == "aws:ec2/eip:Eip":
         extra = {"allocationId": physical_id, "publicIp": f"198.51.100.{int(_digest(name, length=2), 16) % 254 + 1}"}
     return {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical_id}", **extra}
@@ -241,6 +262,10 @@ def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str
                 "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [], "resourceRecordSetCount": 4}
     if token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
+    if token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
+        # Secrets Manager's GetRandomPassword, letters and digits as asked (fixed here: plans are reproducible).
+        length = int(args.get("passwordLength") or 32)
+        return {"id": "random", "randomPassword": (_digest("password", length=64) * 4)[:length]}
     raise NotImplementedError(f"the mock cloud does not answer {token}; add it to mercur.offline.synth._invoke")
 
 
@@ -341,7 +366,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
         if request.type == "pulumi:providers:aws" and _default_tags(inputs).get("Region") == "global":
             self._global_providers.add(urn)
-        if request.type.startswith(_GLOBAL_TYPES) or (request.type.startswith(_IAM)
+        if request.type.startswith(_GLOBAL_TYPES) or (request.type.startswith(_GLOBAL_THROUGH_GLOBAL_PROVIDER)
                                                       and _urn(request.provider) in self._global_providers):
             region = None
         recorded = Resource(

@@ -74,8 +74,19 @@ def test_continuous_backup_covers_only_the_types_that_support_it(plan_of) -> Non
     plan = plan_of("staging")
     [rule] = _one(plan, "aws:backup/plan:Plan", "us-east-1", "-continuous").inputs["rules"]
     assert rule["enableContinuousBackup"] is True and rule["lifecycle"]["deleteAfter"] <= 35
-    selection = _one(plan, "aws:backup/selection:Selection", "us-east-1", "-continuous")
+    selection = _one(plan, "aws:backup/selection:Selection", "us-east-1", "use1-continuous")
     assert selection.inputs["resources"] == list(backup.CONTINUOUS_RESOURCES)
+
+
+def test_each_regions_aurora_cluster_is_selected_by_name_for_snapshots_and_point_in_time(stack_plan) -> None:
+    plans = {p.id: p for p in stack_plan.of_type("aws:backup/plan:Plan")}
+    for cluster in stack_plan.of_type("aws:rds/cluster:Cluster"):
+        arn = f"arn:aws:rds:{cluster.region}:123456789012:cluster:{cluster.inputs['clusterIdentifier']}"
+        selections = [s for s in stack_plan.of_type("aws:backup/selection:Selection") if s.inputs.get("resources") == [arn]]
+        assert {s.region for s in selections} == {cluster.region}
+        continuous = sorted(bool(plans[s.inputs["planId"]].inputs["rules"][0].get("enableContinuousBackup"))
+                            for s in selections)
+        assert continuous == [False, True]  # snapshots on the RPO's schedule (copied) and point-in-time
 
 
 def test_selection_picks_the_tagged_resources_with_the_backup_role(stack_plan) -> None:
@@ -90,8 +101,13 @@ def test_selection_picks_the_tagged_resources_with_the_backup_role(stack_plan) -
         assert attached == set(backup.BACKUP_POLICIES)
 
 
-def test_dlm_copies_encrypted_with_the_peer_regions_key(plan_of) -> None:
-    plan = plan_of("prod")
+def test_no_volumes_no_dlm(stack_plan) -> None:
+    assert not stack_plan.of_type("aws:dlm/lifecyclePolicy:LifecyclePolicy")  # no app of any stack has one
+
+
+def test_dlm_copies_encrypted_with_the_peer_regions_key(project) -> None:
+    project.edit("prod", lambda v: v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}))
+    plan = project.synthesize("prod")
     for region, peer in (("us-west-1", "us-east-1"), ("us-east-1", "us-west-1")):
         details = _one(plan, "aws:dlm/lifecyclePolicy:LifecyclePolicy", region).inputs["policyDetails"]
         [schedule] = details["schedules"]
@@ -106,8 +122,6 @@ def test_dlm_copies_encrypted_with_the_peer_regions_key(plan_of) -> None:
 def test_dev_keeps_its_backups_in_its_only_region(plan_of) -> None:
     plan = plan_of("dev")
     assert all("copyActions" not in rule for p in plan.of_type("aws:backup/plan:Plan") for rule in p.inputs["rules"])
-    [dlm] = plan.of_type("aws:dlm/lifecyclePolicy:LifecyclePolicy")
-    assert "crossRegionCopyRules" not in dlm.inputs["policyDetails"]["schedules"][0]
     assert plan.outputs["regions"]["us-west-1"]["backupCopiesTo"] is None
 
 
@@ -132,7 +146,10 @@ def test_restore_testing_outside_dev(plan_of, stack, tested) -> None:
         assert testing.inputs["name"].replace("_", "").isalnum()
         selection = _one(plan, "aws:backup/restoreTestingSelection:RestoreTestingSelection", testing.region)
         assert selection.inputs["restoreTestingPlanName"] == testing.inputs["name"]
-        assert selection.inputs["protectedResourceType"] == "EBS"
+        [cluster] = [c for c in plan.of_type("aws:rds/cluster:Cluster") if c.region == testing.region]
+        assert selection.inputs["protectedResourceType"] == "Aurora"
+        assert selection.inputs["protectedResourceArns"] == [
+            f"arn:aws:rds:{testing.region}:123456789012:cluster:{cluster.id}"]
 
 
 def test_failed_jobs_alert_through_an_encrypted_topic(plan_of) -> None:
@@ -153,7 +170,9 @@ def test_prod_protects_vaults_and_keys(plan_of) -> None:
 
 def test_objectives_are_exported_for_the_plan_summary_and_per_region(plan_of) -> None:
     outputs = plan_of("staging").outputs
-    assert outputs["objectives"]["rpoMinutes"] == {"target": 720, "achievable": 600}
+    rpo = outputs["objectives"]["rpoMinutes"]
+    assert {kind: (p["target"], p["achievable"]) for kind, p in rpo.items()} == {
+        "regionLoss": (5, 1), "corruption": (15, 5), "regionLossAndCorruption": (720, 600)}
     assert {r: d["achievableRpoMinutes"] for r, d in outputs["regions"].items()} == {"us-west-1": 600,
                                                                                      "us-east-1": 600}
     assert all(d["backupVaultArn"].startswith(f"arn:aws:backup:{r}:") for r, d in outputs["regions"].items())

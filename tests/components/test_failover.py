@@ -67,7 +67,8 @@ def test_health_checks_probe_their_own_regions_endpoint_over_https(plan_of) -> N
 
 def test_every_health_check_has_an_alarm_in_us_east_1(stack_plan) -> None:
     checks = {c.id for c in stack_plan.of_type("aws:route53/healthCheck:HealthCheck")}
-    alarms = stack_plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    alarms = [a for a in stack_plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs["namespace"] == "AWS/Route53"]
     providers = {p.urn: p.inputs["region"] for p in stack_plan.of_type("pulumi:providers:aws")}
     assert {a.inputs["dimensions"]["HealthCheckId"] for a in alarms} == checks
     for alarm in alarms:

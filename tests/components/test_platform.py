@@ -56,9 +56,15 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "availabilityZoneIds", "privateSubnetIds", "clusterName",
                                 "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
-                                "backupCopiesTo", "achievableRpoMinutes", "healthCheckId"}
+                                "backupCopiesTo", "achievableRpoMinutes", "healthCheckId", "database"}
+        assert set(details["database"]) == {"clusterArn", "clusterId", "endpoint", "readerEndpoint", "role",
+                                            "masterSecretArn", "subnetGroupName", "securityGroupId", "engineVersion"}
+        assert details["database"]["role"] == ("primary" if region == "us-west-1" else "secondary")
+        assert details["database"]["clusterArn"].startswith(f"arn:aws:rds:{region}:")
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
+    assert outputs["database"]["globalClusterId"] == "mercur-prod"
+    assert outputs["database"]["globalWriterEndpoint"].endswith(".global.rds.amazonaws.com")
 
 
 def test_reordering_regions_swaps_active_and_passive(project) -> None:

@@ -27,26 +27,47 @@ def test_a_correctly_seeded_stack_is_ready(world, stack) -> None:
     report, _ = _run(world, stack)
     assert report.ready, report.table()
     checks = {i.check for i in report.items}
-    assert {"cluster", "snapshots"} <= checks
+    assert {"cluster", "database snapshots"} <= checks and "snapshots" not in checks  # no app has a volume
+    assert ("global database" in checks) == (stack != "dev")
     assert ("vault lock" in checks) == (stack == "prod")
     assert ("dns records" in checks) and ("health check" in checks)
 
 
-def test_stale_snapshots_are_named(world) -> None:
+def test_stale_database_snapshots_are_named(world) -> None:
     later = datetime.now(timezone.utc) + timedelta(minutes=241)
     report, _ = _run(world, now=later)
     failing = _failing(report)
-    assert {(region, item) for region, item, _ in failing} == {("us-west-1", "snapshots"), ("us-east-1", "snapshots")}
-    assert all("min old (RPO 240)" in detail for *_, detail in failing)
+    assert {(region, item) for region, item, _ in failing} == {("us-west-1", "database snapshots"),
+                                                               ("us-east-1", "database snapshots")}
+    assert all("min old (RPO 240)" in detail for *_, detail in failing) and len(failing) == 4  # own + copies
 
 
-def test_a_missing_copy_is_named(world) -> None:
+def test_a_missing_database_copy_is_named(world) -> None:
     seeded = world("prod")
+    rds = seeded.client("rds", "us-east-1")
+    rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="awsbackup-copy-mercur-prod-usw1")
+    report, _ = _run(world, seeded=seeded)
+    assert _failing(report) == [("us-west-1", "database snapshots", "copies in us-east-1: none found")]
+
+
+def test_a_region_missing_from_the_global_database_is_named(world) -> None:
+    seeded = world("prod")
+    seeded.client("rds", "us-east-1").remove_from_global_cluster(
+        GlobalClusterIdentifier="mercur-prod", DbClusterIdentifier="arn:aws:rds:us-east-1:123456789012:cluster:mercur-prod-use1")
+    report, _ = _run(world, seeded=seeded)
+    [(region, item, detail)] = _failing(report)
+    assert (region, item) == ("global", "global database") and "us-east-1 not a member" in detail
+
+
+def test_volume_snapshots_are_checked_when_an_app_has_volumes(project, world) -> None:
+    project.edit("prod", lambda v: v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}))
+    seeded = world("prod", project=project)
     ec2 = seeded.client("ec2", "us-east-1")
     for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
             {"Name": "tag:mercur:source-region", "Values": ["us-west-1"]}])["Snapshots"]:
         ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
-    report, _ = _run(world, seeded=seeded)
+    report = check.check(load_file(project.path, "prod"), outputs.parse(seeded.outputs, "outputs.json"),
+                         seeded.client)
     assert _failing(report) == [("us-west-1", "snapshots", "copies in us-east-1: none found")]
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from datetime import datetime, timezone
+
+import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
 from mercur.config import load_file
 from mercur.dr import drill, outputs
@@ -100,28 +104,75 @@ def _drill_volumes(seeded, region: str) -> list[dict]:
         "Volumes"]
 
 
-def test_restore_drill_restores_the_newest_copy_in_the_passive_region_and_cleans_up(world) -> None:
+SNAPSHOT = {"DBClusterSnapshotIdentifier": "awsbackup-copy-mercur-prod-usw1", "DBClusterIdentifier": "mercur-prod-usw1",
+            "DBClusterSnapshotArn": "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:awsbackup-copy-mercur-prod-usw1",
+            "SnapshotCreateTime": datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)}
+
+
+def _stubbed_rds(parsed, *, interrupted: bool = False):
+    """The passive region's RDS as botocore's Stubber: moto cannot restore a copied cluster snapshot, and the
+    Stubber validates every request against RDS's own service model."""
+    client = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    target = parsed.regions["us-east-1"]
+    stubber.add_response("describe_db_cluster_snapshots", {"DBClusterSnapshots": [
+        SNAPSHOT, {**SNAPSHOT, "DBClusterSnapshotIdentifier": "older", "SnapshotCreateTime": datetime(2026, 11, 26,
+                                                                                                   tzinfo=timezone.utc)}]},
+        {"DBClusterIdentifier": "mercur-prod-usw1"})
+    stubber.add_response("restore_db_cluster_from_snapshot", {"DBCluster": {"DBClusterIdentifier": "drill-x"}}, {
+        "DBClusterIdentifier": ANY, "SnapshotIdentifier": SNAPSHOT["DBClusterSnapshotIdentifier"],
+        "Engine": "aurora-postgresql", "EngineVersion": target.database_engine_version,
+        "DBSubnetGroupName": target.database_subnet_group, "VpcSecurityGroupIds": [target.database_security_group],
+        "Tags": [{"Key": drill.DRILL_TAG, "Value": ANY}]})
+    if not interrupted:
+        stubber.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "drill-x",
+                                                                      "Status": "available"}]},
+                             {"DBClusterIdentifier": "drill-x"})
+    stubber.add_response("delete_db_cluster", {"DBCluster": {"DBClusterIdentifier": "drill-x"}},
+                         {"DBClusterIdentifier": "drill-x", "SkipFinalSnapshot": True})
+    stubber.activate()
+    return client, stubber
+
+
+def _with(seeded, rds):
+    return lambda service, region: rds if (service, region) == ("rds", "us-east-1") else seeded.client(service, region)
+
+
+def test_restore_drill_restores_the_newest_database_copy_in_the_passive_region_and_cleans_up(world) -> None:
     seeded, stack, parsed = _setup(world, "prod")
-    result = drill.restore_drill(stack, parsed, seeded.client, _pace())
+    rds, stubber = _stubbed_rds(parsed)
+    result = drill.restore_drill(stack, parsed, _with(seeded, rds), _pace())
     assert result["verdict"] == "pass" and result["cleanedUp"] is True
     assert result["region"] == "us-east-1" and result["source"] == "us-west-1"
+    assert result["snapshotId"] == SNAPSHOT["DBClusterSnapshotArn"] and result["clusterId"] == "drill-x"
+    stubber.assert_no_pending_responses()  # restored from the newest copy, then deleted
+
+
+def test_restore_drill_restores_a_volume_when_the_stack_has_volumes(project, world) -> None:
+    project.edit("prod", lambda v: (v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}),
+                                    v.pop("mercur:database"), v["mercur:apps"][1].pop("database"),
+                                    v["mercur:dr"]["rpoMinutes"].update(regionLoss=240, corruption=240)))
+    seeded = world("prod", project=project)
+    stack, parsed = load_file(project.path, "prod"), outputs.parse(seeded.outputs, "outputs.json")
+    result = drill.restore_drill(stack, parsed, seeded.client, _pace())
+    assert result["verdict"] == "pass" and result["cleanedUp"] is True
     snapshot = seeded.client("ec2", "us-east-1").describe_snapshots(SnapshotIds=[result["snapshotId"]])["Snapshots"][0]
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["mercur:source-region"] == "us-west-1"
     assert result["restoreSeconds"] == 10 and not _drill_volumes(seeded, "us-east-1")  # available at first look
 
 
-def test_restore_drill_deletes_its_volume_when_interrupted(world) -> None:
+def test_restore_drill_deletes_its_cluster_when_interrupted(world) -> None:
     seeded, stack, parsed = _setup(world, "prod")
+    rds, stubber = _stubbed_rds(parsed, interrupted=True)
     pace = _pace()
     waited = pace.wait
 
     def interrupted_wait(what, done):
-        assert _drill_volumes(seeded, "us-east-1"), "the volume exists while the drill waits"
         raise KeyboardInterrupt
 
     pace.wait = interrupted_wait  # type: ignore[method-assign]
     result: dict = {}
     with pytest.raises(KeyboardInterrupt):
-        drill.restore_drill(stack, parsed, seeded.client, pace, result=result)
+        drill.restore_drill(stack, parsed, _with(seeded, rds), pace, result=result)
     assert waited and result["cleanedUp"] is True and result["verdict"] == "aborted"
-    assert not _drill_volumes(seeded, "us-east-1")
+    stubber.assert_no_pending_responses()  # the delete was called

@@ -21,7 +21,7 @@ from mercur.offline import policies
 from mercur.offline.synth import Plan, Resource
 from conftest import ROOT
 
-OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+OPTIONS = PolicyResourceOptions(True, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])  # protected, as in prod
 
 
 def _provider(environment: str = "prod", region: str = "us-west-1") -> PolicyProviderResource:
@@ -30,12 +30,13 @@ def _provider(environment: str = "prod", region: str = "us-west-1") -> PolicyPro
                                   f"urn:pulumi:x::mercur::pulumi:providers:aws::{region}", region)
 
 
-def fired(resource_type: str, props: dict, provider: PolicyProviderResource | None = None) -> set[str]:
+def fired(resource_type: str, props: dict, provider: PolicyProviderResource | None = None,
+          options: PolicyResourceOptions = OPTIONS) -> set[str]:
     """Names of the resource rules that report a violation for these properties."""
     names: set[str] = set()
     for policy in policies.all_policies():
         if isinstance(policy, ResourceValidationPolicy):
-            args = ResourceValidationArgs(resource_type, props, "urn:x", "x", OPTIONS, provider or _provider())
+            args = ResourceValidationArgs(resource_type, props, "urn:x", "x", options, provider or _provider())
             policy.validate(args, lambda message, urn=None, name=policy.name: names.add(name))
     return names
 
@@ -113,6 +114,12 @@ VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
     "k8s-topology-spread": ("kubernetes:apps/v1:Deployment", [_set("spec.template.spec.topologySpreadConstraints", [])]),
     "k8s-prod-replicas": ("kubernetes:apps/v1:Deployment", [_set("spec.replicas", 2)]),
     "backup-vault-cmk": ("aws:backup/vault:Vault", [_set("kmsKeyArn", DELETE)]),
+    "rds-encrypted-cmk": ("aws:rds/cluster:Cluster", [_set("kmsKeyId", DELETE), _set("storageEncrypted", False)]),
+    "rds-not-public": ("aws:rds/clusterInstance:ClusterInstance", [_set("publiclyAccessible", True),
+                                                                   _set("publiclyAccessible", DELETE)]),
+    "rds-protected-in-prod": ("aws:rds/cluster:Cluster", [_set("deletionProtection", False)]),
+    "rds-iam-authentication": ("aws:rds/cluster:Cluster", [_set("iamDatabaseAuthenticationEnabled", False)]),
+    "rds-backup-retention": ("aws:rds/cluster:Cluster", [_set("backupRetentionPeriod", 3)]),
     "route53-https-deep-health-check": ("aws:route53/healthCheck:HealthCheck", [_set("type", "HTTP"),
                                                                                  _set("resourcePath", "/")]),
     "route53-short-ttl": ("aws:route53/record:Record", [lambda p: (p.pop("aliases"), p.update(ttl=300,
@@ -134,6 +141,14 @@ def test_each_violation_fires_exactly_its_rule(prod, rule, case) -> None:
     assert fired(resource_type, props) == set(), "the known-good resource must pass"
     changes[case](props)
     assert fired(resource_type, props) == {rule}
+
+
+def test_a_prod_database_pulumi_may_delete_fires_and_a_staging_one_does_not(prod) -> None:
+    props = _good(prod, "aws:rds/cluster:Cluster")
+    unprotected = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    assert fired("aws:rds/cluster:Cluster", props, options=unprotected) == {"rds-protected-in-prod"}
+    props["deletionProtection"] = False
+    assert fired("aws:rds/cluster:Cluster", props, _provider("staging"), unprotected) == set()
 
 
 def test_world_open_api_fires_both_endpoint_rules(prod) -> None:
@@ -187,6 +202,20 @@ def _without(type_: str, count: int = 1) -> Callable[[list[Resource]], list[Reso
     return change
 
 
+def _without_where(type_: str, keep_out: Callable[[Resource], bool]) -> Callable[[list[Resource]], list[Resource]]:
+    def change(resources: list[Resource]) -> list[Resource]:
+        return [r for r in resources if not (r.type == type_ and keep_out(r))]
+    return change
+
+
+def _edit_where(type_: str, where: Callable[[Resource], bool],
+                edit: Callable[[dict], None]) -> Callable[[list[Resource]], list[Resource]]:
+    def change(resources: list[Resource]) -> list[Resource]:
+        edit(next(r for r in resources if r.type == type_ and where(r)).inputs)
+        return resources
+    return change
+
+
 def _edit(type_: str, edit: Callable[[dict], None]) -> Callable[[list[Resource]], list[Resource]]:
     def change(resources: list[Resource]) -> list[Resource]:
         target = next(r for r in resources if r.type == type_)
@@ -206,7 +235,14 @@ STACK_VIOLATIONS = {
     "backup-copied-to-peer-region": _edit("aws:backup/plan:Plan", lambda p: [
         rule.pop("copyActions") for rule in p["rules"]]),
     "route53-failover-pair": _without("aws:route53/record:Record"),
-    "route53-alarm-per-health-check": _without("aws:cloudwatch/metricAlarm:MetricAlarm"),
+    "route53-alarm-per-health-check": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm",
+                                                     lambda r: r.inputs["namespace"] == "AWS/Route53"),
+    "rds-tls-enforced": _edit("aws:rds/clusterParameterGroup:ClusterParameterGroup", lambda p: p.update(
+        parameters=[])),
+    "rds-replication-lag-alarm": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm",
+                                                lambda r: r.inputs["metricName"] == "AuroraGlobalDBReplicationLag"),
+    "rds-global-in-every-region": _edit_where("aws:rds/cluster:Cluster", lambda r: r.region == "us-east-1",
+                                              lambda p: p.pop("globalClusterIdentifier")),
     "eks-private-api-deploy-path": _without("aws:ec2transitgateway/vpcAttachment:VpcAttachment"),
     "sns-topic-subscribed": _without("aws:sns/topicSubscription:TopicSubscription", count=10),
 }

@@ -1,0 +1,219 @@
+"""The data tier: an Aurora PostgreSQL global database, one regional cluster per region.
+
+`GlobalDatabase` (once per stack, through the global provider so that reordering the regions moves nothing)
+holds the global cluster and generates the master password; `RegionalDatabase` (in each Region) holds that
+region's key, network access, cluster, instances, master secret, the apps' `rds-db:connect` grants and the
+replication-lag alarm. The writer starts in the active region; a switchover (ARC Region switch) moves it
+without a deploy, and the apps follow through the global writer endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from ..config import AlertsConfig, AppConfig, DatabaseConfig
+from .failover import subscribe
+from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, service_statement
+
+ENGINE = "aurora-postgresql"
+PORT = 5432
+MASTER_USER = "mercur_admin"
+PASSWORD_LENGTH = 40
+LOG_EXPORTS = ("postgresql",)
+LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, reported by each secondary cluster
+BACKUP_WINDOW = "03:00-04:00"  # UTC, before the AWS Backup plans' 05:00 restore tests
+MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
+SECRETS_MANAGER_READ = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+
+
+def master_secret_name(label: str) -> str:
+    return f"{label}/database/master"
+
+
+def database_key_policy(partition: str, account: str, region: str) -> str:
+    """RDS and Secrets Manager use it through their own grants (the account's IAM policies decide who may
+    read); CloudWatch alarms publish to the database's encrypted alert topic with it."""
+    policy = json.loads(key_policy(partition, account, sid="CloudWatchPublishesDatabaseAlarms",
+                                   service="cloudwatch.amazonaws.com", actions=PUBLISH_ENCRYPTED,
+                                   condition=from_account(account)))
+    return json.dumps(policy)
+
+
+def connect_policy(partition: str, region: str, account: str, cluster_resource_id: str, user: str) -> str:
+    """IAM authentication as one database user on one regional cluster (the app's role gets one per region)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "ConnectAsItsOwnUser", "Effect": "Allow", "Action": "rds-db:connect",
+        "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:{cluster_resource_id}/{user}"}]})
+
+
+def read_master_secret_policy(secret_arn: str, key_arn: str, region: str) -> str:
+    """The bootstrap Job reads the region's master secret, decrypting through Secrets Manager only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheMasterSecret", "Effect": "Allow", "Action": list(SECRETS_MANAGER_READ),
+         "Resource": secret_arn},
+        {"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+    ]})
+
+
+class GlobalDatabase(pulumi.ComponentResource):
+    """The global cluster (multi-region stacks) and the generated master password."""
+
+    def __init__(self, name: str, *, database: DatabaseConfig, label: str, multi_region: bool, protect: bool,
+                 provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:database:GlobalDatabase", name, None, opts)
+        self.identifier = label
+        # Secrets Manager generates it at every run; it is sent only when passwordVersion changes (the
+        # `_wo` arguments are write-only: kept neither in the state nor in the plan).
+        self.password = pulumi.Output.secret(aws.secretsmanager.get_random_password_output(
+            password_length=PASSWORD_LENGTH, exclude_punctuation=True, include_space=False,
+            require_each_included_type=True, opts=pulumi.InvokeOptions(provider=provider)).random_password)
+        self.cluster = aws.rds.GlobalCluster(
+            f"{name}-global", global_cluster_identifier=label, engine=ENGINE,
+            engine_version=database.engine_version, storage_encrypted=True, deletion_protection=protect,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=protect)) if multi_region else None
+        self.writer_endpoint = self.cluster.endpoint if self.cluster else None
+        self.register_outputs({"globalClusterId": label})
+
+
+@dataclass(frozen=True)
+class Primary:
+    """The cluster the others replicate from, for their creation order."""
+
+    cluster: aws.rds.Cluster
+    instances: Sequence[aws.rds.ClusterInstance]
+
+
+class RegionalDatabase(pulumi.ComponentResource):
+    """One region's share of the database. Every child inherits the region's AWS provider."""
+
+    def __init__(self, name: str, *, database: DatabaseConfig, global_db: GlobalDatabase, region: str,
+                 label: str, partition: str, account: str, primary: Primary | None, vpc_id: pulumi.Input[str],
+                 subnet_ids: Sequence[pulumi.Input[str]], client_security_group: pulumi.Input[str],
+                 apps: Sequence[AppConfig], app_role_names: Mapping[str, pulumi.Input[str]],
+                 bootstrap_role_name: pulumi.Input[str] | None, alerts: AlertsConfig | None, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:database:RegionalDatabase", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+        self.role = "primary" if primary is None else "secondary"
+
+        # CKV_AWS_96/327: storage, Performance Insights, logs and the master secret on a key of the region's own.
+        self.key = aws.kms.Key(f"{name}-db-key", description=f"{label}: database storage, secrets and alerts",
+                               enable_key_rotation=True, deletion_window_in_days=30, opts=stateful,
+                               policy=database_key_policy(partition, account, region))
+        aws.kms.Alias(f"{name}-db-key", name=f"alias/{label}-database", target_key_id=self.key.key_id, opts=child)
+
+        # 5432 from the cluster security group only: Auto Mode's nodes, and so every pod, carry it.
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-db-sg", vpc_id=vpc_id, description=f"{label} Aurora: PostgreSQL from the EKS cluster only",
+            tags={"Name": f"{label}-database"}, opts=child)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-db-from-cluster", security_group_id=self.security_group.id,
+            referenced_security_group_id=client_security_group, ip_protocol="tcp", from_port=PORT, to_port=PORT,
+            description="PostgreSQL from the EKS cluster security group", opts=child)
+        subnets = aws.rds.SubnetGroup(f"{name}-db-subnets", name=f"{label}-database", subnet_ids=list(subnet_ids),
+                                      description=f"{label}: the database in the private subnets", opts=child)
+        # CKV2_AWS_69: TLS or nothing.
+        parameters = aws.rds.ClusterParameterGroup(
+            f"{name}-db-params", name=f"{label}-aurora-postgresql{database.major_version}",
+            family=f"aurora-postgresql{database.major_version}", description=f"{label}: TLS required", opts=child,
+            parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
+                                                                   apply_method="pending-reboot")])
+
+        # Credentials exist on the cluster that created the global database; the others replicate them.
+        # Which cluster that was never changes after creation, so reordering the regions ignores them.
+        credentials = {"master_username": MASTER_USER, "master_password_wo": global_db.password,
+                       "master_password_wo_version": database.password_version} if primary is None else {}
+        serverless = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+            min_capacity=database.serverless.min_capacity, max_capacity=database.serverless.max_capacity) \
+            if database.serverless else None
+        self.cluster = aws.rds.Cluster(
+            f"{name}-db", cluster_identifier=label, engine=ENGINE, engine_mode="provisioned",
+            engine_version=database.engine_version,
+            global_cluster_identifier=global_db.cluster.id if global_db.cluster else None,
+            db_subnet_group_name=subnets.name, vpc_security_group_ids=[self.security_group.id],
+            db_cluster_parameter_group_name=parameters.name, port=PORT,
+            storage_encrypted=True, kms_key_id=self.key.arn,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            backup_retention_period=database.backup_retention_days, preferred_backup_window=BACKUP_WINDOW,
+            preferred_maintenance_window=MAINTENANCE_WINDOW, copy_tags_to_snapshot=True,
+            deletion_protection=protect, skip_final_snapshot=not protect,
+            final_snapshot_identifier=f"{label}-final" if protect else None,
+            serverlessv2_scaling_configuration=serverless, **credentials,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=protect, retain_on_delete=protect,
+                depends_on=[*primary.instances] if primary else [],  # a secondary joins a running primary
+                ignore_changes=["masterUsername", "masterPasswordWo", "masterPasswordWoVersion"]
+                if primary else []))
+
+        count = database.active_instances if primary is None else database.passive_instances
+        self.instances = [aws.rds.ClusterInstance(
+            f"{name}-db-{index}", identifier=f"{label}-{index}", cluster_identifier=self.cluster.id,
+            engine=ENGINE, engine_version=database.engine_version, instance_class=database.instance_class,
+            db_subnet_group_name=subnets.name, publicly_accessible=False, auto_minor_version_upgrade=False,
+            performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=7, promotion_tier=index, opts=stateful)
+            for index in range(count)]
+
+        # Every region keeps the master secret in its own Secrets Manager, on its own key: reaching it after a
+        # region's loss needs nothing from that region (the password is the same: storage replicates it).
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-db-master", name=master_secret_name(label), kms_key_id=self.key.arn,
+            description=f"{label}: the Aurora master user (for the bootstrap Job and break-glass only)",
+            recovery_window_in_days=30 if protect else 7, opts=stateful)
+        aws.secretsmanager.SecretVersion(
+            f"{name}-db-master", secret_id=self.secret.id, opts=child,
+            secret_string_wo=global_db.password.apply(lambda password: json.dumps(
+                {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT})),
+            secret_string_wo_version=database.password_version)
+
+        for app in apps:
+            aws.iam.RolePolicy(
+                f"{name}-{app.name}-db-connect", role=app_role_names[app.name], opts=child,
+                name=f"connect-{region}",
+                policy=self.cluster.cluster_resource_id.apply(lambda resource_id, user=app.database_identifier:
+                                                              connect_policy(partition, region, account,
+                                                                             resource_id, user)))
+        if bootstrap_role_name is not None:
+            aws.iam.RolePolicy(f"{name}-db-bootstrap", role=bootstrap_role_name, name=f"master-secret-{region}",
+                               opts=child, policy=pulumi.Output.all(self.secret.arn, self.key.arn).apply(
+                                   lambda arns: read_master_secret_policy(arns[0], arns[1], region)))
+
+        if primary is not None:
+            self._alarm_on_lag(name, label, database, account, alerts, child)
+
+        self.endpoint = self.cluster.endpoint
+        self.outputs = {"clusterArn": self.cluster.arn, "clusterId": label, "endpoint": self.cluster.endpoint,
+                        "readerEndpoint": self.cluster.reader_endpoint, "role": self.role,
+                        "masterSecretArn": self.secret.arn, "subnetGroupName": subnets.name,
+                        "securityGroupId": self.security_group.id, "engineVersion": database.engine_version}
+        self.register_outputs(self.outputs)
+
+    def _alarm_on_lag(self, name: str, label: str, database: DatabaseConfig, account: str,
+                      alerts: AlertsConfig | None, child: pulumi.ResourceOptions) -> None:
+        """A secondary behind by more than the stated bound pages: that bound is the RPO of a region's loss."""
+        topic = aws.sns.Topic(f"{name}-db-alerts", name=f"{label}-database-alerts", kms_master_key_id=self.key.arn,
+                              opts=child)
+        aws.sns.TopicPolicy(f"{name}-db-alerts", arn=topic.arn, opts=child, policy=topic.arn.apply(
+            lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [service_statement(
+                "CloudWatchPublishes", "cloudwatch.amazonaws.com", ("sns:Publish",), from_account(account))
+                | {"Resource": arn}]})))
+        subscribe(f"{name}-db-alerts", topic, alerts, child)
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-db-replication-lag", name=f"{label}-database-replication-lag",
+            alarm_description=f"{label} trails the global database's writer by more than "
+                              f"{database.replication_lag_bound_seconds} s: a region's loss would cost more than "
+                              f"the stated RPO",
+            namespace="AWS/RDS", metric_name=LAG_METRIC, dimensions={"DBClusterIdentifier": label},
+            statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
+            threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="breaching", alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
+
+

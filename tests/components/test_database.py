@@ -1,0 +1,229 @@
+"""mercur.components.database: an Aurora PostgreSQL global database, its access, its secrets and its bootstrap."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mercur import config
+from mercur.components import database, workloads
+from mercur.offline import plan as plan_output
+from mercur.offline.synth import Plan, Resource
+from conftest import ROOT
+
+CLUSTER, INSTANCE = "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance"
+
+
+def _in(plan: Plan, type_: str, region: str | None) -> list[Resource]:
+    return [r for r in plan.of_type(type_) if r.region == region]
+
+
+def test_multi_region_stacks_get_one_global_database_that_stays_on_the_global_provider(plan_of) -> None:
+    for stack in ("staging", "prod"):
+        plan = plan_of(stack)
+        [global_cluster] = plan.of_type("aws:rds/globalCluster:GlobalCluster")
+        [provider] = [p for p in plan.of_type("pulumi:providers:aws") if p.name == "global"]
+        assert global_cluster.provider == provider.urn and global_cluster.region is None
+        assert global_cluster.inputs["engine"] == "aurora-postgresql" and global_cluster.inputs["storageEncrypted"]
+        assert global_cluster.protect is (stack == "prod") and global_cluster.inputs["deletionProtection"] is (
+            stack == "prod")
+    assert not plan_of("dev").of_type("aws:rds/globalCluster:GlobalCluster")  # one region: one regional cluster
+
+
+def test_every_region_has_a_cluster_and_the_instances_the_stack_file_asks_for(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    db = stack.database
+    for region in stack.regions:
+        [cluster] = _in(stack_plan, CLUSTER, region.name)
+        active = region == stack.active_region
+        instances = _in(stack_plan, INSTANCE, region.name)
+        assert len(instances) == (db.active_instances if active else db.passive_instances)
+        for instance in instances:
+            assert instance.inputs["clusterIdentifier"] == cluster.id
+            assert instance.inputs["instanceClass"] == db.instance_class
+            assert instance.inputs["publiclyAccessible"] is False
+            assert instance.inputs["performanceInsightsEnabled"] is True
+            assert instance.inputs["performanceInsightsKmsKeyId"] == cluster.inputs["kmsKeyId"]
+        inputs = cluster.inputs
+        assert inputs["engineVersion"] == db.engine_version and inputs["iamDatabaseAuthenticationEnabled"] is True
+        assert inputs["storageEncrypted"] is True and inputs["kmsKeyId"].startswith(f"arn:aws:kms:{region.name}:")
+        assert inputs["backupRetentionPeriod"] == db.backup_retention_days
+        assert inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
+        assert ("globalClusterIdentifier" in inputs) is stack.replicated
+        # The creating cluster holds the credentials (write-only, secret); the others replicate them.
+        assert ("masterUsername" in inputs) is active
+        if active:
+            assert "masterPasswordWo" in cluster.secrets and "masterPassword" not in inputs
+        else:
+            assert set(cluster.ignore_changes) >= {"masterUsername", "masterPasswordWo"}
+
+
+def test_secondaries_join_after_the_primary_runs(plan_of) -> None:
+    plan = plan_of("prod")
+    [secondary] = _in(plan, CLUSTER, "us-east-1")
+    primary_instances = {i.urn for i in _in(plan, INSTANCE, "us-west-1")}
+    assert primary_instances and primary_instances <= set(secondary.dependencies)
+
+
+def test_clusters_force_tls_and_sit_in_the_private_subnets(stack_plan) -> None:
+    for cluster in stack_plan.of_type(CLUSTER):
+        [params] = [p for p in _in(stack_plan, "aws:rds/clusterParameterGroup:ClusterParameterGroup", cluster.region)]
+        assert cluster.inputs["dbClusterParameterGroupName"] == params.inputs["name"]
+        assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "pending-reboot"} in params.inputs["parameters"]
+        assert params.inputs["family"] == f"aurora-postgresql{cluster.inputs['engineVersion'].split('.')[0]}"
+        [subnets] = _in(stack_plan, "aws:rds/subnetGroup:SubnetGroup", cluster.region)
+        tiers = {stack_plan.by_id(s).inputs["tags"]["mercur:tier"] for s in subnets.inputs["subnetIds"]}
+        assert tiers == {"private"} and cluster.inputs["dbSubnetGroupName"] == subnets.inputs["name"]
+
+
+def test_postgres_is_admitted_from_the_eks_cluster_security_group_only(stack_plan) -> None:
+    for cluster in stack_plan.of_type(CLUSTER):
+        [group_id] = cluster.inputs["vpcSecurityGroupIds"]
+        group = stack_plan.by_id(group_id)
+        assert "ingress" not in group.inputs and "egress" not in group.inputs  # rules of its own, below
+        rules = [r for r in stack_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                 if r.inputs["securityGroupId"] == group_id]
+        [eks] = _in(stack_plan, "eks:index:Cluster", cluster.region)
+        [node_class] = _in(stack_plan, "kubernetes:eks.amazonaws.com/v1:NodeClass", cluster.region)
+        cluster_sg = node_class.inputs["spec"]["securityGroupSelectorTerms"][0]["id"]  # what every node carries
+        assert [(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs[
+            "referencedSecurityGroupId"]) for r in rules] == [(5432, 5432, "tcp", cluster_sg)]
+        assert not any("cidrIpv4" in r.inputs for r in rules)
+
+
+def test_apps_that_use_the_database_may_connect_as_their_own_user_in_every_region(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    grants = stack_plan.of_type("aws:iam/rolePolicy:RolePolicy")
+    for app in stack.apps:
+        role = f"mercur-{stack.environment}-app-{app.name}"
+        mine = [g for g in grants if g.inputs["role"] == role]
+        assert sorted(g.region for g in mine) == (sorted(r.name for r in stack.regions) if app.database else [])
+        resource_ids = set()
+        for grant in mine:
+            [statement] = json.loads(grant.inputs["policy"])["Statement"]
+            assert statement["Action"] == "rds-db:connect"
+            resource_id = statement["Resource"].split(":dbuser:")[1].split("/")[0]
+            assert statement["Resource"] == (f"arn:aws:rds-db:{grant.region}:123456789012:dbuser:{resource_id}/"
+                                             f"{app.database_identifier}")
+            resource_ids.add(resource_id)
+        assert len(resource_ids) == len(mine)  # each region's grant names that region's cluster
+
+
+def test_the_app_gets_the_global_writer_endpoint_and_no_password(plan_of) -> None:
+    for stack in ("dev", "prod"):
+        plan = plan_of(stack)
+        for deployment in [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
+                           if d.inputs["metadata"]["name"] == "orders-api"]:
+            env = {e["name"]: e.get("value") for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+            host = plan.outputs["database"]["globalWriterEndpoint"] if stack == "prod" else \
+                plan.outputs["regions"]["us-west-1"]["database"]["endpoint"]
+            assert env["DB_HOST"] == host and env["DB_USER"] == env["DB_NAME"] == "orders_api"
+            assert env["DB_AUTH"] == "iam" and env["AWS_REGION"] == deployment.region
+            assert not any("PASSWORD" in name for name in env)
+
+
+def test_the_bootstrap_job_runs_where_the_writer_starts_with_a_role_that_reads_only_that_secret(plan_of) -> None:
+    plan = plan_of("prod")
+    [job] = plan.of_type("kubernetes:batch/v1:Job")
+    assert job.region == "us-west-1" and job.inputs["metadata"]["namespace"] == "orders-api"
+    pod = job.inputs["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "db-bootstrap" and pod["restartPolicy"] == "Never"
+    [association] = [a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                     if a.inputs["serviceAccount"] == "db-bootstrap"]
+    assert association.region == "us-west-1" and association.inputs["namespace"] == "orders-api"
+    role = plan.by_id(association.inputs["roleArn"].rsplit("/", 1)[1])
+    grants = {g.region: g for g in plan.of_type("aws:iam/rolePolicy:RolePolicy") if g.inputs["role"] == role.id}
+    assert set(grants) == {"us-west-1", "us-east-1"}  # each region's own secret, for a Job after a region swap
+    grant = grants["us-west-1"]
+    read, decrypt = json.loads(grant.inputs["policy"])["Statement"]
+    [secret] = _in(plan, "aws:secretsmanager/secret:Secret", "us-west-1")
+    assert read["Resource"].startswith("arn:aws:secretsmanager:us-west-1:") and secret.inputs["name"] in read["Resource"]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-west-1.amazonaws.com"}}
+    [init] = pod["initContainers"]
+    [main] = pod["containers"]
+    assert "@sha256:" in init["image"] and "@sha256:" in main["image"]
+    assert {e["name"] for e in main["env"]} == {"DB_HOST", "PGSSLMODE", "HOME"}  # the password only via the file
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["secret"]["emptyDir"]["medium"] == "Memory"
+    instances = {i.urn for i in _in(plan, INSTANCE, "us-west-1")}
+    assert instances <= set(job.dependencies)
+
+
+def test_every_region_keeps_the_master_secret_on_its_own_key(stack_plan) -> None:
+    for secret in stack_plan.of_type("aws:secretsmanager/secret:Secret"):
+        key = stack_plan.by_id(secret.inputs["kmsKeyId"].rsplit("/", 1)[1])
+        assert key.region == secret.region and key.name.endswith("-db-key")
+    versions = stack_plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert versions and all("secretStringWo" in v.secrets and "secretString" not in v.inputs for v in versions)
+
+
+def test_no_secret_value_appears_in_a_stack_file_a_manifest_or_the_plan_document(plan_of, tmp_path) -> None:
+    plan = plan_of("prod")
+    [version] = [v for v in plan.of_type("aws:secretsmanager/secretVersion:SecretVersion") if v.region == "us-west-1"]
+    password = json.loads(version.inputs["secretStringWo"])["password"]  # what Secrets Manager generated
+    assert len(password) == database.PASSWORD_LENGTH
+    texts = [plan_output.document(plan), *plan_output.manifests(plan).values(),
+             *((ROOT / f"Pulumi.{s}.yaml").read_text() for s in ("dev", "staging", "prod"))]
+    assert not any(password in text for text in texts)
+
+
+def test_a_lag_alarm_watches_every_secondary_at_the_stated_bound(plan_of) -> None:
+    plan, stack = plan_of("prod"), config.load_file(ROOT, "prod")
+    alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs["metricName"] == database.LAG_METRIC]
+    secondaries = [c for c in plan.of_type(CLUSTER) if "masterUsername" not in c.inputs]
+    assert [(a.region, a.inputs["dimensions"]) for a in alarms] == [
+        (c.region, {"DBClusterIdentifier": c.id}) for c in secondaries]
+    for alarm in alarms:
+        assert alarm.inputs["threshold"] == stack.database.replication_lag_bound_seconds * 1000  # milliseconds
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_the_bootstrap_reads_the_password_from_the_secret_file(tmp_path) -> None:
+    secret = tmp_path / "master.json"
+    secret.write_text(json.dumps({"username": "mercur_admin", "password": "Ab3xYz09", "engine": "postgres"}))
+    script = workloads.PSQL_FROM_SECRET.replace("/run/secret/master.json", str(secret)).split("; exec ")[0]
+    out = subprocess.run(["/bin/sh", "-c", script + '; printf %s "$PGPASSWORD"'], capture_output=True, text=True,
+                         timeout=10)
+    assert out.stdout == "Ab3xYz09"
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.mark.skipif(not (POSTGRES_BIN / "initdb").exists() or not shutil.which("runuser") or os.getuid() != 0,
+                    reason="needs PostgreSQL's server binaries and root (to run them as the postgres user)")
+def test_the_bootstrap_sql_creates_the_user_and_database_once_on_a_real_postgresql() -> None:
+    """Against a real server: the first run creates the IAM-only user and its database, the second changes
+    nothing and still succeeds (the Job may run again after a region swap)."""
+    base = Path(tempfile.mkdtemp(prefix="mercur-pg-"))  # pytest's tmp_path is not traversable by postgres
+    shutil.chown(base, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+
+    def run(*command: str) -> str:
+        return subprocess.run([*as_postgres, *command], capture_output=True, text=True, check=True, timeout=30).stdout
+
+    run(str(POSTGRES_BIN / "initdb"), "-D", str(base / "data"), "-U", "postgres", "--no-sync", "-A", "trust")
+    run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"),
+        "-o", f"-k {base} -c listen_addresses=''", "-w", "start")
+    try:
+        psql = ["psql", "-h", str(base), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atq"]
+        run(*psql, "-c", "CREATE ROLE rds_iam")  # Aurora's built-in role for IAM authentication
+        sql = base / "bootstrap.sql"
+        sql.write_text(workloads.bootstrap_sql("orders_api"))
+        for _ in range(2):
+            run(*psql, "-f", str(sql))
+        state = run(*psql, "-c", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'orders_api'",
+                    "-c", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'orders_api'",
+                    "-c", "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+                          "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = 'orders_api' AND r.rolname = 'rds_iam'")
+        assert state.split() == ["t", "orders_api", "1"]
+    finally:
+        run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
