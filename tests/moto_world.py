@@ -15,6 +15,9 @@ ROUTE53_REGION = "us-east-1"
 class World:
     def __init__(self, plan: Plan, stack: StackConfig, clients: Callable[[str, str], Any]) -> None:
         self.plan, self.stack, self.client = plan, stack, clients
+        # The endpoint alarms (the Region switch plan's trigger alarms watch the same checks, longer).
+        self._detection_alarms = {a.inputs["name"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                                  if a.inputs["name"].endswith("-unhealthy")}
         self.health_check_ids: dict[str, str] = {}  # plan id -> moto id
         self.zone_id = ""
         self.outputs: dict[str, Any] = {}
@@ -115,7 +118,7 @@ class World:
         cloudwatch = self.client("cloudwatch", ROUTE53_REGION)
         for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
             inputs = alarm.inputs
-            if inputs["namespace"] != "AWS/Route53":
+            if inputs["namespace"] != "AWS/Route53" or inputs["name"] not in self._detection_alarms:
                 continue
             cloudwatch.put_metric_alarm(
                 AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
@@ -135,8 +138,18 @@ class World:
         if inputs.get("failoverRoutingPolicies"):
             body.update(SetIdentifier=inputs["setIdentifier"], Failover=inputs["failoverRoutingPolicies"][0]["type"])
         if inputs.get("healthCheckId"):
-            body["HealthCheckId"] = self.health_check_ids[inputs["healthCheckId"]]
+            body["HealthCheckId"] = self._check_id(inputs["healthCheckId"])
         return body
+
+    def _check_id(self, plan_id: str) -> str:
+        """moto's id for a health check of the plan: the Region switch plan's own checks (ARC creates them; in
+        moto they are stand-ins) are made on first use."""
+        if plan_id not in self.health_check_ids:
+            created = self.client("route53", ROUTE53_REGION).create_health_check(
+                CallerReference=plan_id, HealthCheckConfig={"Type": "HTTPS", "FullyQualifiedDomainName":
+                                                            "region-switch.invalid", "Port": 443})
+            self.health_check_ids[plan_id] = created["HealthCheck"]["Id"]
+        return self.health_check_ids[plan_id]
 
     def _outputs(self) -> dict[str, Any]:
         """`pulumi stack output --json` as it would read after a real `up`: the plan's, with the cloud's ids."""
@@ -146,6 +159,9 @@ class World:
                 details["healthCheckId"] = self.health_check_ids[details["healthCheckId"]]
         if "hostedZoneId" in outputs:
             outputs["hostedZoneId"] = self.zone_id
+        if "regionSwitch" in outputs:
+            checks = outputs["regionSwitch"]["healthCheckIds"]
+            outputs["regionSwitch"]["healthCheckIds"] = {r: self._check_id(i) for r, i in checks.items()}
         return outputs
 
     def health_check(self, region: str) -> dict[str, Any]:

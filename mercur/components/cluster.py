@@ -26,6 +26,9 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 # Previews only read: with server-side apply a dry run needs `patch`, and without it pulumi-kubernetes falls
 # back to a client-side diff (pulumi-kubernetes #2213, #2419), so a pull request's token changes nothing.
 PREVIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+# What ARC Region switch may do in the apps' namespaces: scale workloads and patch their HPAs (ARC Developer
+# Guide, "Amazon EKS resource scaling execution block").
+REGION_SWITCH_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonARCRegionSwitchScalingPolicy"
 # Auto Mode runs cluster DNS, pod networking and the Pod Identity agent itself; metrics-server (an EKS
 # community add-on) still feeds the HPAs: without it no app scales and a passive region could not absorb
 # a failover.
@@ -60,7 +63,8 @@ def region_explicit_kubeconfig(kubeconfig_json: str, region: str) -> str:
     return json.dumps(kubeconfig, sort_keys=True)
 
 
-def access_entries(cluster: ClusterConfig, deploy: DeployConfig) -> dict[str, eks.AccessEntryArgs]:
+def access_entries(cluster: ClusterConfig, deploy: DeployConfig, region_switch: pulumi.Input[str] | None = None,
+                   namespaces: Sequence[str] = ()) -> dict[str, eks.AccessEntryArgs]:
     """Who may use the Kubernetes API. The deploy role creates the cluster, and EKS grants its creator admin
     by itself (pulumi-eks bootstraps creator permissions): an entry of our own for it would collide
     (pulumi-eks #2373), so it gets none, and neither does the admin role when it is the same role."""
@@ -71,6 +75,11 @@ def access_entries(cluster: ClusterConfig, deploy: DeployConfig) -> dict[str, ek
     entries = {"preview": entry(deploy.preview_role_arn, PREVIEW_POLICY)}
     if cluster.admin_role_arn != deploy.role_arn:
         entries["platform-admin"] = entry(cluster.admin_role_arn, CLUSTER_ADMIN_POLICY)
+    if region_switch is not None and namespaces:
+        entries["region-switch"] = eks.AccessEntryArgs(principal_arn=region_switch, access_policies={
+            "scaling": eks.AccessPolicyAssociationArgs(
+                policy_arn=REGION_SWITCH_POLICY, access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                    type="namespace", namespaces=list(namespaces)))})
     return entries
 
 
@@ -130,6 +139,26 @@ def node_class_spec(pool: NodePoolConfig, role: str, subnet_ids: Sequence[str], 
     }
 
 
+class ClusterRole(pulumi.ComponentResource):
+    """The role EKS runs the cluster with: ours rather than pulumi-eks's (the same managed policies plus tag
+    propagation), created before the region's key so that the key policy can name it."""
+
+    def __init__(self, name: str, *, cluster_name: str, partition: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:cluster:ClusterRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=cluster_trust_policy(),
+                                 description=f"EKS Auto Mode runs {cluster_name} with it", opts=child)
+        self.grants: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-role-{policy}", role=self.role.name,
+                                         policy_arn=f"arn:{partition}:iam::aws:policy/{policy}", opts=child)
+            for policy in CLUSTER_ROLE_POLICIES]
+        self.grants.append(aws.iam.RolePolicy(f"{name}-cluster-role-tags", role=self.role.id,
+                                              policy=tag_propagation_policy(partition), opts=child))
+        self.arn = self.role.arn
+        self.register_outputs({"arn": self.arn})
+
+
 class Cluster(pulumi.ComponentResource):
     """EKS control plane on Auto Mode, the apps' NodeClass and NodePool in the region's private subnets.
 
@@ -139,20 +168,13 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, *, cluster: ClusterConfig, node_pool: NodePoolConfig, deploy: DeployConfig,
                  deployer_cidrs: Sequence[str], deploy_path: Sequence[pulumi.Resource], cluster_name: str, region: str, vpc_id: pulumi.Input[str],
                  private_subnet_ids: Sequence[pulumi.Input[str]],
-                 key_arn: pulumi.Input[str], partition: str, protect: bool,
+                 key_arn: pulumi.Input[str], cluster_role: "ClusterRole", protect: bool,
+                 region_switch_role: pulumi.Input[str] | None = None, app_namespaces: Sequence[str] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # Our own cluster role rather than pulumi-eks's: the same managed policies plus tag propagation.
-        role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=cluster_trust_policy(),
-                            description=f"EKS Auto Mode runs {cluster_name} with it", opts=child)
-        grants: list[pulumi.Resource] = [
-            aws.iam.RolePolicyAttachment(f"{name}-cluster-role-{policy}", role=role.name,
-                                         policy_arn=f"arn:{partition}:iam::aws:policy/{policy}", opts=child)
-            for policy in CLUSTER_ROLE_POLICIES]
-        grants.append(aws.iam.RolePolicy(f"{name}-cluster-role-tags", role=role.id,
-                                         policy=tag_propagation_policy(partition), opts=child))
+        role, grants = cluster_role.role, cluster_role.grants
 
         # Created before the cluster so EKS writes into a retained, encrypted group (CKV_AWS_338/158)
         # instead of creating one that never expires; deleted only after the cluster.
@@ -173,7 +195,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint_public_access=cluster.endpoint_public_access,
             public_access_cidrs=list(cluster.public_access_cidrs) or None,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries=access_entries(cluster, deploy),
+            access_entries=access_entries(cluster, deploy, region_switch_role, app_namespaces),
             auto_mode=eks.AutoModeOptionsArgs(
                 enabled=True, compute_config=aws.eks.ClusterComputeConfigArgs(
                     enabled=True, node_pools=list(BUILTIN_NODE_POOLS))),

@@ -51,11 +51,12 @@ def connect_policy(partition: str, region: str, account: str, cluster_resource_i
         "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:{cluster_resource_id}/{user}"}]})
 
 
-def read_master_secret_policy(secret_arn: str, key_arn: str, region: str) -> str:
-    """The bootstrap Job reads the region's master secret, decrypting through Secrets Manager only."""
+def read_master_secret_policy(partition: str, account: str, region: str, secret_name: str, key_arn: str) -> str:
+    """The bootstrap Job reads the master secret's copy in its region, decrypting through Secrets Manager only.
+    (A secret's ARN ends in six random characters, the same for its replicas.)"""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "ReadTheMasterSecret", "Effect": "Allow", "Action": list(SECRETS_MANAGER_READ),
-         "Resource": secret_arn},
+         "Resource": f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret_name}-??????"},
         {"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
          "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
     ]})
@@ -82,26 +83,54 @@ class GlobalDatabase(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True)
-class Primary:
-    """The cluster the others replicate from, for their creation order."""
+class Home:
+    """The cluster that created the global database (the others join it once it runs)."""
 
     cluster: aws.rds.Cluster
     instances: Sequence[aws.rds.ClusterInstance]
+
+
+class MasterSecret(pulumi.ComponentResource):
+    """The master credentials in the home region's Secrets Manager, replicated to every other region on that
+    region's database key: one value everywhere, readable after any one region's loss."""
+
+    def __init__(self, name: str, *, label: str, database: DatabaseConfig, global_db: GlobalDatabase,
+                 replicas: Mapping[str, pulumi.Input[str]], key_arn: pulumi.Input[str], protect: bool,
+                 provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:database:MasterSecret", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        self.name = master_secret_name(label)
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-master", name=self.name, kms_key_id=key_arn,
+            description=f"{label}: the Aurora master user (for the bootstrap Job and break-glass only)",
+            recovery_window_in_days=30 if protect else 7,
+            replicas=[aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+                      for region, key in sorted(replicas.items())],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect,
+                                                                            retain_on_delete=protect)))
+        # Written with the same generated value the home cluster receives, in the same run, and only when
+        # passwordVersion changes.
+        aws.secretsmanager.SecretVersion(
+            f"{name}-master", secret_id=self.secret.id, opts=child,
+            secret_string_wo=global_db.password.apply(lambda password: json.dumps(
+                {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT})),
+            secret_string_wo_version=database.password_version)
+        self.register_outputs({"name": self.name})
 
 
 class RegionalDatabase(pulumi.ComponentResource):
     """One region's share of the database. Every child inherits the region's AWS provider."""
 
     def __init__(self, name: str, *, database: DatabaseConfig, global_db: GlobalDatabase, region: str,
-                 label: str, partition: str, account: str, primary: Primary | None, vpc_id: pulumi.Input[str],
+                 label: str, partition: str, account: str, home: Home | None, vpc_id: pulumi.Input[str],
                  subnet_ids: Sequence[pulumi.Input[str]], client_security_group: pulumi.Input[str],
                  apps: Sequence[AppConfig], app_role_names: Mapping[str, pulumi.Input[str]],
                  bootstrap_role_name: pulumi.Input[str] | None, alerts: AlertsConfig | None, protect: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 stack_label: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:database:RegionalDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
-        self.role = "primary" if primary is None else "secondary"
+        self.role = "home" if home is None else "member"
 
         # CKV_AWS_96/327: storage, Performance Insights, logs and the master secret on a key of the region's own.
         self.key = aws.kms.Key(f"{name}-db-key", description=f"{label}: database storage, secrets and alerts",
@@ -126,10 +155,10 @@ class RegionalDatabase(pulumi.ComponentResource):
             parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
                                                                    apply_method="pending-reboot")])
 
-        # Credentials exist on the cluster that created the global database; the others replicate them.
-        # Which cluster that was never changes after creation, so reordering the regions ignores them.
+        # Credentials exist on the cluster that created the global database (the home region, fixed in the
+        # stack file); the others replicate them, whatever the regions' order or where the writer is.
         credentials = {"master_username": MASTER_USER, "master_password_wo": global_db.password,
-                       "master_password_wo_version": database.password_version} if primary is None else {}
+                       "master_password_wo_version": database.password_version} if home is None else {}
         serverless = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=database.serverless.min_capacity, max_capacity=database.serverless.max_capacity) \
             if database.serverless else None
@@ -149,11 +178,12 @@ class RegionalDatabase(pulumi.ComponentResource):
             serverlessv2_scaling_configuration=serverless, **credentials,
             opts=pulumi.ResourceOptions(
                 parent=self, protect=protect, retain_on_delete=protect,
-                depends_on=[*primary.instances] if primary else [],  # a secondary joins a running primary
+                depends_on=[*home.instances] if home else [],  # a member joins a running home cluster
                 ignore_changes=["masterUsername", "masterPasswordWo", "masterPasswordWoVersion"]
-                if primary else []))
+                if home else []))
 
-        count = database.active_instances if primary is None else database.passive_instances
+        # The same count everywhere: wherever the writer is, it has a reader in another AZ to fail over to.
+        count = database.instances
         self.instances = [aws.rds.ClusterInstance(
             f"{name}-db-{index}", identifier=f"{label}-{index}", cluster_identifier=self.cluster.id,
             engine=ENGINE, engine_version=database.engine_version, instance_class=database.instance_class,
@@ -161,18 +191,6 @@ class RegionalDatabase(pulumi.ComponentResource):
             performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=7, promotion_tier=index, opts=stateful)
             for index in range(count)]
-
-        # Every region keeps the master secret in its own Secrets Manager, on its own key: reaching it after a
-        # region's loss needs nothing from that region (the password is the same: storage replicates it).
-        self.secret = aws.secretsmanager.Secret(
-            f"{name}-db-master", name=master_secret_name(label), kms_key_id=self.key.arn,
-            description=f"{label}: the Aurora master user (for the bootstrap Job and break-glass only)",
-            recovery_window_in_days=30 if protect else 7, opts=stateful)
-        aws.secretsmanager.SecretVersion(
-            f"{name}-db-master", secret_id=self.secret.id, opts=child,
-            secret_string_wo=global_db.password.apply(lambda password: json.dumps(
-                {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT})),
-            secret_string_wo_version=database.password_version)
 
         for app in apps:
             aws.iam.RolePolicy(
@@ -183,22 +201,23 @@ class RegionalDatabase(pulumi.ComponentResource):
                                                                              resource_id, user)))
         if bootstrap_role_name is not None:
             aws.iam.RolePolicy(f"{name}-db-bootstrap", role=bootstrap_role_name, name=f"master-secret-{region}",
-                               opts=child, policy=pulumi.Output.all(self.secret.arn, self.key.arn).apply(
-                                   lambda arns: read_master_secret_policy(arns[0], arns[1], region)))
+                               opts=child, policy=self.key.arn.apply(lambda key_arn: read_master_secret_policy(
+                                   partition, account, region, master_secret_name(stack_label), key_arn)))
 
-        if primary is not None:
-            self._alarm_on_lag(name, label, database, account, alerts, child)
+        # On every cluster: whichever trails the writer reports the lag, the writer reports none (not breaching),
+        # so the alarm follows the writer through a switchover without a deploy.
+        self.lag_alarm = self._alarm_on_lag(name, label, database, account, alerts, child)
 
         self.endpoint = self.cluster.endpoint
         self.outputs = {"clusterArn": self.cluster.arn, "clusterId": label, "endpoint": self.cluster.endpoint,
                         "readerEndpoint": self.cluster.reader_endpoint, "role": self.role,
-                        "masterSecretArn": self.secret.arn, "subnetGroupName": subnets.name,
+                        "subnetGroupName": subnets.name,
                         "securityGroupId": self.security_group.id, "engineVersion": database.engine_version}
         self.register_outputs(self.outputs)
 
     def _alarm_on_lag(self, name: str, label: str, database: DatabaseConfig, account: str,
-                      alerts: AlertsConfig | None, child: pulumi.ResourceOptions) -> None:
-        """A secondary behind by more than the stated bound pages: that bound is the RPO of a region's loss."""
+                      alerts: AlertsConfig | None, child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+        """A cluster behind the writer by more than the stated bound pages: that bound is a region's-loss RPO."""
         topic = aws.sns.Topic(f"{name}-db-alerts", name=f"{label}-database-alerts", kms_master_key_id=self.key.arn,
                               opts=child)
         aws.sns.TopicPolicy(f"{name}-db-alerts", arn=topic.arn, opts=child, policy=topic.arn.apply(
@@ -206,7 +225,7 @@ class RegionalDatabase(pulumi.ComponentResource):
                 "CloudWatchPublishes", "cloudwatch.amazonaws.com", ("sns:Publish",), from_account(account))
                 | {"Resource": arn}]})))
         subscribe(f"{name}-db-alerts", topic, alerts, child)
-        aws.cloudwatch.MetricAlarm(
+        return aws.cloudwatch.MetricAlarm(
             f"{name}-db-replication-lag", name=f"{label}-database-replication-lag",
             alarm_description=f"{label} trails the global database's writer by more than "
                               f"{database.replication_lag_bound_seconds} s: a region's loss would cost more than "
@@ -214,6 +233,6 @@ class RegionalDatabase(pulumi.ComponentResource):
             namespace="AWS/RDS", metric_name=LAG_METRIC, dimensions={"DBClusterIdentifier": label},
             statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
             threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="breaching", alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
+            treat_missing_data="notBreaching", alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -74,7 +74,9 @@ class Failover(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, dns: DnsConfig, endpoints: Sequence[Endpoint], label: str,
                  provider: aws.Provider, alerts: AlertsConfig | None, protect: bool, multi_region: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 switched: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+        """`switched`: a Region switch plan drives the records; `route` declares them once its health checks
+        exist. Otherwise the records answer by the endpoint health checks directly."""
         super().__init__("mercur:failover:Failover", name, None, opts)
         # The stack's global provider (us-east-1, where Route53 keeps its metrics), whatever the regions.
         self.provider = provider
@@ -103,10 +105,21 @@ class Failover(pulumi.ComponentResource):
                                     "Resource": arn,
                                     "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}}}]})))
 
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         self.health_checks = {endpoint.region: self._watch(name, label, endpoint) for endpoint in endpoints}
         # An NLB's canonical hosted zone is a published constant per region (the provider's own
         # `lb.get_hosted_zone_id` reads the same table): no provider call, no import of the lb module.
         self._nlb_zones = {e.region: REGIONS[e.region].nlb_hosted_zone_id for e in endpoints}
+        self._name, self._endpoints, self._multi_region = name, list(endpoints), multi_region
+        scheme = "https" if dns.tls else "http"
+        self.url = f"{scheme}://{dns.record}"
+        if not switched:
+            self.route({e.region: self.health_checks[e.region].id for e in endpoints})
+
+    def route(self, checks: Mapping[str, pulumi.Input[str]] | pulumi.Output[Mapping[str, str]]) -> None:
+        """The record the application answers on, each region's alias answering by `checks[region]`."""
+        self._checks = checks
+        name, dns, endpoints, multi_region = self._name, self._dns, self._endpoints, self._multi_region
         if len(endpoints) > 1:
             self._failover_set(name, dns.record, list(endpoints))
         elif multi_region:
@@ -116,8 +129,6 @@ class Failover(pulumi.ComponentResource):
         else:
             self._record(f"{name}-record", dns.record, endpoints[0], policy=None)
 
-        scheme = "https" if dns.tls else "http"
-        self.url = f"{scheme}://{dns.record}"
         self.register_outputs({"url": self.url, "zoneId": self.zone_id})
 
     def _zone(self, name: str, label: str, partition: str, account: str, log_key: aws.kms.Key,
@@ -159,7 +170,7 @@ class Failover(pulumi.ComponentResource):
             port=443 if dns.tls else 80, resource_path=endpoint.health_path,
             request_interval=dns.interval_seconds, failure_threshold=dns.failure_threshold, measure_latency=True,
             tags={"Name": f"{label}-{endpoint.region}", "mercur:region": endpoint.region}, opts=self._child)
-        aws.cloudwatch.MetricAlarm(
+        self.alarms[endpoint.region] = aws.cloudwatch.MetricAlarm(
             f"{name}-{endpoint.region}-unhealthy", name=f"{label}-{endpoint.region}-unhealthy",
             alarm_description=f"Route53 sees {endpoint.region}'s endpoint failing {endpoint.health_path}",
             namespace="AWS/Route53", metric_name="HealthCheckStatus", dimensions={"HealthCheckId": check.id},
@@ -172,13 +183,19 @@ class Failover(pulumi.ComponentResource):
         """An alias to the endpoint's load balancer; in a failover set, named and identified by its role, so
         swapping the regions' order only re-targets each record (Route53 refuses to turn a PRIMARY into a
         SECONDARY while the other record still is one)."""
-        failover = {"set_identifier": policy.lower(), "health_check_id": self.health_checks[endpoint.region].id,
+        failover = {"set_identifier": policy.lower(), "health_check_id": self._check(endpoint.region),
                     "failover_routing_policies": [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)]} \
             if policy else {}
         return aws.route53.Record(
             name, zone_id=self.zone_id, name=record, type="A", opts=self._child,
             aliases=[aws.route53.RecordAliasArgs(name=endpoint.hostname, zone_id=self._nlb_zones[endpoint.region],
                                                  evaluate_target_health=True)], **failover)
+
+    def _check(self, region: str) -> pulumi.Input[str]:
+        checks = self._checks
+        if isinstance(checks, pulumi.Output):
+            return checks.apply(lambda found: found[region])
+        return checks[region]
 
     def _failover_set(self, name: str, record: str, endpoints: list[Endpoint], depth: int = 0) -> None:
         first, rest = endpoints[0], endpoints[1:]

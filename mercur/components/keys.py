@@ -49,3 +49,14 @@ def ebs_may_encrypt(account: str, region: str) -> dict[str, Any]:
     return {"Sid": "EbsVolumesOfThisAccount", "Effect": "Allow", "Principal": {"AWS": "*"},
             "Action": list(EBS_KEY_USE), "Resource": "*", "Condition": {"StringEquals": {
                 "kms:CallerAccount": account, "kms:ViaService": f"ec2.{region}.amazonaws.com"}}}
+
+
+def cluster_role_may_encrypt(role_arn: str) -> list[dict[str, Any]]:
+    """The key-policy statements EKS Auto Mode's cluster role needs to launch nodes with volumes on the key
+    (EKS User Guide, "Enable EBS Volume Encryption with Customer Managed KMS Keys for EKS Auto Mode")."""
+    return [{"Sid": "AutoModeUsesTheKey", "Effect": "Allow", "Principal": {"AWS": role_arn},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+             "Resource": "*"},
+            {"Sid": "AutoModeAttachesVolumes", "Effect": "Allow", "Principal": {"AWS": role_arn},
+             "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]

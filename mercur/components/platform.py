@@ -10,10 +10,11 @@ import pulumi_aws as aws
 from .backup import BackupRoles, BackupSchedule, Peer
 from ..config import ConfigError, StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
-from .database import GlobalDatabase, Primary
+from .database import GlobalDatabase, Home, MasterSecret
 from .identity import WorkloadRoles
+from .switch import RegionSwitch, SwitchRegion, SwitchRole
 from .network import available_zones
-from ..config.objectives import copy_targets
+from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, copy_targets, switch_steps
 from .region import Region
 
 
@@ -53,18 +54,27 @@ class Platform(pulumi.ComponentResource):
             f"{name}-database", database=stack.database, label=label, multi_region=stack.replicated,
             protect=stack.is_production, provider=self.global_provider,
             opts=pulumi.ResourceOptions(parent=self)) if stack.database else None
-        # In failover order: the active region's database is the primary the others join.
-        self.regions: list[Region] = []
-        primary: Primary | None = None
-        for region, regional, zones in placements:
-            built = Region(region.short, stack=stack, region=region, zones=zones, provider=regional,
-                           backup_roles=backup_roles, app_roles=app_roles, global_db=self.database,
-                           primary_db=primary, opts=pulumi.ResourceOptions(parent=self))
-            if built.database and primary is None:
-                primary = Primary(built.database.cluster, built.database.instances)
-            self.regions.append(built)
+        # The Region switch plan's role first: every cluster's access entries name it.
+        switching = stack.dr.region_switch is not None and len(stack.serving_regions) == 2
+        self.switch_role = SwitchRole(f"{name}-switch", label=label, account=stack.account_id,
+                                      opts=global_) if switching else None
+        # The database's home region first (the other clusters join its running one); listed in failover order.
+        built: dict[str, Region] = {}
+        home: Home | None = None
+        for region, regional, zones in sorted(placements, key=lambda p: p[0].name != stack.database_home):
+            built[region.name] = Region(
+                region.short, stack=stack, region=region, zones=zones, provider=regional, backup_roles=backup_roles,
+                app_roles=app_roles, global_db=self.database, home_db=home,
+                region_switch_role=self.switch_role.arn if self.switch_role else None,
+                opts=pulumi.ResourceOptions(parent=self))
+            if built[region.name].database and home is None:
+                home = Home(built[region.name].database.cluster, built[region.name].database.instances)
+        self.regions: list[Region] = [built[r.name] for r in stack.regions]
+        self.master_secret = self._master_secret(label, {p[0].name: p[1] for p in placements}) \
+            if self.database else None
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None
+        self.switch = self._region_switch(name, label, partition) if self.switch_role and self.failover else None
         self.exports = self._exports(copies_to)
         self.register_outputs(self.exports)
 
@@ -106,10 +116,39 @@ class Platform(pulumi.ComponentResource):
         retiring = {r.name for r in stack.regions if r.retiring}  # takes no traffic while it is taken down
         return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}",
                         provider=self.global_provider, alerts=stack.alerts, protect=stack.is_production,
-                        multi_region=len(stack.regions) > 1,
+                        multi_region=len(stack.regions) > 1, switched=self.switch_role is not None,
                         endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
                                    for r in self.regions if r.name not in retiring],
                         opts=pulumi.ResourceOptions(parent=self))
+
+    def _master_secret(self, label: str, providers: dict[str, aws.Provider]) -> MasterSecret:
+        """In the home region, replicated to every other region on that region's database key."""
+        stack, home = self._stack, self._stack.database_home
+        keys = {r.name: r.database.key.arn for r in self.regions}
+        return MasterSecret(f"{label}-db", label=label, database=stack.database, global_db=self.database,
+                            key_arn=keys[home], replicas={r: k for r, k in keys.items() if r != home},
+                            protect=stack.is_production, provider=providers[home],
+                            opts=pulumi.ResourceOptions(parent=self))
+
+    def _region_switch(self, name: str, label: str, partition: str) -> RegionSwitch:
+        """The plan over the serving regions, then the records that answer by the health checks it controls."""
+        stack, failover = self._stack, self.failover
+        serving = [r for r in self.regions if r.name in failover.health_checks]
+        switch = RegionSwitch(
+            f"{name}-switch", switch=stack.dr.region_switch, label=label, partition=partition,
+            account=stack.account_id, role=self.switch_role, apps=stack.apps, zone_id=failover.zone_id,
+            record=stack.dns.record, rto_minutes=stack.dr.rto_minutes,
+            global_cluster=self.database.identifier if self.database and self.database.cluster else None,
+            health_check_interval_seconds=stack.dns.interval_seconds, provider=self.global_provider,
+            regions=[SwitchRegion(
+                name=r.name, eks_cluster_arn=pulumi.Output.from_input(r.eks_cluster_arn),
+                database_arn=r.database.cluster.arn if r.database else None,
+                health_alarm_arn=failover.alarms[r.name].arn, health_check_id=failover.health_checks[r.name].id,
+                lag_alarm_arn=r.database.lag_alarm.arn if r.database and r.database.lag_alarm else None)
+                for r in serving],
+            opts=pulumi.ResourceOptions(parent=self))
+        failover.route(switch.health_checks)
+        return switch
 
     def _capacity(self) -> dict[str, Any]:
         """What every region's NodePool must hold after a failover, against what it may hold."""
@@ -137,7 +176,19 @@ class Platform(pulumi.ComponentResource):
                            "fullCapacity": timing.full_capacity_seconds / 60 if timing else None},
             "capacity": self._capacity(),
         }
-        if timing:
+        if timing and self.switch:
+            # Traffic moves with the plan: its steps after the approval are what rtoMinutes bounds.
+            steps = switch_steps(self.database is not None)
+            config = stack.dr.region_switch
+            objectives["rtoMinutes"].update(achievable=sum(steps.values()) / 60,
+                                            fullCapacity=sum(steps.values()) / 60)
+            objectives["regionSwitch"] = {
+                "stepsSeconds": steps, "detectionSeconds": timing.detection_seconds,
+                "parallelSeconds": {"scaling": EKS_SCALING_SECONDS,
+                                    **({"writer": AURORA_SWITCH_SECONDS} if self.database else {})},
+                "approvalTimeoutMinutes": config.approval_timeout_minutes if config.approval_role_arn else None,
+                "automaticAfterMinutes": config.automatic_after_minutes}
+        elif timing:
             objectives["rtoTermsSeconds"] = {"firstRequest": timing.first_request_terms(),
                                              "fullCapacity": timing.full_capacity_terms()}
         exports: dict[str, Any] = {
@@ -152,6 +203,10 @@ class Platform(pulumi.ComponentResource):
                                    "globalWriterEndpoint": self.database.writer_endpoint,
                                    "engineVersion": stack.database.engine_version,
                                    "replicationLagBoundSeconds": stack.database.replication_lag_bound_seconds}
+        if self.switch:
+            exports["regionSwitch"] = {"planArn": self.switch.arn, "planName": self.switch.plan.name,
+                                       "workflows": {r: "activate" for r in failover.health_checks},
+                                       "healthCheckIds": self.switch.health_checks}
         if failover:
             objectives["healthCheck"] = {"intervalSeconds": dns.interval_seconds,
                                          "failureThreshold": dns.failure_threshold}

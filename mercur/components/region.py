@@ -9,22 +9,23 @@ import pulumi
 import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupVault
-from .cluster import Cluster
-from .database import GlobalDatabase, Primary, RegionalDatabase
+from .cluster import Cluster, ClusterRole
+from .database import GlobalDatabase, Home, RegionalDatabase, master_secret_name
 from .identity import WorkloadRoles
-from .keys import LOGS_KEY_USE, ebs_may_encrypt, key_policy, logs_may_encrypt
+from .keys import LOGS_KEY_USE, cluster_role_may_encrypt, ebs_may_encrypt, key_policy, logs_may_encrypt
 from ..config import RegionConfig, StackConfig
 from .network import Network, Zone
 from .workloads import Bootstrap, DatabaseAccess, Placement, Workloads
 
 
-def platform_key_policy(partition: str, account: str, region: str) -> str:
+def platform_key_policy(partition: str, account: str, region: str, cluster_role_arn: str) -> str:
     """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only;
-    EBS (node root volumes, the apps' volumes) through EC2 in this region for this account only."""
+    EBS (node root volumes, the apps' volumes) through EC2 in this region for this account only, and Auto
+    Mode's cluster role directly."""
     statement = logs_may_encrypt(partition, account, region)
     policy = json.loads(key_policy(partition, account, sid=statement["Sid"], service=statement["Principal"]["Service"],
                                    actions=LOGS_KEY_USE, condition=statement["Condition"]))
-    policy["Statement"].append(ebs_may_encrypt(account, region))
+    policy["Statement"] += [ebs_may_encrypt(account, region), *cluster_role_may_encrypt(cluster_role_arn)]
     return json.dumps(policy)
 
 
@@ -33,7 +34,8 @@ class Region(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, stack: StackConfig, region: RegionConfig, zones: Sequence[Zone],
                  provider: aws.Provider, backup_roles: BackupRoles, app_roles: WorkloadRoles,
-                 global_db: GlobalDatabase | None, primary_db: Primary | None,
+                 global_db: GlobalDatabase | None, home_db: Home | None,
+                 region_switch_role: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:region:Region", name, {"region": region.name},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})))
@@ -44,10 +46,13 @@ class Region(pulumi.ComponentResource):
 
         identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
         partition = identity.arn.split(":")[1]
-        # One CMK per region for the cluster's secrets and its log groups (CKV_AWS_58, CKV_AWS_7).
-        self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets and log encryption",
+        cluster_role = ClusterRole(name, cluster_name=label, partition=partition,
+                                   opts=pulumi.ResourceOptions(parent=self))
+        # One CMK per region for the cluster's secrets, its log groups and its volumes (CKV_AWS_58, CKV_AWS_7).
+        self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets, logs and volumes",
                                enable_key_rotation=True, deletion_window_in_days=30,
-                               policy=platform_key_policy(partition, identity.account_id, region.name),
+                               policy=cluster_role.arn.apply(lambda role_arn: platform_key_policy(
+                                   partition, identity.account_id, region.name, role_arn)),
                                opts=stateful)
         aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
                       opts=pulumi.ResourceOptions(parent=self))
@@ -63,19 +68,25 @@ class Region(pulumi.ComponentResource):
                                cluster_name=label, region=region.name,
                                vpc_id=self.network.vpc_id,
                                private_subnet_ids=self.network.private_subnet_ids, key_arn=self.key.arn,
-                               partition=partition, protect=protect, opts=pulumi.ResourceOptions(parent=self))
+                               cluster_role=cluster_role, protect=protect, region_switch_role=region_switch_role,
+                               app_namespaces=[app.name for app in stack.apps],
+                               opts=pulumi.ResourceOptions(parent=self))
+        self.eks_cluster_arn = f"arn:{partition}:eks:{region.name}:{identity.account_id}:cluster/{label}"
         self.database = RegionalDatabase(
             name, database=stack.database, global_db=global_db, region=region.name, label=label,
-            partition=partition, account=identity.account_id, primary=primary_db, vpc_id=self.network.vpc_id,
+            partition=partition, account=identity.account_id, home=home_db, vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids, client_security_group=self.cluster.eks.cluster_security_group_id,
             apps=[app for app in stack.apps if app.database], app_role_names=app_roles.names,
             bootstrap_role_name=app_roles.bootstrap.name if app_roles.bootstrap else None, alerts=stack.alerts,
-            protect=protect, opts=pulumi.ResourceOptions(parent=self)) if stack.database and global_db else None
+            protect=protect, stack_label=f"{stack.project}-{stack.environment}",
+            opts=pulumi.ResourceOptions(parent=self)) if stack.database and global_db else None
         active = region == stack.active_region
         database = DatabaseAccess(
             # The global writer endpoint follows the writer across a switchover: no app needs a redeploy.
-            host=global_db.writer_endpoint or self.database.endpoint, region=region.name,
-            bootstrap=Bootstrap(writer=self.database.endpoint, secret_arn=self.database.secret.arn,
+            host=global_db.writer_endpoint or self.database.endpoint, reader=self.database.cluster.reader_endpoint,
+            region=region.name,
+            bootstrap=Bootstrap(writer=self.database.endpoint,
+                                secret_id=master_secret_name(f"{stack.project}-{stack.environment}"),
                                 role_arn=app_roles.bootstrap.arn, images=stack.database.bootstrap_images,
                                 ready=self.database.instances)
             if active and app_roles.bootstrap else None) if self.database else None

@@ -42,7 +42,7 @@ class Bootstrap:
     allowed to read it, its images, and the instances it waits for."""
 
     writer: pulumi.Output[str]
-    secret_arn: pulumi.Output[str]
+    secret_id: str  # the master secret's name: its copy in the Job's own region answers
     role_arn: pulumi.Output[str]
     images: BootstrapImages
     ready: Sequence[pulumi.Resource]
@@ -51,6 +51,7 @@ class Bootstrap:
 @dataclass(frozen=True)
 class DatabaseAccess:
     host: pulumi.Output[str]  # the global writer endpoint (a one-region stack: its cluster's)
+    reader: pulumi.Output[str]  # this region's reader endpoint: reads stay in the region
     region: str
     bootstrap: Bootstrap | None = None  # only where the writer starts: users replicate with the storage
 
@@ -103,12 +104,16 @@ def bootstrap_sql(user: str) -> str:
     return (f"SELECT format('CREATE ROLE %I LOGIN', '{user}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec\n"
             f"GRANT rds_iam TO {user};\n"
+            # PostgreSQL 16 lets CREATE DATABASE ... OWNER name only a role the caller may SET ROLE to; Aurora's
+            # master user is rds_superuser, not a superuser: it takes that membership first (idempotent).
+            f"GRANT {user} TO CURRENT_USER;\n"
             f"SELECT format('CREATE DATABASE %I OWNER %I', '{user}', '{user}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{user}')\\gexec\n")
 
 
 def database_env(app: AppConfig, database: DatabaseAccess) -> list[tuple[str, pulumi.Input[str]]]:
-    return [("DB_HOST", database.host), ("DB_PORT", str(PORT)), ("DB_NAME", app.database_identifier),
+    return [("DB_HOST", database.host), ("DB_READ_HOST", database.reader), ("DB_PORT", str(PORT)),
+            ("DB_NAME", app.database_identifier),
             ("DB_USER", app.database_identifier), ("DB_AUTH", "iam"), ("DB_SSLMODE", "require"),
             ("AWS_REGION", database.region)]
 
@@ -166,9 +171,10 @@ class Application(pulumi.ComponentResource):
         # Pod Identity hands the app's role to pods of this service account (Auto Mode runs the agent).
         core.ServiceAccount(f"{name}-sa", metadata=self._meta(app), automount_service_account_token=False,
                             opts=in_namespace)
-        aws.eks.PodIdentityAssociation(f"{name}-pod-identity", cluster_name=cluster_name, namespace=app.name,
-                                       service_account=app.name, role_arn=role_arn,
-                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
+        # Pods get credentials only if the association exists when they are admitted: it comes first.
+        identity = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity", cluster_name=cluster_name, namespace=app.name, service_account=app.name,
+            role_arn=role_arn, opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
 
         env = [core.EnvVarArgs(name=key, value=value) for key, value in sorted(app.env.items())]
         if database:
@@ -187,7 +193,7 @@ class Application(pulumi.ComponentResource):
         replicas = placement.min_replicas(app)
         pod = self._pod(app, env, selector)
         # The HPA owns the replica count once running: Pulumi sets it at creation only.
-        scaled = pulumi.ResourceOptions(parent=self, depends_on=[namespace], ignore_changes=["spec.replicas"])
+        scaled = pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity], ignore_changes=["spec.replicas"])
         if app.volume:
             workload_kind = "StatefulSet"
             core.Service(f"{name}-headless", metadata=self._meta(app, name=f"{app.name}-headless"),
@@ -304,9 +310,9 @@ class Application(pulumi.ComponentResource):
                         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
                     init_containers=[core.ContainerArgs(
                         name="read-master-secret", image=bootstrap.images.aws_cli, image_pull_policy="IfNotPresent",
-                        command=["/bin/sh", "-c", 'aws secretsmanager get-secret-value --secret-id "$SECRET_ARN" '
+                        command=["/bin/sh", "-c", 'aws secretsmanager get-secret-value --secret-id "$SECRET_ID" '
                                                   '--query SecretString --output text > /run/secret/master.json'],
-                        env=[core.EnvVarArgs(name="SECRET_ARN", value=bootstrap.secret_arn),
+                        env=[core.EnvVarArgs(name="SECRET_ID", value=bootstrap.secret_id),
                              core.EnvVarArgs(name="AWS_REGION", value=database.region),
                              core.EnvVarArgs(name="HOME", value="/tmp")],
                         resources=small, security_context=hardened, volume_mounts=[tmp, secret])],

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from .errors import show
 from .objectives import (FAILURE_THRESHOLDS, HEALTH_CHECK_INTERVALS_SECONDS, PITR_MINUTES, BackupSchedule,
                          FailoverTiming, RecoveryPoint, Unachievable, achievable_rpo, failover_timing,
-                         schedule_meeting)
+                         schedule_meeting, switch_steps)
 from .reader import PROJECT
 from .regions import PARTITION, REGIONS
 
@@ -570,6 +570,18 @@ class RpoTargets(Model):
                                                          "region remain; the backup schedule derives from it")
 
 
+class RegionSwitchConfig(Model):
+    """The ARC Region switch plan that moves capacity, the database writer and traffic together."""
+
+    approval_role_arn: Optional[Annotated[str, AfterValidator(_principal_arn)]] = Field(
+        None, description="The IAM role whose holders approve a switch (required in staging and prod)")
+    approval_timeout_minutes: Bounded(1, 1440, "How long a switch waits for its approval", 60)
+    automatic_after_minutes: Optional[Annotated[int, _range(1, 60)]] = Field(
+        None, description="Switch without approval (ungraceful) once the active region's health alarm has been red "
+                          "this many minutes; unset: only a person starts a switch (the default in prod)",
+        json_schema_extra={"minimum": 1, "maximum": 60})
+
+
 class DrConfig(Model):
     """Recovery objectives and retention; the backup schedule is derived from the RPOs and proven to meet them."""
 
@@ -582,6 +594,8 @@ class DrConfig(Model):
         None, alias="copyRetentionDays", description="Days cross-region copies are kept (default: retentionDays)",
         json_schema_extra={"minimum": 1, "maximum": 3650})
     cross_region_copy: bool = Field(True, description="Copy backups to the next region (only dev may opt out)")
+    region_switch: Optional[RegionSwitchConfig] = Field(None, description="The ARC Region switch plan (stacks with "
+                                                                          "two regions)")
     _schedule: BackupSchedule = PrivateAttr()  # set by StackConfig, which knows whether a database replicates
 
     @property
@@ -671,10 +685,13 @@ class DatabaseConfig(Model):
         description=f"{SERVERLESS_CLASS} (Serverless v2, with `serverless`) or a memory-optimized class like "
                     f"db.r7g.large")
     serverless: Optional[ServerlessCapacity] = Field(None, description=f"Capacity bounds, with {SERVERLESS_CLASS}")
-    active_instances: Bounded(1, 16, "Instances in the active region: the writer and its readers "
-                                     "(prod: at least 2, one per AZ)", 2)
-    passive_instances: Bounded(0, 16, "Reader instances in each passive region (0: a headless secondary, "
-                                      "whose promotion must add an instance first)", 1)
+    instances: Bounded(1, 16, "Instances in every region: wherever the writer is, it has readers to fail over "
+                              "to in its AZs (prod: at least 2); the same everywhere, so a region swap changes none",
+                       2)
+    home_region: Optional[str] = Field(None, description="The region whose cluster created the global database and "
+                                                         "keeps the master credentials and secret: set once, never "
+                                                         "changed, whatever the regions' order (default: the only "
+                                                         "region of a one-region stack)")
     backup_retention_days: Bounded(7, 35, "Days of automated backups and point-in-time restore", 14)
     replication_lag_bound_seconds: Bounded(1, 3600, "The replication lag a region's loss may cost: an alarm "
                                                     "pages above it; at most mercur:dr.rpoMinutes.regionLoss", 30)
@@ -910,6 +927,7 @@ class StackConfig(Model):
         self._check_database()
         self._check_dr()
         self._check_dns()
+        self._check_region_switch()
         self._check_deploy()
         return self
 
@@ -1006,10 +1024,23 @@ class StackConfig(Model):
             raise fail(f"{db.instance_class} cannot join an Aurora global database (burstable classes are refused)",
                        "use a memory-optimized class like db.r7g.large, or db.serverless", "database",
                        "instanceClass")
-        if self.is_production and db.active_instances < MIN_AZS:
-            raise fail(f"{db.active_instances} instance cannot survive an AZ loss in prod",
-                       f"set it to at least {MIN_AZS} (a writer and a reader in another AZ)", "database",
-                       "activeInstances")
+        if self.is_production and db.instances < MIN_AZS:
+            raise fail(f"{db.instances} instance cannot survive an AZ loss in prod",
+                       f"set it to at least {MIN_AZS} (a writer and a reader in another AZ)", "database", "instances")
+        names = [r.name for r in self.regions]
+        if db.home_region is None and len(names) > 1:
+            raise fail("is required with two or more regions", f"set it to the region whose cluster creates the "
+                       f"database (today's active one: {names[0]}) and never change it", "database", "homeRegion")
+        if db.home_region is not None and db.home_region not in names:
+            raise fail(f"{show(db.home_region)} is not one of mercur:regions", "name the region that created the "
+                       "global database (removing it needs the database moved first)", "database", "homeRegion")
+
+    @property
+    def database_home(self) -> str | None:
+        """The region whose cluster holds the master credentials and the secret all regions replicate."""
+        if self.database is None:
+            return None
+        return self.database.home_region or self.regions[0].name
 
     @property
     def replicated(self) -> bool:
@@ -1106,6 +1137,38 @@ class StackConfig(Model):
                            f"{error.best} s ({error.explanation})",
                            f"set rtoMinutes to at least {math.ceil(error.best / 6) / 10:g}"
                            + (" or relax mercur:dns.healthCheck" if explicit else ""), "dr", "rtoMinutes") from None
+
+    @property
+    def serving_regions(self) -> tuple[RegionConfig, ...]:
+        return tuple(r for r in self.regions if not r.retiring)
+
+    def _check_region_switch(self) -> None:
+        switch, serving = self.dr.region_switch, self.serving_regions
+        if len(serving) < 2:
+            if switch is not None and len(self.regions) < 2:
+                raise fail("needs two serving regions to switch between", "remove it, or add a passive region",
+                           "dr", "regionSwitch")
+            return  # while the other region retires, there is nothing to switch to: no plan
+        if len(serving) > 2:
+            if switch is not None:
+                raise fail(f"covers an active and a passive region, not {len(serving)}", "remove it (DNS fails "
+                           "over down the chain of regions), or retire all but two", "dr", "regionSwitch")
+            return
+        if switch is None:
+            raise fail("is required with two regions", "add it: the plan that moves capacity, the writer and the "
+                                                        "traffic together", "dr", "regionSwitch")
+        for index, region in enumerate(self.regions):
+            if not REGIONS[region.name].region_switch:
+                raise fail(f"{region.name} does not offer ARC Region switch", "choose a region that does",
+                           "regions", index, "name")
+        if self.environment != "dev" and switch.approval_role_arn is None:
+            raise fail(f"is required in {self.environment}: a person approves every switch", "add the approvers' "
+                       "IAM role ARN", "dr", "regionSwitch", "approvalRoleArn")
+        steps = sum(switch_steps(self.database is not None).values())
+        if steps > self.dr.rto_minutes * 60:
+            raise fail(f"{self.dr.rto_minutes:g} min ({round(self.dr.rto_minutes * 60)} s) cannot be met: the switch's "
+                       f"steps take {steps} s after its approval (scaling and the writer, then the traffic)",
+                       f"set it to at least {math.ceil(steps / 6) / 10:g}", "dr", "rtoMinutes")
 
     def _check_deploy(self) -> None:
         if self.regions[0].retiring:

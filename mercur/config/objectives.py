@@ -183,6 +183,24 @@ class FailoverTiming:
         return sum(self.full_capacity_terms().values())
 
 
+# --------------------------------------------------------------------------------------------------
+# The orchestrated switch (ARC Region switch): capacity and the writer move together, then the traffic.
+
+# Aurora's switchover leaves the database "unavailable for a short time" (RDS API Reference,
+# SwitchoverGlobalCluster); stated, not measured: the drill measures it.
+AURORA_SWITCH_SECONDS = 120
+# Scaling the passive region's workloads to the active's capacity: an Auto Mode node, the image, the app's start.
+EKS_SCALING_SECONDS = NODE_LAUNCH_SECONDS + IMAGE_PULL_SECONDS + STARTUP_BUDGET_SECONDS
+# Region switch flips the health checks it controls (seconds), then resolvers drop the old answer (the TTL).
+ROUTE53_STEP_SECONDS = 10 + ALIAS_TTL_SECONDS
+
+
+def switch_steps(with_database: bool) -> dict[str, int]:
+    """The switch workflow's steps after its approval: scaling and the writer in parallel, then the traffic."""
+    parallel = max(EKS_SCALING_SECONDS, AURORA_SWITCH_SECONDS if with_database else 0)
+    return {"scalingAndWriter" if with_database else "scaling": parallel, "traffic": ROUTE53_STEP_SECONDS}
+
+
 def achievable_rto(interval_seconds: int, failure_threshold: int) -> int:
     """To the first request served in the passive region: detection (interval x threshold) + resolvers
     holding the old answer (the alias's TTL). The standby replicas already run and serve it."""

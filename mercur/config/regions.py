@@ -25,6 +25,8 @@ class RegionFacts:
     nlb_hosted_zone_id: str
     zones: tuple[tuple[str, str], ...]  # (zone letter in one example account, zone id), standard zones only
     eks_unsupported_zone_ids: tuple[str, ...] = ()
+    # ARC Region switch: "available in all commercial AWS Regions" (ARC Developer Guide, "AWS Regions").
+    region_switch: bool = True
 
     @property
     def zone_ids(self) -> tuple[str, ...]:

@@ -216,7 +216,7 @@ class Checker:
             return
         target = _normalize((record.get("AliasTarget") or {}).get("DNSName", ""))
         endpoints = {_normalize(e) for e in region.endpoints.values()}
-        checked = record.get("HealthCheckId") == region.health_check_id or role == "record"
+        checked = record.get("HealthCheckId") == region.record_check_id or role == "record"
         ok = target in endpoints and checked
         self._record("global", "dns records", ok, f"{role} -> {target or '(no alias)'}"
                      + ("" if target in endpoints else f", expected {region.name}'s load balancer")

@@ -23,6 +23,11 @@ class RegionOutputs:
     database_subnet_group: str | None = None  # where a restore drill puts its temporary cluster
     database_security_group: str | None = None
     database_engine_version: str | None = None
+    routing_check_id: str | None = None  # what its failover record answers by: the Region switch plan's check
+
+    @property
+    def record_check_id(self) -> str | None:
+        return self.routing_check_id or self.health_check_id
 
     @property
     def backup_vault_name(self) -> str:
@@ -75,6 +80,7 @@ def parse(data: Any, source: str) -> StackOutputs:
             backup_vault_arn=_need(source, raw, "backupVaultArn", str, path),
             backup_copies_to=raw.get("backupCopiesTo"),
             health_check_id=raw.get("healthCheckId"),
+            routing_check_id=_routing_check(source, data, name),
             **_regional_database(source, raw, path))
     multi = len(order) > 1
     return StackOutputs(
@@ -82,6 +88,15 @@ def parse(data: Any, source: str) -> StackOutputs:
         hosted_zone_id=_need(source, data, "hostedZoneId", str) if multi else data.get("hostedZoneId"),
         record_name=_need(source, data, "recordName", str) if multi else data.get("recordName"),
         global_cluster_id=_database(source, data) if multi else None)
+
+
+def _routing_check(source: str, data: Mapping[str, Any], region: str) -> str | None:
+    """With a Region switch plan, the health check it controls for the region (the record answers by it)."""
+    if "regionSwitch" not in data:
+        return None
+    switch = _need(source, data, "regionSwitch", dict)
+    checks = _need(source, switch, "healthCheckIds", dict, "regionSwitch.")
+    return _need(source, checks, region, str, "regionSwitch.healthCheckIds.")
 
 
 def _regional_database(source: str, raw: Mapping[str, Any], path: str) -> dict[str, str]:

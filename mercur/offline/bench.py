@@ -96,6 +96,11 @@ def synthetic_stack(regions: int, apps: int, project_dir: Path = PROJECT_DIR) ->
     copies = -(-apps // len(templates))
     limits = values["mercur:nodePool"]["limits"]
     limits.update(cpu=limits["cpu"] * copies, memory=f"{int(limits['memory'].removesuffix('Gi')) * copies}Gi")
+    # The database's home is the first synthetic region; beyond two regions DNS fails over down the chain
+    # (the Region switch plan covers an active and a passive region).
+    values["mercur:database"]["homeRegion"] = values["mercur:regions"][0]["name"]
+    if regions != 2:
+        values["mercur:dr"].pop("regionSwitch", None)
     dns = values.get("mercur:dns")
     if dns:
         dns["app"] = "app-000"

@@ -34,6 +34,11 @@ _TREE_TYPES = {  # what the per-region tree shows, in this order, and how it nam
     "aws:rds/clusterInstance:ClusterInstance": lambda r: f"DB instance {r.inputs['identifier']} "
                                                          f"{r.inputs['instanceClass']}",
     "aws:backup/vault:Vault": lambda r: f"backup vault {r.inputs['name']}",
+    "aws:arcregionswitch/plan:Plan": lambda r: f"Region switch plan {r.inputs['name']}: "
+                                               + ", ".join(f"activate {w['workflowTargetRegion']} ("
+                                                           + " -> ".join(s['name'] for s in w['steps']) + ")"
+                                                           for w in r.inputs['workflows'])
+                                               + f", RTO {r.inputs['recoveryTimeObjectiveMinutes']} min",
     "aws:route53/healthCheck:HealthCheck": lambda r: f"health check {r.inputs['type']} {r.inputs['fqdn']}"
                                                      f"{r.inputs['resourcePath']}",
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda r: f"alarm {r.inputs['name']}",
@@ -123,6 +128,8 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
     if rto:
         if rto["achievable"] is None:
             lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
+        elif "regionSwitch" in objectives:
+            lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"])
         else:
             verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
             check, terms = objectives["healthCheck"], objectives["rtoTermsSeconds"]
@@ -137,6 +144,24 @@ def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str
     if copies:
         lines.append(f"Backup copies: {', '.join(copies)}")
     return lines + ([""] if lines else [])
+
+
+def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, Any]) -> list[str]:
+    verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
+    steps = switch["stepsSeconds"]
+    first = next(iter(steps))
+    lines = [f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:.1f} min ({verdict}): the Region "
+             f"switch plan's steps after its approval",
+             f"  steps: {' | '.join(f'{k} {v} s' for k, v in switch['parallelSeconds'].items())} in parallel "
+             f"({steps[first]} s) + traffic {steps['traffic']} s (health checks flip, then the DNS TTL) = "
+             f"{sum(steps.values())} s",
+             f"  before them: detection {switch['detectionSeconds']} s (health checks every "
+             f"{check['intervalSeconds']} s x {check['failureThreshold']} failures), then "
+             + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"
+                if switch["approvalTimeoutMinutes"] else "the plan runs")
+             + (f"; automatically after {switch['automaticAfterMinutes']} min red"
+                if switch["automaticAfterMinutes"] else "; never automatically")]
+    return lines
 
 
 _LOSS_KINDS = {"regionLoss": "a region lost:", "corruption": "bad data written:",

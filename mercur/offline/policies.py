@@ -475,14 +475,14 @@ def _db_tls(resources):
 
 
 def _db_lag_alarms(resources):
-    """Every secondary of a global database has an alarm on its replication lag (the RPO of a region's loss)."""
+    """Every cluster of a global database has an alarm on its replication lag (the RPO of a region's loss):
+    whichever trails the writer, after any switchover."""
     watched = {_get(r.props, "dimensions.DBClusterIdentifier") for r in resources
                if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
                and r.props.get("metricName") == "AuroraGlobalDBReplicationLag"}
     for cluster in (r for r in resources if r.resource_type == RDS_CLUSTER):
-        secondary = cluster.props.get("globalClusterIdentifier") and not cluster.props.get("masterUsername")
-        if secondary and cluster.props.get("clusterIdentifier") not in watched:
-            yield cluster.urn, "nothing alarms on this secondary's replication lag"
+        if cluster.props.get("globalClusterIdentifier") and cluster.props.get("clusterIdentifier") not in watched:
+            yield cluster.urn, "nothing alarms on this cluster's replication lag"
 
 
 def _db_in_every_region(resources):
@@ -495,6 +495,45 @@ def _db_in_every_region(resources):
     for cluster in (r for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER)):
         if _provider_region(cluster.provider) not in joined:
             yield cluster.urn, "this region has no cluster in the global database"
+
+
+SWITCH_PLAN = "aws:arcregionswitch/plan:Plan"
+
+
+def _switch_approved(props, args):
+    """In prod a person approves every Region switch: each workflow starts with a manual approval."""
+    if _provider_tags(args.provider).get("Environment") != "prod":
+        return
+    for workflow in props.get("workflows") or []:
+        steps = workflow.get("steps") or []
+        if not steps or steps[0].get("executionBlockType") != "ManualApproval":
+            yield f"activating {workflow.get('workflowTargetRegion')} needs no approval"
+
+
+def _switch_watched(props, args):
+    """A Region switch plan has an RTO and watches each of its regions' health (its associated alarms)."""
+    if not props.get("recoveryTimeObjectiveMinutes"):
+        yield "the plan has no recovery time objective"
+    watched = {a.get("mapBlockKey", "").removesuffix("-health") for a in props.get("associatedAlarms") or []
+               if a.get("alarmType") == "applicationHealth"}
+    missing = sorted(set(props.get("regions") or []) - watched)
+    if missing:
+        yield f"no application-health alarm for {', '.join(missing)}"
+
+
+def _switch_covers_every_region(resources):
+    """A two-region stack has a Region switch plan with a workflow activating each of its regions."""
+    regions = {_provider_region(r.provider) for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER)}
+    plans = [r for r in resources if r.resource_type == SWITCH_PLAN]
+    if len(regions) != 2 and not plans:
+        return  # one region: nothing to switch to; three or more: DNS fails over down the chain
+    covered = {w.get("workflowTargetRegion") for p in plans for w in p.props.get("workflows") or []}
+    if not plans:
+        cluster = next(r for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER))
+        yield cluster.urn, "two regions and no Region switch plan to move between them"
+    for region in sorted(regions - covered):
+        for plan in plans:
+            yield plan.urn, f"no workflow activates {region}"
 
 
 def _private_api_reachable(resources):
@@ -573,6 +612,8 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("k8s-topology-spread", _topology_spread.__doc__, WORKLOADS, _topology_spread),
     Rule("k8s-prod-replicas", _prod_replicas.__doc__, WORKLOADS, _prod_replicas),
     Rule("backup-vault-cmk", _vault_cmk.__doc__, ("aws:backup/vault:Vault",), _vault_cmk),
+    Rule("region-switch-approval-in-prod", _switch_approved.__doc__, (SWITCH_PLAN,), _switch_approved),
+    Rule("region-switch-rto-and-alarms", _switch_watched.__doc__, (SWITCH_PLAN,), _switch_watched),
     Rule("rds-encrypted-cmk", _db_encrypted.__doc__, (RDS_CLUSTER,), _db_encrypted),
     Rule("rds-not-public", _db_private.__doc__, (RDS_INSTANCE,), _db_private),
     Rule("rds-protected-in-prod", _db_protected.__doc__, (RDS_CLUSTER,), _db_protected),
@@ -596,6 +637,8 @@ STACK_RULES: tuple[StackRule, ...] = (
     StackRule("eks-private-api-deploy-path", _private_api_reachable.__doc__, _private_api_reachable),
     StackRule("sns-topic-subscribed", _topics_subscribed.__doc__, _topics_subscribed),
     StackRule("rds-tls-enforced", _db_tls.__doc__, _db_tls),
+    StackRule("region-switch-covers-every-region", _switch_covers_every_region.__doc__,
+              _switch_covers_every_region),
     StackRule("rds-replication-lag-alarm", _db_lag_alarms.__doc__, _db_lag_alarms),
     StackRule("rds-global-in-every-region", _db_in_every_region.__doc__, _db_in_every_region),
 )

@@ -233,6 +233,9 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
                 "clusterResourceId": f"cluster-{_digest(identifier, region, length=26).upper()}",
                 "endpoint": f"{identifier}.cluster-{suffix}", "readerEndpoint": f"{identifier}.cluster-ro-{suffix}",
                 "port": 5432}
+    if type_ == "aws:arcregionswitch/plan:Plan":  # plans are global: no region in their ARN
+        return {"arn": f"arn:aws:arc-region-switch::{ACCOUNT_ID}:plan/{inputs.get('name', name)}:"
+                       f"{_digest(name, length=6)}"}
     if type_ == "aws:secretsmanager/secret:Secret":
         return {"arn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{inputs.get('name', name)}-"
                        f"{_digest(name, length=6)}"}
@@ -349,12 +352,28 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         # As the SDK's mock monitor does, minus its nested event loop (see _SameThreadExecutor).
         args = pulumi_rpc.deserialize_properties(request.args)
         answer = struct_pb2.Struct()
-        answer.update(_invoke(request.tok, args, self.region_of_provider(request.provider)))
+        if request.tok == "aws:arcregionswitch/getRoute53HealthChecks:getRoute53HealthChecks":
+            answer.update(self._region_switch_health_checks(args["planArn"]))
+        else:
+            answer.update(_invoke(request.tok, args, self.region_of_provider(request.provider)))
         return resource_pb2.ResourceInvokeResponse(**{"return": answer})
 
     def ReadResource(self, request):  # noqa: N802 - the gRPC method name
         raise NotImplementedError(f"the program reads {request.type} {request.name}; the mock engine answers "
                                   "declarations only")
+
+    def _region_switch_health_checks(self, plan_arn: str) -> dict[str, Any]:
+        """What ARC answers: the health checks its plan's Route 53 step created, one per record set it maps."""
+        [plan] = [r for r in self.recorded if r.type == "aws:arcregionswitch/plan:Plan"
+                  and _computed(r.type, r.name, r.id, None, r.inputs)["arn"] == plan_arn]
+        checks = []
+        for step in plan.inputs["workflows"][0]["steps"]:
+            for config in step.get("route53HealthCheckConfigs") or []:
+                for record_set in config["recordSets"]:
+                    checks.append({"healthCheckId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plan_arn}/{record_set['region']}")),
+                                   "hostedZoneId": config["hostedZoneId"], "recordName": config["recordName"],
+                                   "region": record_set["region"], "status": "healthy"})
+        return {"id": plan_arn, "planArn": plan_arn, "healthChecks": checks}
 
     def region_of_provider(self, reference: str | None) -> str | None:
         return self._regions.get(_urn(reference))

@@ -79,7 +79,10 @@ def test_access_entries_for_admin_and_preview_but_never_for_the_creating_deploy_
     stack = config.load_file(ROOT, "prod")
     for eks in plan_of("prod").of_type("eks:index:Cluster"):
         entries = eks.inputs["accessEntries"]
-        assert set(entries) == {"platform-admin", "preview"}
+        assert set(entries) == {"platform-admin", "preview", "region-switch"}
+        switch = entries["region-switch"]["accessPolicies"]["scaling"]
+        assert switch == {"policyArn": cluster.REGION_SWITCH_POLICY, "accessScope": {
+            "type": "namespace", "namespaces": [app.name for app in stack.apps]}}  # the apps' workloads only
         assert entries["platform-admin"]["principalArn"] == stack.cluster.admin_role_arn
         assert entries["platform-admin"]["accessPolicies"]["policy"] == {"policyArn": cluster.CLUSTER_ADMIN_POLICY,
                                                                          "accessScope": {"type": "cluster"}}
@@ -91,7 +94,7 @@ def test_access_entries_for_admin_and_preview_but_never_for_the_creating_deploy_
 def test_an_admin_role_that_deploys_gets_no_second_entry(project) -> None:
     project.edit("prod", lambda v: v["mercur:cluster"].update(adminRoleArn=v["mercur:deploy"]["roleArn"]))
     for eks in project.synthesize("prod").of_type("eks:index:Cluster"):
-        assert set(eks.inputs["accessEntries"]) == {"preview"}
+        assert set(eks.inputs["accessEntries"]) == {"preview", "region-switch"}
 
 
 def test_subnets_are_split_by_role_within_the_region(stack_plan) -> None:

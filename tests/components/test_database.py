@@ -41,9 +41,9 @@ def test_every_region_has_a_cluster_and_the_instances_the_stack_file_asks_for(st
     db = stack.database
     for region in stack.regions:
         [cluster] = _in(stack_plan, CLUSTER, region.name)
-        active = region == stack.active_region
+        home = region.name == stack.database_home
         instances = _in(stack_plan, INSTANCE, region.name)
-        assert len(instances) == (db.active_instances if active else db.passive_instances)
+        assert len(instances) == db.instances  # the same everywhere: a region swap adds and removes none
         for instance in instances:
             assert instance.inputs["clusterIdentifier"] == cluster.id
             assert instance.inputs["instanceClass"] == db.instance_class
@@ -56,9 +56,9 @@ def test_every_region_has_a_cluster_and_the_instances_the_stack_file_asks_for(st
         assert inputs["backupRetentionPeriod"] == db.backup_retention_days
         assert inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
         assert ("globalClusterIdentifier" in inputs) is stack.replicated
-        # The creating cluster holds the credentials (write-only, secret); the others replicate them.
-        assert ("masterUsername" in inputs) is active
-        if active:
+        # The home cluster holds the credentials (write-only, secret); the others replicate them.
+        assert ("masterUsername" in inputs) is home
+        if home:
             assert "masterPasswordWo" in cluster.secrets and "masterPassword" not in inputs
         else:
             assert set(cluster.ignore_changes) >= {"masterUsername", "masterPasswordWo"}
@@ -142,8 +142,8 @@ def test_the_bootstrap_job_runs_where_the_writer_starts_with_a_role_that_reads_o
     assert set(grants) == {"us-west-1", "us-east-1"}  # each region's own secret, for a Job after a region swap
     grant = grants["us-west-1"]
     read, decrypt = json.loads(grant.inputs["policy"])["Statement"]
-    [secret] = _in(plan, "aws:secretsmanager/secret:Secret", "us-west-1")
-    assert read["Resource"].startswith("arn:aws:secretsmanager:us-west-1:") and secret.inputs["name"] in read["Resource"]
+    [secret] = plan.of_type("aws:secretsmanager/secret:Secret")
+    assert read["Resource"] == f"arn:aws:secretsmanager:us-west-1:123456789012:secret:{secret.inputs['name']}-??????"
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-west-1.amazonaws.com"}}
     [init] = pod["initContainers"]
     [main] = pod["containers"]
@@ -155,17 +155,22 @@ def test_the_bootstrap_job_runs_where_the_writer_starts_with_a_role_that_reads_o
     assert instances <= set(job.dependencies)
 
 
-def test_every_region_keeps_the_master_secret_on_its_own_key(stack_plan) -> None:
-    for secret in stack_plan.of_type("aws:secretsmanager/secret:Secret"):
-        key = stack_plan.by_id(secret.inputs["kmsKeyId"].rsplit("/", 1)[1])
-        assert key.region == secret.region and key.name.endswith("-db-key")
-    versions = stack_plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert versions and all("secretStringWo" in v.secrets and "secretString" not in v.inputs for v in versions)
+def test_the_master_secret_lives_in_the_home_region_and_every_other_keeps_a_replica_on_its_own_key(stack_plan) -> None:
+    stack = config.load_file(ROOT, stack_plan.stack)
+    [secret] = stack_plan.of_type("aws:secretsmanager/secret:Secret")
+    assert secret.region == stack.database_home
+    keys = {k.region: k for k in stack_plan.of_type("aws:kms/key:Key") if k.name.endswith("-db-key")}
+    assert secret.inputs["kmsKeyId"] == f"arn:aws:kms:{secret.region}:123456789012:key/{keys[secret.region].id}"
+    replicas = {r["region"]: r["kmsKeyId"] for r in secret.inputs.get("replicas", [])}
+    assert set(replicas) == {r.name for r in stack.regions} - {stack.database_home}
+    assert all(key == f"arn:aws:kms:{region}:123456789012:key/{keys[region].id}" for region, key in replicas.items())
+    [version] = stack_plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert "secretStringWo" in version.secrets and "secretString" not in version.inputs
 
 
 def test_no_secret_value_appears_in_a_stack_file_a_manifest_or_the_plan_document(plan_of, tmp_path) -> None:
     plan = plan_of("prod")
-    [version] = [v for v in plan.of_type("aws:secretsmanager/secretVersion:SecretVersion") if v.region == "us-west-1"]
+    [version] = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     password = json.loads(version.inputs["secretStringWo"])["password"]  # what Secrets Manager generated
     assert len(password) == database.PASSWORD_LENGTH
     texts = [plan_output.document(plan), *plan_output.manifests(plan).values(),
@@ -173,14 +178,15 @@ def test_no_secret_value_appears_in_a_stack_file_a_manifest_or_the_plan_document
     assert not any(password in text for text in texts)
 
 
-def test_a_lag_alarm_watches_every_secondary_at_the_stated_bound(plan_of) -> None:
+def test_a_lag_alarm_watches_every_cluster_at_the_stated_bound(plan_of) -> None:
     plan, stack = plan_of("prod"), config.load_file(ROOT, "prod")
     alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
               if a.inputs["metricName"] == database.LAG_METRIC]
-    secondaries = [c for c in plan.of_type(CLUSTER) if "masterUsername" not in c.inputs]
-    assert [(a.region, a.inputs["dimensions"]) for a in alarms] == [
-        (c.region, {"DBClusterIdentifier": c.id}) for c in secondaries]
+    # Whichever trails the writer reports lag; the writer reports none (not breaching): no deploy after a switch.
+    assert sorted((a.region, a.inputs["dimensions"]["DBClusterIdentifier"]) for a in alarms) == sorted(
+        (c.region, c.id) for c in plan.of_type(CLUSTER))
     for alarm in alarms:
+        assert alarm.inputs["treatMissingData"] == "notBreaching"
         assert alarm.inputs["threshold"] == stack.database.replication_lag_bound_seconds * 1000  # milliseconds
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
 
@@ -215,10 +221,13 @@ def test_the_bootstrap_sql_creates_the_user_and_database_once_on_a_real_postgres
     try:
         psql = ["psql", "-h", str(base), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atq"]
         run(*psql, "-c", "CREATE ROLE rds_iam")  # Aurora's built-in role for IAM authentication
+        # Aurora's master user is no superuser: it creates roles and databases (rds_superuser).
+        run(*psql, "-c", f"CREATE ROLE {database.MASTER_USER} LOGIN CREATEROLE CREATEDB")
+        as_master = [*psql[:4], database.MASTER_USER, *psql[5:]]
         sql = base / "bootstrap.sql"
         sql.write_text(workloads.bootstrap_sql("orders_api"))
         for _ in range(2):
-            run(*psql, "-f", str(sql))
+            run(*as_master, "-f", str(sql))
         state = run(*psql, "-c", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'orders_api'",
                     "-c", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'orders_api'",
                     "-c", "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "

@@ -62,7 +62,15 @@ def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project, 
     assert sorted(policy.values()) == ["PRIMARY", "SECONDARY"]
     primary = next(r for r in after.of_type("aws:route53/record:Record")
                    if r.inputs["failoverRoutingPolicies"][0]["type"] == "PRIMARY")
-    assert primary.inputs["healthCheckId"] == after.outputs["regions"]["us-east-1"]["healthCheckId"]
+    assert primary.inputs["healthCheckId"] == after.outputs["regionSwitch"]["healthCheckIds"]["us-east-1"]
+    # The database changes nothing: the same instances, the credentials still on the home cluster.
+    instances = ("aws:rds/clusterInstance:ClusterInstance", "aws:rds/cluster:Cluster",
+                 "aws:secretsmanager/secret:Secret", "aws:arcregionswitch/plan:Plan")
+    assert _urns(before, instances) == _urns(after, instances)
+    for cluster in after.of_type("aws:rds/cluster:Cluster"):
+        same = before.by_urn(cluster.urn)
+        assert {k: v for k, v in cluster.inputs.items() if k != "globalClusterIdentifier"} == {
+            k: v for k, v in same.inputs.items() if k != "globalClusterIdentifier"}
 
 
 def test_zones_are_chosen_by_id_whatever_letters_the_account_uses(project, plan_of, monkeypatch) -> None:

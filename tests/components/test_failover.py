@@ -17,6 +17,8 @@ def _records(plan: Plan) -> list[synth.Resource]:
 
 
 def _third_region(values: dict) -> None:
+    """Three serving regions: no Region switch plan (it covers two), DNS fails over down the chain."""
+    values["mercur:dr"].pop("regionSwitch")
     values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
     values["mercur:dns"]["certificates"]["us-east-2"] = \
         "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -45,7 +47,9 @@ def test_two_regions_get_a_well_formed_failover_pair(plan_of, stack) -> None:
     for role, record in policies.items():
         region = regions[role]
         assert record.inputs["setIdentifier"] == role.lower()
-        assert record.inputs["healthCheckId"] == plan.outputs["regions"][region]["healthCheckId"]
+        # Traffic moves with the Region switch plan: each record answers by the health check it controls.
+        assert record.inputs["healthCheckId"] == plan.outputs["regionSwitch"]["healthCheckIds"][region]
+        assert record.inputs["healthCheckId"] != plan.outputs["regions"][region]["healthCheckId"]
         [alias] = record.inputs["aliases"]
         assert alias["name"] == plan.outputs["regions"][region]["endpoints"]["storefront"]
         assert alias["zoneId"] == config.REGIONS[region].nlb_hosted_zone_id and alias["evaluateTargetHealth"] is True
@@ -68,7 +72,7 @@ def test_health_checks_probe_their_own_regions_endpoint_over_https(plan_of) -> N
 def test_every_health_check_has_an_alarm_in_us_east_1(stack_plan) -> None:
     checks = {c.id for c in stack_plan.of_type("aws:route53/healthCheck:HealthCheck")}
     alarms = [a for a in stack_plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-              if a.inputs["namespace"] == "AWS/Route53"]
+              if a.inputs["name"].endswith("-unhealthy")]  # (the plan's trigger alarms watch the same checks)
     providers = {p.urn: p.inputs["region"] for p in stack_plan.of_type("pulumi:providers:aws")}
     assert {a.inputs["dimensions"]["HealthCheckId"] for a in alarms} == checks
     for alarm in alarms:

@@ -58,13 +58,16 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
                                 "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
                                 "backupCopiesTo", "achievableRpoMinutes", "healthCheckId", "database"}
         assert set(details["database"]) == {"clusterArn", "clusterId", "endpoint", "readerEndpoint", "role",
-                                            "masterSecretArn", "subnetGroupName", "securityGroupId", "engineVersion"}
-        assert details["database"]["role"] == ("primary" if region == "us-west-1" else "secondary")
+                                            "subnetGroupName", "securityGroupId", "engineVersion"}
+        assert details["database"]["role"] == ("home" if region == "us-west-1" else "member")
         assert details["database"]["clusterArn"].startswith(f"arn:aws:rds:{region}:")
         assert details["clusterName"] == {"us-west-1": "mercur-prod-usw1", "us-east-1": "mercur-prod-use1"}[region]
         assert details["platformKeyArn"].startswith(f"arn:aws:kms:{region}:")
     assert outputs["database"]["globalClusterId"] == "mercur-prod"
     assert outputs["database"]["globalWriterEndpoint"].endswith(".global.rds.amazonaws.com")
+    switch = outputs["regionSwitch"]
+    assert switch["planArn"].startswith("arn:aws:arc-region-switch::123456789012:plan/mercur-prod-switch")
+    assert set(switch["workflows"]) == set(switch["healthCheckIds"]) == {"us-west-1", "us-east-1"}
 
 
 def test_reordering_regions_swaps_active_and_passive(project) -> None:
@@ -84,8 +87,9 @@ def test_a_retiring_region_loses_its_protection_its_traffic_and_its_copies(proje
     assert retiring and not any(r.protect for r in retiring)
     [eks] = [c for c in plan.of_type("eks:index:Cluster") if c.region == "us-east-2"]
     assert eks.inputs["deletionProtection"] is False
-    serving = {plan.outputs["regions"][r].get("healthCheckId") for r in ("us-west-1", "us-east-1")}
-    assert {c.inputs["healthCheckId"] for c in plan.of_type("aws:route53/record:Record")} == serving
+    switched = plan.outputs["regionSwitch"]["healthCheckIds"]  # the plan covers the two serving regions
+    assert set(switched) == {"us-west-1", "us-east-1"}
+    assert {c.inputs["healthCheckId"] for c in plan.of_type("aws:route53/record:Record")} == set(switched.values())
     assert plan.outputs["regions"]["us-east-2"]["backupCopiesTo"] is None
     assert "us-east-2" not in {p["backupCopiesTo"] for p in plan.outputs["regions"].values()}
     assert any(r.protect for r in plan.resources if r.region == "us-west-1")

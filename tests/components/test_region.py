@@ -9,9 +9,19 @@ import pytest
 from mercur.components import region
 
 
+ROLE = "arn:aws:iam::123456789012:role/usw1-cluster-role"
+
+
+def test_key_policy_lets_auto_modes_cluster_role_use_the_key_and_grant_it_to_aws_only() -> None:
+    *_, use, grants = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))["Statement"]
+    assert use["Principal"] == grants["Principal"] == {"AWS": ROLE}
+    assert "kms:CreateGrant" not in use["Action"] and "kms:CreateGrant" in grants["Action"]
+    assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
 def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() -> None:
-    policy = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1"))
-    admin, logs, ebs = policy["Statement"]
+    policy = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))
+    admin, logs, ebs, role_use, role_grants = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert logs["Principal"] == {"Service": "logs.us-west-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"] == {
@@ -20,7 +30,7 @@ def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() ->
 
 
 def test_key_policy_lets_ebs_use_the_key_through_ec2_in_its_region_for_this_account_only() -> None:
-    ebs = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1"))["Statement"][2]
+    ebs = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))["Statement"][2]
     assert ebs["Condition"] == {"StringEquals": {"kms:CallerAccount": "123456789012",
                                                  "kms:ViaService": "ec2.us-west-1.amazonaws.com"}}
     assert "kms:CreateGrant" in ebs["Action"]  # EBS attaches volumes through grants
