@@ -8,10 +8,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -37,26 +34,36 @@ def _parser() -> argparse.ArgumentParser:
     dr_commands = dr.add_subparsers(dest="dr_command", required=True)
     check = dr_commands.add_parser(
         "check", help="is the live stack ready to fail over?",
-        description="For every region: EKS cluster ACTIVE at the configured version, snapshots younger than "
-                    "the RPO with fresh copies in the peer region, the vault locked (prod), the Route53 health check healthy, not inverted, with an alarm; and "
-                    "the failover records pointing at the right load balancers. Exit 0: ready; 1: not ready; "
-                    "2: bad input.")
+        description="The outputs held against the stack file (every region and id present); per region: the EKS "
+                    "cluster ACTIVE at the configured version, the newest AWS Backup recovery point and its copy in "
+                    "the peer region within the RPO, the vault locked (prod), Route53's published health "
+                    "(HealthCheckStatus) with its alarm; the NodePool limits against the peak; the Aurora global "
+                    "database (members, writer, replication lag against its bound); the Region switch plan (a "
+                    "workflow per region, an evaluation without warnings); the failover records down the chain. "
+                    "Exit 0: READY; 1: NOT READY (each FAIL line says why); 2: bad input or no AWS credentials.")
     _live_inputs(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     drill = dr_commands.add_parser(
-        "drill", help="controlled failover and restore drills; always restores what it changed",
-        description="failover: invert the primary's health check, wait until Route53 fails over, measure the "
-                    "detection time against the RTO, restore the health check. restore: restore the newest "
-                    "snapshot copied to the passive region, wait until usable, measure, delete it. Whatever "
-                    "happens (AWS error, timeout, Ctrl-C) the original state is restored and the report says so. "
-                    "Exit 0: every drill passed; 1: a drill failed or was aborted; 2: bad input.")
+        "drill", help="run the Region switch to the passive region and back, and a restore; measures RTO and RPO",
+        description="Pre-flight first (`dr check` READY, no switch in progress): nothing changes until it passes. "
+                    "failover: measures detection (the active endpoint's health check made to fail, then put "
+                    "back), runs the Region switch plan to the passive region (graceful), measures each step, the "
+                    "moment the zone's name servers answer with the passive region and the first successful "
+                    "request there, then switches back. restore: restores the newest recovery point copied to the "
+                    "passive region into a temporary cluster, checks it answers a query, deletes it. Whatever "
+                    "happens (an AWS error, a timeout, Ctrl-C, SIGTERM) what it changed is restored, or the report "
+                    "names what is left and how to undo it. Exit 0: passed, all restored; 1: failed or NOT "
+                    "restored; 2: bad input; 130/143: interrupted (SIGINT/SIGTERM) and everything restored.")
     _live_inputs(drill)
     drill.add_argument("--kind", choices=("failover", "restore", "all"), default="all", help="which drill(s)")
     drill.add_argument("--confirm", metavar="STACK", help="required for prod: repeat the stack name")
+    drill.add_argument("--approve", action="store_true",
+                       help="approve the plan's approval steps as the caller (who must hold the approval role); "
+                            "without it the drill waits for a person to approve, and measures that decision")
     drill.add_argument("--report", type=Path, help="where to write the JSON drill report "
-                                                   "(default: dr-drill-STACK-<UTC time>.json)")
-    drill.add_argument("--timeout", type=float, default=900, help="seconds to wait for each step (default 900)")
-    drill.add_argument("--poll", type=float, default=10, help="seconds between polls (default 10)")
+                                                   "(default: dr-drill-STACK-<UTC time>.json); checked first")
+    drill.add_argument("--timeout", type=str, default="900", help="seconds to wait for each step (default 900)")
+    drill.add_argument("--poll", type=str, default="10", help="seconds between polls (default 10)")
     return parser
 
 
@@ -95,20 +102,27 @@ def _plan(args: argparse.Namespace) -> int:
 def _dr(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_file
     from .dr import outputs as stack_outputs
+    from .dr.aws import NoCredentials, require_credentials
 
     try:
         stack = load_file(args.project_dir.resolve(), args.stack)
-        outputs = stack_outputs.load(args.outputs)
+        outputs = stack_outputs.load(args.outputs, stack)
         if outputs.environment != stack.environment:
-            raise ConfigError(args.outputs.name, "environment", f"is {outputs.environment}, but "
+            raise ConfigError(str(args.outputs), "environment", f"is {outputs.environment}, but "
                               f"Pulumi.{args.stack}.yaml is {stack.environment}", "pass this stack's outputs")
-        if args.dr_command == "drill" and stack.is_production and args.confirm != args.stack:
-            raise ConfigError(f"Pulumi.{args.stack}.yaml", "environment", "is prod: a drill fails over real traffic",
-                              f"repeat the stack name to go ahead: --confirm {args.stack}")
+        if args.dr_command == "drill":
+            from .dr import drill
+            options = drill.Options.from_args(args, stack)  # every flag and the report path, before any change
+        require_credentials()
+        if args.dr_command == "check":
+            return _check(stack, outputs, args)
+        return drill.main(stack, outputs, options)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
-    return _check(stack, outputs, args) if args.dr_command == "check" else _drill(stack, outputs, args)
+    except NoCredentials as error:
+        print(f"dr {args.dr_command}: {error}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 def _check(stack, outputs, args: argparse.Namespace) -> int:
@@ -117,33 +131,6 @@ def _check(stack, outputs, args: argparse.Namespace) -> int:
     report = check.check(stack, outputs)
     print(check.dumps(report) if args.json else report.table())
     return EXIT_OK if report.ready else EXIT_FAILED
-
-
-def _drill(stack, outputs, args: argparse.Namespace) -> int:
-    from .dr import drill
-
-    # SIGTERM (a cancelled CI job) unwinds like Ctrl-C, so every drill's `finally` restores its changes.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    pace = drill.Pace(timeout_seconds=args.timeout, poll_seconds=args.poll)
-    kinds = ("failover", "restore") if args.kind == "all" else (args.kind,)
-    runs = {"failover": drill.failover_drill, "restore": drill.restore_drill}
-    report = {"stack": args.stack, "environment": stack.environment, "drills": []}
-    path = args.report or Path(f"dr-drill-{args.stack}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json")
-    try:
-        for kind in kinds:
-            result: dict = {"kind": kind}
-            report["drills"].append(result)
-            try:
-                runs[kind](stack, outputs, pace=pace, result=result)
-            except Exception as error:  # recorded in the report; the next drill still runs
-                result.setdefault("verdict", "aborted")
-                result.setdefault("error", f"{type(error).__name__}: {error}")
-    finally:
-        report["verdict"] = "pass" if all(d.get("verdict") == "pass" for d in report["drills"]) else "fail"
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        print(json.dumps(report, indent=2))
-        print(f"drill report written to {path}", file=sys.stderr)
-    return EXIT_OK if report["verdict"] == "pass" else EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ what the program declares, and the stack outputs are the plan's with the ids mot
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from mercur.config import StackConfig
@@ -14,13 +15,59 @@ ROUTE53_REGION = "us-east-1"
 
 class World:
     def __init__(self, plan: Plan, stack: StackConfig, clients: Callable[[str, str], Any]) -> None:
-        self.plan, self.stack, self.client = plan, stack, clients
+        self.plan, self.stack, self._aws = plan, stack, clients
+        # What moto does not cover, answered from this world's state through model-validated clients.
+        self.recovery_points: dict[str, list[dict]] = {}  # vault name -> its recovery points
+        self.switch: dict[str, Any] = {}  # the Region switch plan, its evaluation and executions
+        self._answered: dict[tuple[str, str], Any] = {}
         # The endpoint alarms (the Region switch plan's trigger alarms watch the same checks, longer).
         self._detection_alarms = {a.inputs["name"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
                                   if a.inputs["name"].endswith("-unhealthy")}
         self.health_check_ids: dict[str, str] = {}  # plan id -> moto id
+        from aws_simulation import Executions, Restores, Route53Health
+        self.clock = 1_800_000_000.0  # simulated wall-clock seconds: the drill's pace reads and advances it
+        self.route53_health = Route53Health(self)
+        self.executions = Executions(self)
+        self.restores: Restores | None = None
         self.zone_id = ""
         self.outputs: dict[str, Any] = {}
+
+    def client(self, service: str, region: str) -> Any:
+        """The client the DR tools get: moto's, or for what moto does not cover (AWS Backup's recovery points,
+        ARC Region switch, Route53's published health, restoring a copied Aurora snapshot) one answered from
+        this world's state (botocore validates every request and answer against the service model)."""
+        handlers = self._handlers(service, region)
+        if handlers is None:
+            return self._aws(service, region)
+        if (service, region) not in self._answered:
+            from aws_answers import Answers
+            self._answered[service, region] = Answers(service, region, handlers,
+                                                      fall_through=service != "arc-region-switch")
+        return self._answered[service, region].client
+
+    def _handlers(self, service: str, region: str) -> dict[str, Any] | None:
+        if service == "backup":
+            return {"ListRecoveryPointsByBackupVault": self._list_recovery_points}
+        if service == "arc-region-switch":
+            return {"GetPlanInRegion": self._get_plan, "GetPlanEvaluationStatus": self._plan_evaluation,
+                    **self.executions.handlers(region)}
+        if service == "cloudwatch" and region == ROUTE53_REGION:
+            return {"GetMetricStatistics": self.route53_health.metric}
+        if service == "rds" and self.restores is not None:
+            return self.restores.handlers(region)
+        return None
+
+    def _list_recovery_points(self, BackupVaultName: str, ByResourceArn: str | None = None, **_: Any) -> dict:
+        points = [p for p in self.recovery_points.get(BackupVaultName, [])
+                  if ByResourceArn is None or p["ResourceArn"] == ByResourceArn]
+        return {"RecoveryPoints": copy.deepcopy(points)}
+
+    def _get_plan(self, arn: str) -> dict:
+        assert arn == self.switch["plan"]["arn"], arn
+        return {"plan": copy.deepcopy(self.switch["plan"])}
+
+    def _plan_evaluation(self, planArn: str, **_: Any) -> dict:
+        return {"planArn": planArn, **copy.deepcopy(self.switch["evaluation"])}
 
     def seed(self) -> "World":
         for cluster in self.plan.of_type("eks:index:Cluster"):
@@ -37,7 +84,72 @@ class World:
         self._database()
         self._dns()
         self.outputs = self._outputs()
+        self._metrics()
+        self._backups()
+        self._region_switch()
+        self._secrets()
         return self
+
+    def advance(self, seconds: float) -> None:
+        """Time passes for AWS: Route53 judges the health checks, the Region switch executions move on."""
+        self.clock += max(seconds, 1.0)
+        self.route53_health.advance()
+        self.executions.advance()
+
+    def _secrets(self) -> None:
+        """The master secret as Secrets Manager holds it in every region (the home region's, replicated)."""
+        name = (self.outputs.get("database") or {}).get("masterSecretName")
+        if not name:
+            return
+        from aws_simulation import Restores
+        self.restores = Restores(self)
+        for region in self.outputs["regions"]:
+            self.client("secretsmanager", region).create_secret(Name=name, SecretString='{"username": "mercur_admin"}')
+
+    def _metrics(self) -> None:
+        """What CloudWatch holds: every endpoint healthy (HealthCheckStatus 1), secondaries 200 ms behind."""
+        now = datetime.now(timezone.utc)
+        for region, details in self.outputs["regions"].items():
+            if details.get("healthCheckId"):
+                self.client("cloudwatch", ROUTE53_REGION).put_metric_data(Namespace="AWS/Route53", MetricData=[{
+                    "MetricName": "HealthCheckStatus", "Value": 1, "Timestamp": now - timedelta(minutes=1),
+                    "Dimensions": [{"Name": "HealthCheckId", "Value": details["healthCheckId"]}]}])
+            if details.get("database") and region != self.outputs["failoverOrder"][0]:
+                self.client("cloudwatch", region).put_metric_data(Namespace="AWS/RDS", MetricData=[{
+                    "MetricName": "AuroraGlobalDBReplicationLag", "Value": 200, "Unit": "Milliseconds",
+                    "Timestamp": now - timedelta(minutes=1),
+                    "Dimensions": [{"Name": "DBClusterIdentifier", "Value": details["database"]["clusterId"]}]}])
+
+    def _backups(self) -> None:
+        """What the backup plans did an hour ago: a recovery point of each Aurora cluster in its vault, and its
+        copy in the peer's vault."""
+        taken = datetime.now(timezone.utc) - timedelta(hours=1)
+        vaults = {r: d["backupVaultArn"].rsplit(":", 1)[1] for r, d in self.outputs["regions"].items()}
+        for region, details in self.outputs["regions"].items():
+            if not details.get("database"):
+                continue
+            arn = details["database"]["clusterArn"]
+            for place in filter(None, (region, details.get("backupCopiesTo"))):
+                self.recovery_points.setdefault(vaults[place], []).append({
+                    "RecoveryPointArn": f"arn:aws:rds:{place}:123456789012:cluster-snapshot:awsbackup-{region}",
+                    "ResourceArn": arn, "ResourceType": "Aurora", "Status": "COMPLETED", "CreationDate": taken,
+                    "BackupVaultName": vaults[place]})
+
+    def _region_switch(self) -> None:
+        """The plan as ARC returns it, evaluated without warnings."""
+        plans = self.plan.of_type("aws:arcregionswitch/plan:Plan")
+        if not plans:
+            return
+        inputs = plans[0].inputs
+        self.switch = {
+            "plan": {"arn": self.outputs["regionSwitch"]["planArn"], "name": inputs["name"],
+                     "executionRole": inputs["executionRole"], "recoveryApproach": inputs["recoveryApproach"],
+                     "regions": inputs["regions"], "owner": "123456789012", "version": "1",
+                     "workflows": [{"workflowTargetAction": w["workflowTargetAction"],
+                                    "workflowTargetRegion": w["workflowTargetRegion"]} for w in inputs["workflows"]]},
+            "evaluation": {"evaluationState": "passed", "warnings": [], "region": ROUTE53_REGION},
+            "executions": [],
+        }
 
     def _cluster(self, cluster: Resource) -> None:
         self.client("eks", cluster.region).create_cluster(

@@ -111,37 +111,66 @@ def test_dr_commands_describe_themselves(capsys) -> None:
             main(command)
         assert exited.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps at the terminal's width
-    assert "--outputs FILE" in text and "Exit 0: ready; 1: not ready" in text
-    assert "--confirm STACK" in text and "restored" in text
+    assert "--outputs FILE" in text and "Exit 0: READY; 1: NOT READY" in text
+    assert "--confirm STACK" in text and "130/143: interrupted (SIGINT/SIGTERM) and everything restored" in text
 
 
-def _outputs_file(world_, tmp_path, stack: str):
+def _outputs_file(world_, tmp_path, stack: str, monkeypatch=None):
     seeded = world_(stack)
     path = tmp_path / f"{stack}.json"
     path.write_text(json.dumps(seeded.outputs))
+    if monkeypatch is not None:  # the CLI's boto3 clients are the world's
+        from mercur.dr import aws
+        monkeypatch.setattr(aws, "default_clients", seeded.client)
     return seeded, path
 
 
-def test_dr_check_reports_ready_and_exits_0(world, tmp_path, capsys) -> None:
-    _, path = _outputs_file(world, tmp_path, "prod")
+def test_dr_check_reports_ready_and_exits_0(world, tmp_path, capsys, monkeypatch) -> None:
+    _, path = _outputs_file(world, tmp_path, "prod", monkeypatch)
     assert main(["dr", "check", "prod", "--outputs", str(path), "--json", "--project-dir", str(ROOT)]) == 0
     assert json.loads(capsys.readouterr().out)["ready"] is True
 
 
-def test_dr_check_exits_1_when_not_ready(world, tmp_path, capsys) -> None:
-    seeded, path = _outputs_file(world, tmp_path, "staging")
+def test_dr_check_exits_1_when_not_ready(world, tmp_path, capsys, monkeypatch) -> None:
+    seeded, path = _outputs_file(world, tmp_path, "staging", monkeypatch)
     seeded.client("route53", "us-east-1").update_health_check(
         HealthCheckId=seeded.outputs["regions"]["us-east-1"]["healthCheckId"], Inverted=True)
     assert main(["dr", "check", "staging", "--outputs", str(path), "--project-dir", str(ROOT)]) == 1
     assert "NOT READY (1 of" in capsys.readouterr().out
 
 
-def test_dr_bad_outputs_exit_2_with_one_line(tmp_path, capsys) -> None:
+def test_dr_check_of_outputs_missing_a_region_is_a_fail_line_and_exit_1(world, tmp_path, capsys, monkeypatch) -> None:
+    seeded, path = _outputs_file(world, tmp_path, "prod", monkeypatch)
+    seeded.outputs["regions"].pop("us-east-1")
+    path.write_text(json.dumps(seeded.outputs))
+    assert main(["dr", "check", "prod", "--outputs", str(path), "--project-dir", str(ROOT)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL global     outputs" in out and "regions.us-east-1 is missing" in out
+
+
+def test_dr_check_of_unreadable_outputs_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"environment": "pr\xf6d"}')
+    missing_order = tmp_path / "prod.json"
+    missing_order.write_text(json.dumps({"environment": "prod", "regions": {}}))
+    for path, message in ((tmp_path, "(file): is a directory"), (latin, "byte 19: is not UTF-8 text"),
+                          (missing_order, "failoverOrder: is missing")):
+        assert main(["dr", "check", "prod", "--outputs", str(path), "--project-dir", str(ROOT)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{path}: {message}; ") and err.count("\n") == 1
+
+
+def test_dr_check_without_credentials_is_one_line_and_exit_2(plan_of, tmp_path, capsys, monkeypatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     path = tmp_path / "prod.json"
-    path.write_text(json.dumps({"environment": "prod", "regions": {}}))
+    path.write_text(json.dumps(plan_of("prod").outputs))
     assert main(["dr", "check", "prod", "--outputs", str(path), "--project-dir", str(ROOT)]) == 2
-    assert capsys.readouterr().err == ("prod.json: failoverOrder: is missing; pass the output of "
-                                       "`pulumi stack output --json` for this stack\n")
+    err = capsys.readouterr().err
+    assert err.startswith("dr check: no AWS credentials found") and err.count("\n") == 1
 
 
 def test_dr_outputs_of_another_stack_are_refused(plan_of, tmp_path, capsys) -> None:
@@ -158,19 +187,37 @@ def test_drills_refuse_prod_without_confirmation(plan_of, tmp_path, capsys) -> N
     assert "--confirm prod" in capsys.readouterr().err
 
 
-def test_drill_writes_its_report_and_restores_after_a_timeout(world, tmp_path, capsys) -> None:
-    seeded, path = _outputs_file(world, tmp_path, "prod")
+@pytest.mark.parametrize("flags, message", [
+    (["--timeout", "nan"], "--timeout: nan: is not a finite number"),
+    (["--report", "missing/dir/r.json"], "--report: missing/dir/r.json: is in missing/dir, which does not exist"),
+])
+def test_drill_flags_are_checked_before_anything_changes(plan_of, tmp_path, capsys, flags, message) -> None:
+    path = tmp_path / "staging.json"
+    path.write_text(json.dumps(plan_of("staging").outputs))
+    assert main(["dr", "drill", "staging", "--outputs", str(path), "--project-dir", str(ROOT), *flags]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_drill_ends_with_one_verdict_line_naming_rto_and_rpo(world, tmp_path, capsys, monkeypatch) -> None:
+    seeded, path = _outputs_file(world, tmp_path, "staging", monkeypatch)
+    from aws_simulation import WorldProbes
+    from mercur.dr import drill, probes
+    monkeypatch.setattr(probes, "Probes", lambda *_: WorldProbes(seeded))
+    pace = _world_pace(seeded, 900, 10)  # the drill's own pace, on the world's clock
+    monkeypatch.setattr(drill, "Pace", lambda timeout, poll: pace)
     report = tmp_path / "drill.json"
-    # The restore drill is covered in tests/dr (moto cannot restore a copied Aurora snapshot).
-    code = main(["dr", "drill", "prod", "--outputs", str(path), "--confirm", "prod", "--report", str(report),
-                 "--kind", "failover", "--timeout", "0.05", "--poll", "0.01", "--project-dir", str(ROOT)])
-    written = json.loads(report.read_text())
-    [failover] = written["drills"]
-    # moto's Route53 reports every check healthy, so the failover is never detected: it times out.
-    assert code == 1 and written["verdict"] == "fail"
-    assert failover["verdict"] == "aborted" and "DrillTimeout" in failover["error"] and failover["restored"] is True
-    assert seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"] is False
-    assert "drill report written to" in capsys.readouterr().err
+    code = main(["dr", "drill", "staging", "--outputs", str(path), "--report", str(report), "--approve",
+                 "--kind", "failover", "--project-dir", str(ROOT)])
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    assert code == 0 and last.startswith("staging drill: PASS — failover: RTO ") and "s target" in last
+    assert "RPO" in last and "waiting" in captured.err
+    assert json.loads(report.read_text())["exitCode"] == 0
+
+
+def _world_pace(seeded, timeout: float, poll: float):
+    from mercur.dr.drill import Pace
+    return Pace(timeout, poll, clock=lambda: seeded.clock, sleep=seeded.advance)
 
 
 def test_a_private_stack_without_a_deployer_network_exits_1_naming_the_rule(project, capsys) -> None:

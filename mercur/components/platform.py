@@ -202,6 +202,7 @@ class Platform(pulumi.ComponentResource):
             exports["database"] = {"globalClusterId": self.database.identifier if self.database.cluster else None,
                                    "globalWriterEndpoint": self.database.writer_endpoint,
                                    "engineVersion": stack.database.engine_version,
+                                   "masterSecretName": self.master_secret.name,
                                    "replicationLagBoundSeconds": stack.database.replication_lag_bound_seconds}
         if self.switch:
             exports["regionSwitch"] = {"planArn": self.switch.arn, "planName": self.switch.plan.name,

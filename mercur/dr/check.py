@@ -7,30 +7,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import StackConfig
 from ..components.tags import BACKUP_SELECTION, SOURCE_REGION_TAG
+from . import aws
+from .aws import (ROUTE53_REGION, ClientFactory, aware, cached, credential_failure, health_check_healthy,
+                  newest_recovery_point, replication_lag_ms)
 from .outputs import RegionOutputs, StackOutputs
-
-ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
-ROUTE53_REGION = "us-east-1"  # Route53 is global; its API and health metrics live in us-east-1
-
-
-def default_clients(service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region)
-
-
-def cached(factory: ClientFactory) -> ClientFactory:
-    """One client per service and region: creating a boto3 client costs tens of milliseconds."""
-    clients: dict[tuple[str, str], Any] = {}
-
-    def client(service: str, region: str) -> Any:
-        if (service, region) not in clients:
-            clients[service, region] = factory(service, region)
-        return clients[service, region]
-    return client
 
 
 @dataclass(frozen=True)
@@ -69,9 +53,9 @@ def _normalize(hostname: str) -> str:
 
 
 class Checker:
-    def __init__(self, stack: StackConfig, outputs: StackOutputs, clients: ClientFactory = default_clients,
+    def __init__(self, stack: StackConfig, outputs: StackOutputs, clients: ClientFactory | None = None,
                  now: datetime | None = None) -> None:
-        self.stack, self.outputs, self.clients = stack, outputs, cached(clients)
+        self.stack, self.outputs, self.clients = stack, outputs, cached(clients or aws.default_clients)
         self.now = now or datetime.now(timezone.utc)
         self.report = Report(stack.stack)
 
@@ -79,30 +63,61 @@ class Checker:
         self.report.items.append(Item(region, check, ok, detail))
 
     def _guarded(self, region: str, check: str, run: Callable[[], None]) -> None:
-        """An AWS error fails that item (with the error), never the whole check."""
+        """An AWS error fails that item (with the error), never the whole check; unusable credentials are the
+        caller's problem, not the stack's, and stop the check (NoCredentials)."""
         try:
             run()
         except (ClientError, BotoCoreError) as error:
+            if (problem := credential_failure(error)) is not None:
+                raise problem from None
             self._record(region, check, False, f"AWS error: {error}")
 
     def run(self) -> Report:
-        for region in self.outputs.regions.values():
-            self._guarded(region.name, "cluster", lambda r=region: self._cluster(r))
-            if self.stack.database and region.database_cluster_id:
-                self._guarded(region.name, "database snapshots", lambda r=region: self._database_snapshots(r))
-            if any(app.volume for app in self.stack.apps):
+        self._outputs()
+        stack, outputs = self.stack, self.outputs
+        for region in (outputs.regions[r] for r in outputs.failover_order if r in outputs.regions):
+            if region.cluster_name:
+                self._guarded(region.name, "cluster", lambda r=region: self._cluster(r))
+            if stack.database and region.database_cluster_arn and region.backup_vault_name:
+                self._guarded(region.name, "recovery points", lambda r=region: self._recovery_points(r))
+            if any(app.volume for app in stack.apps):
                 self._guarded(region.name, "snapshots", lambda r=region: self._snapshots(r))
-            if self.stack.is_production:
+            if stack.is_production and region.backup_vault_name:
                 self._guarded(region.name, "vault lock", lambda r=region: self._vault_lock(r))
             if region.health_check_id:
                 self._guarded(region.name, "health check", lambda r=region: self._health(r))
-        if self.outputs.global_cluster_id:
+        self._node_pool()
+        if outputs.global_cluster_id:
             self._guarded("global", "global database", self._global_database)
-        if self.outputs.record_name:
+        if outputs.switch_plan_arn:
+            self._guarded("global", "region switch", self._region_switch)
+        if outputs.record_name and outputs.hosted_zone_id and len(outputs.regions) == len(outputs.failover_order):
             self._guarded("global", "dns records", self._records)
         return self.report
 
     # --- each item ---------------------------------------------------------------------------------
+
+    def _outputs(self) -> None:
+        """The outputs hold everything the stack file calls for; what they lack cannot be checked: a FAIL each."""
+        for gap in self.outputs.gaps:
+            self._record("global", "outputs", False, gap)
+        if not self.outputs.gaps:
+            self._record("global", "outputs", True, f"every region and id Pulumi.{self.stack.stack}.yaml calls for "
+                                                    f"({', '.join(self.outputs.failover_order)})")
+
+    def _node_pool(self) -> None:
+        """The NodePool limits deployed in every region hold the stack's peak (every app at its maximum): after a
+        failover one region carries it all. A stack file raised since the last deploy shows here."""
+        limits = self.outputs.node_pool_limits
+        if limits is None:
+            self._record("global", "node pool", False, "objectives.capacity.limits missing from the outputs")
+            return
+        cpu, gib = self.stack.required_node_pool()
+        ok = limits.cpu >= cpu and limits.memory_gib >= gib
+        self._record("global", "node pool", ok, f"deployed limits {limits.cpu:g} vCPU, {limits.memory_gib:g} GiB; "
+                                                f"the peak ({self.stack.peak_cpu:g} vCPU, {self.stack.peak_memory_gib:g}"
+                                                f" GiB requested) needs {cpu} vCPU, {gib} GiB"
+                     + ("" if ok else ": run `pulumi up` with the raised limits"))
 
     def _cluster(self, region: RegionOutputs) -> None:
         cluster = self.clients("eks", region.name).describe_cluster(name=region.cluster_name)["cluster"]
@@ -111,49 +126,87 @@ class Checker:
         self._record(region.name, "cluster", ok, f"{region.cluster_name} {cluster['status']}, version "
                                                  f"{cluster['version']} (configured {wanted})")
 
-    def _age(self, snapshot: dict) -> timedelta:
-        start = snapshot["StartTime"]
-        return self.now - (start if start.tzinfo else start.replace(tzinfo=timezone.utc))
-
     @property
     def _snapshot_rpo(self) -> int:
         """What snapshots answer for: losing a region and the data's integrity at once."""
         return self.stack.dr.rpo.region_loss_and_corruption
 
     def _global_database(self) -> None:
-        """Every region's cluster is a member, and the writer is where the traffic goes (the active region)."""
+        """Every region's cluster is a member, and the writer is where the traffic goes (the active region).
+        Asked in the passive region: that is where it must be answerable when the active one is gone."""
         outputs = self.outputs
-        [found] = self.clients("rds", outputs.active.name).describe_global_clusters(
+        asked = outputs.failover_order[-1]
+        [found] = self.clients("rds", asked).describe_global_clusters(
             GlobalClusterIdentifier=outputs.global_cluster_id)["GlobalClusters"]
         members = {m["DBClusterArn"].split(":")[3]: m for m in found.get("GlobalClusterMembers", [])}
         missing = [r for r in outputs.failover_order if r not in members]
         writer = next((r for r, m in members.items() if m.get("IsWriter")), None)
-        ok = not missing and writer == outputs.active.name
+        active = outputs.failover_order[0]
+        ok = not missing and writer == active
         detail = f"{outputs.global_cluster_id}: writer in {writer or 'no region'}"
         if missing:
             detail += f"; {', '.join(missing)} not a member"
-        elif writer != outputs.active.name:
-            detail += f", traffic goes to {outputs.active.name}: switch the writer or the regions' order"
+        elif writer != active:
+            detail += f", traffic goes to {active}: switch the writer or the regions' order"
         self._record("global", "global database", ok, detail)
-
-    def _database_snapshots(self, region: RegionOutputs) -> None:
-        """The region's newest Aurora snapshot, and its newest copy in the peer region, against the RPO."""
-        rpo = timedelta(minutes=self._snapshot_rpo)
-        places = [(region.name, "own snapshots")]
-        if region.backup_copies_to:
-            places.append((region.backup_copies_to, f"copies in {region.backup_copies_to}"))
-        for place, what in places:
-            snapshots = self.clients("rds", place).describe_db_cluster_snapshots(
-                DBClusterIdentifier=region.database_cluster_id)["DBClusterSnapshots"]
-            times = [s["SnapshotCreateTime"] for s in snapshots if s.get("SnapshotCreateTime")]
-            if not times:
-                self._record(region.name, "database snapshots", False, f"{what}: none found")
+        bound = self.stack.database.replication_lag_bound_seconds
+        for name in (r for r in outputs.failover_order if r in members and r != writer and r in outputs.regions):
+            region = outputs.regions[name]
+            if not region.database_cluster_id:
                 continue
-            newest = max(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
-            minutes = int((self.now - newest).total_seconds() // 60)
-            self._record(region.name, "database snapshots", self.now - newest <= rpo,
-                         f"{what} of {region.database_cluster_id}: newest is {minutes} min old "
-                         f"(RPO {self._snapshot_rpo})")
+            lag = replication_lag_ms(self.clients("cloudwatch", name), region.database_cluster_id, self.now)
+            self._record(name, "replication lag", lag is not None and lag <= bound * 1000,
+                         f"{region.database_cluster_id} trails the writer by "
+                         + (f"{lag / 1000:g} s" if lag is not None else "(no AuroraGlobalDBReplicationLag data)")
+                         + f" (bound {bound} s: the region-loss RPO)")
+
+    def _recovery_points(self, region: RegionOutputs) -> None:
+        """The newest AWS Backup recovery point of the region's Aurora cluster in its own vault, and the newest
+        copy of one in the peer's vault, against the RPO of losing a region and the data at once."""
+        rpo, arn = timedelta(minutes=self._snapshot_rpo), region.database_cluster_arn
+        places = [(region.name, region.backup_vault_name, "own")]
+        if region.backup_copies_to:
+            peer = self.outputs.regions.get(region.backup_copies_to)
+            if peer is None or not peer.backup_vault_name:
+                self._record(region.name, "recovery points", False, f"copies go to {region.backup_copies_to}, "
+                                                                    "whose vault the outputs do not list")
+                return
+            places.append((peer.name, peer.backup_vault_name, f"copy in {peer.name}"))
+        for place, vault, what in places:
+            newest = newest_recovery_point(self.clients("backup", place), vault, arn)
+            if newest is None:
+                self._record(region.name, "recovery points", False, f"{what}: none in {vault}")
+                continue
+            age = self.now - aware(newest["CreationDate"])
+            self._record(region.name, "recovery points", age <= rpo,
+                         f"{what}: newest of {region.database_cluster_id} is {int(age.total_seconds() // 60)} min "
+                         f"old (RPO {self._snapshot_rpo})")
+
+    def _region_switch(self) -> None:
+        """The plan as each region's data plane has it (a switch is started from the region that is up), a
+        workflow activating each region, and no warnings in its latest evaluation."""
+        arn, order = self.outputs.switch_plan_arn, self.outputs.failover_order
+        problems, name, missing = [], None, {}
+        for region in order:
+            plan = self.clients("arc-region-switch", region).get_plan_in_region(arn=arn)["plan"]
+            name = plan.get("name")
+            covered = {w.get("workflowTargetRegion") for w in plan.get("workflows", [])
+                       if w.get("workflowTargetAction") == "activate"}
+            missing[region] = tuple(r for r in order if r not in covered)
+        for gap in dict.fromkeys(m for m in missing.values() if m):
+            seen_by = [r for r, m in missing.items() if m == gap]
+            problems.append(f"no workflow activates {', '.join(gap)}"
+                            + ("" if len(seen_by) == len(order) else f" (in {', '.join(seen_by)}'s copy)"))
+        status = self.clients("arc-region-switch", order[-1]).get_plan_evaluation_status(planArn=arn)
+        warnings = status.get("warnings") or []
+        state = status.get("evaluationState")
+        if warnings:
+            problems.append(f"{len(warnings)} evaluation warning(s), first: "
+                            f"{warnings[0].get('warningMessage', warnings[0])}")
+        elif state != "passed":
+            problems.append(f"evaluation {state or 'not run yet'}")
+        self._record("global", "region switch", not problems, f"{name}: "
+                     + ("; ".join(problems) if problems else f"evaluation {state}, a workflow per region"))
 
     def _snapshots(self, region: RegionOutputs) -> None:
         rpo = timedelta(minutes=self._snapshot_rpo)
@@ -165,10 +218,10 @@ class Checker:
             if newest is None:
                 self._record(region.name, "snapshots", False, f"{what}: none found")
                 continue
-            age = self._age(newest)
-            minutes = int(age.total_seconds() // 60)
+            age = self.now - aware(newest["StartTime"])
             self._record(region.name, "snapshots", age <= rpo,
-                         f"{what}: newest {newest['SnapshotId']} is {minutes} min old (RPO {self._snapshot_rpo})")
+                         f"{what}: newest {newest['SnapshotId']} is {int(age.total_seconds() // 60)} min old "
+                         f"(RPO {self._snapshot_rpo})")
 
     def _vault_lock(self, region: RegionOutputs) -> None:
         vault = self.clients("backup", region.name).describe_backup_vault(BackupVaultName=region.backup_vault_name)
@@ -185,30 +238,42 @@ class Checker:
             self._record(region.name, "health check", False, f"{region.health_check_id} is {state} "
                                                              f"(left by a drill?); failover cannot be trusted")
             return
-        healthy = health_check_healthy(route53, region.health_check_id)
-        dimension = {"Name": "HealthCheckId", "Value": region.health_check_id}
-        alarms = [a for a in self.clients("cloudwatch", ROUTE53_REGION).describe_alarms_for_metric(
-            MetricName="HealthCheckStatus", Namespace="AWS/Route53", Dimensions=[dimension])["MetricAlarms"]
-            if dimension in a.get("Dimensions", [])]
+        healthy = health_check_healthy(self.clients("cloudwatch", ROUTE53_REGION), region.health_check_id, self.now)
+        alarms = detection_alarms(self.clients("cloudwatch", ROUTE53_REGION), region.health_check_id)
         alarming = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
-        ok = healthy and not alarming and bool(alarms)
-        detail = "healthy" if healthy else "UNHEALTHY per Route53"
+        ok = healthy is True and not alarming and bool(alarms)
+        detail = {True: "healthy", False: "UNHEALTHY per Route53", None: "NO HealthCheckStatus data"}[healthy]
         detail += f"; alarm {'IN ALARM: ' + ', '.join(alarming) if alarming else 'ok' if alarms else 'MISSING'}"
         self._record(region.name, "health check", ok, f"{region.health_check_id} {detail}")
 
     def _records(self) -> None:
+        """The record and its failover chain: PRIMARY to the active region; SECONDARY to the next region, or
+        (three or more) to a nested set `standby-N.<record>` that continues the chain."""
         outputs = self.outputs
-        name = f"{outputs.record_name}."
         route53 = self.clients("route53", ROUTE53_REGION)
-        found = route53.list_resource_record_sets(HostedZoneId=outputs.hosted_zone_id, StartRecordName=name,
-                                                  StartRecordType="A")["ResourceRecordSets"]
-        records = [r for r in found if r["Name"].lower() == name.lower() and r["Type"] == "A"]
-        if len(outputs.failover_order) == 1:
-            self._expect(records[0] if records else None, outputs.active, "record")
+        order = [outputs.regions[r] for r in outputs.failover_order]
+        if len(order) == 1:
+            self._expect(self._record_sets(route53, outputs.record_name).get(None), order[0], "record")
             return
-        by_role = {r.get("Failover"): r for r in records}
-        for role, region in (("PRIMARY", outputs.active), ("SECONDARY", outputs.passive[0])):
-            self._expect(by_role.get(role), region, role)
+        name = outputs.record_name
+        for depth, region in enumerate(order[:-1]):
+            found = self._record_sets(route53, name)
+            self._expect(found.get("PRIMARY"), region, "PRIMARY" if depth == 0 else f"PRIMARY of {name}")
+            secondary = found.get("SECONDARY")
+            if depth == len(order) - 2:
+                self._expect(secondary, order[-1], "SECONDARY" if depth == 0 else f"SECONDARY of {name}")
+                return
+            nested = f"standby-{depth + 1}.{outputs.record_name}"
+            target = _normalize((secondary or {}).get("AliasTarget", {}).get("DNSName", ""))
+            self._record("global", "dns records", target == nested,
+                         f"SECONDARY of {name} -> {target or '(missing)'}" + ("" if target == nested else
+                                                                             f", expected {nested}"))
+            name = nested
+
+    def _record_sets(self, route53: Any, name: str) -> dict[str | None, dict]:
+        found = route53.list_resource_record_sets(HostedZoneId=self.outputs.hosted_zone_id, StartRecordName=f"{name}.",
+                                                  StartRecordType="A")["ResourceRecordSets"]
+        return {r.get("Failover"): r for r in found if _normalize(r["Name"]) == name.lower() and r["Type"] == "A"}
 
     def _expect(self, record: dict | None, region: RegionOutputs, role: str) -> None:
         if record is None:
@@ -223,6 +288,14 @@ class Checker:
                      + ("" if checked else f", health check {record.get('HealthCheckId')} is not {region.name}'s"))
 
 
+def detection_alarms(cloudwatch: Any, health_check_id: str) -> list[dict]:
+    """The alarms on a health check's HealthCheckStatus (the stack's detection alarm among them)."""
+    dimension = {"Name": "HealthCheckId", "Value": health_check_id}
+    return [a for a in cloudwatch.describe_alarms_for_metric(
+        MetricName="HealthCheckStatus", Namespace="AWS/Route53", Dimensions=[dimension])["MetricAlarms"]
+        if dimension in a.get("Dimensions", [])]
+
+
 def newest_snapshot(ec2: Any, source_region: str) -> dict | None:
     """The newest completed backup snapshot taken in `source_region`, among those `ec2`'s region holds."""
     key, value = BACKUP_SELECTION
@@ -234,14 +307,7 @@ def newest_snapshot(ec2: Any, source_region: str) -> dict | None:
     return max(snapshots, key=lambda s: s["StartTime"], default=None)
 
 
-def health_check_healthy(route53: Any, health_check_id: str) -> bool:
-    """Route53's own verdict: healthy when more than half of its checkers report success."""
-    observations = route53.get_health_check_status(HealthCheckId=health_check_id)["HealthCheckObservations"]
-    successes = sum(o["StatusReport"]["Status"].startswith("Success") for o in observations)
-    return bool(observations) and successes * 2 > len(observations)
-
-
-def check(stack: StackConfig, outputs: StackOutputs, clients: ClientFactory = default_clients,
+def check(stack: StackConfig, outputs: StackOutputs, clients: ClientFactory | None = None,
           now: datetime | None = None) -> Report:
     return Checker(stack, outputs, clients, now).run()
 

@@ -1,201 +1,345 @@
-"""`dr drill`: fail over for real and measure it, then put everything back — whatever happens.
+"""`dr drill`: exercise the failover and the restore for real, measure them, and put everything back.
 
-- failover: invert the primary's Route53 health check, wait until Route53 calls the primary unhealthy and the
-  secondary healthy, and record the detection time against the RTO.
-- restore: restore the newest snapshot copied to the passive region as a volume, wait until it is usable,
-  and record how long that took.
-
-Every change a drill makes is undone in a `finally`: an AWS error, a timeout, Ctrl-C or SIGTERM all still
-restore the health check and delete the restored volume, and the report says whether that succeeded.
+The order that keeps a drill safe:
+1. every flag and the report path are checked before AWS is called (`Options.from_args`);
+2. pre-flight: `dr check` must be READY and no switch may be in progress — nothing changes before that;
+3. each change is written in the `Ledger` *before* the call that makes it (a lost response still leaves a
+   change to undo), with how to undo it by hand;
+4. an AWS error, a timeout, Ctrl-C or SIGTERM unwinds to `restore`, which undoes every change in reverse order
+   with further signals ignored; what it cannot undo is named, with the command that does, and the exit is 1.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import signal
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
-from ..config import StackConfig
-from ..config.objectives import ALIAS_TTL_SECONDS
-from .check import ROUTE53_REGION, ClientFactory, cached, default_clients, health_check_healthy, newest_snapshot
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..config import ConfigError, StackConfig
+from . import aws
+from .aws import ClientFactory, cached, credential_failure
 from .outputs import StackOutputs
 
 DRILL_TAG = "mercur:drill"
-HealthReader = Callable[[Any, str], bool]
+EXIT_PASS, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+RESTORE_ATTEMPTS = 3
 
 
 class DrillTimeout(RuntimeError):
     pass
 
 
+class DrillFailed(RuntimeError):
+    """A step did not do what it should (a plan execution failed, a restored cluster does not answer)."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds like KeyboardInterrupt, so every restore still runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 @dataclass
 class Pace:
-    """How a drill waits: injectable so tests run in milliseconds."""
+    """How a drill waits; injectable so tests run in milliseconds. Every wait is bounded."""
 
     timeout_seconds: float = 900
     poll_seconds: float = 10
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.time  # wall-clock seconds: measurements are compared with AWS timestamps
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
 
-    def wait(self, what: str, done: Callable[[], bool]) -> float:
-        """Poll `done` until true; returns the seconds it took. Raises DrillTimeout."""
-        start = self.clock()
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
+            raise ValueError(f"timeout {self.timeout_seconds} is not a finite number of seconds above 0")
+        if not (math.isfinite(self.poll_seconds) and self.poll_seconds >= 0):
+            raise ValueError(f"poll {self.poll_seconds} is not a finite number of seconds")
+
+    def wait(self, what: str, done: Callable[[], Any], timeout: float | None = None) -> Any:
+        """Poll `done` until it returns something truthy (returned); DrillTimeout after the bound."""
+        bound = self.timeout_seconds if timeout is None else min(timeout, self.timeout_seconds)
+        start, said = self.clock(), -math.inf
         while True:
             finished = done()
             elapsed = self.clock() - start
-            self.progress(f"  {what}: {'done' if finished else 'waiting'} after {elapsed:.0f} s")
             if finished:
-                return elapsed
-            if elapsed >= self.timeout_seconds:
-                raise DrillTimeout(f"{what}: not done after {self.timeout_seconds:.0f} s")
+                self.progress(f"  {what}: done after {elapsed:.0f} s")
+                return finished
+            if elapsed >= bound:
+                raise DrillTimeout(f"{what}: not done after {bound:.0f} s")
+            if elapsed - said >= 30 or said < 0:  # a line at least every 30 s: CI shows the drill is alive
+                self.progress(f"  {what}: waiting ({elapsed:.0f} s of {bound:.0f} s)")
+                said = elapsed
             self.sleep(self.poll_seconds)
 
 
-def _now() -> str:
+@dataclass
+class Change:
+    what: str
+    undo: Callable[[], None]  # undoes and verifies; raises when it could not
+    manual: str  # the command that undoes it by hand
+    restored: bool = False
+    error: str | None = None
+    attempts: int = 0
+
+    def document(self) -> dict[str, Any]:
+        return {"what": self.what, "restored": self.restored, "undoByHand": None if self.restored else self.manual,
+                **({"error": self.error} if self.error else {})}
+
+
+class Ledger:
+    """Every change a drill makes, recorded before the call that makes it."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace, self.changes = pace, []  # type: list[Change]
+
+    def record(self, what: str, undo: Callable[[], None], manual: str) -> Change:
+        change = Change(what, undo, manual)
+        self.changes.append(change)
+        return change
+
+    def settle(self, change: Change) -> None:
+        """Undo one change now, as part of the drill (an error propagates: `restore` tries again later)."""
+        change.undo()
+        change.restored = True
+
+    def restore(self) -> bool:
+        """Undo every change not yet undone, newest first, each tried at most RESTORE_ATTEMPTS times in all
+        (a change that could not be undone after one drill is not retried again after the next). Never raises."""
+        for change in reversed(self.changes):
+            while not change.restored and change.attempts < RESTORE_ATTEMPTS:
+                change.attempts += 1
+                try:
+                    self.pace.progress(f"restoring: {change.what}")
+                    change.undo()
+                    change.restored, change.error = True, None
+                except Exception as error:  # noqa: BLE001 - keep trying; the report names what stays changed
+                    change.error = f"{type(error).__name__}: {error}"
+                    self.pace.progress(f"  attempt {change.attempts} failed: {change.error}")
+            if not change.restored:
+                self.pace.progress(f"NOT RESTORED: {change.what}; undo by hand: {change.manual}")
+        return all(c.restored for c in self.changes)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM (a cancelled CI job) raise Interrupted in the main thread."""
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def signals_deferred(progress: Callable[[str], None]) -> Iterator[list[int]]:
+    """While restoring: a second Ctrl-C or a SIGTERM is noted, not obeyed — stopping now would leave changes."""
+    received: list[int] = []
+
+    def note(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        progress(f"{signal.Signals(signum).name} received while restoring: finishing the restore first")
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@dataclass(frozen=True)
+class Options:
+    kinds: tuple[str, ...]
+    report: Path
+    timeout_seconds: float
+    poll_seconds: float
+    approve: bool
+
+    @classmethod
+    def from_args(cls, args: Any, stack: StackConfig) -> "Options":
+        """Every flag checked, and the report's directory writable, before anything is called or changed."""
+        flags = {}
+        for flag in ("timeout", "poll"):
+            raw = getattr(args, flag)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or value < (0 if flag == "poll" else 1):
+                raise ConfigError(f"--{flag}", str(raw), "is not a finite number of seconds"
+                                  + (" of at least 1" if flag == "timeout" else ""), f"pass e.g. --{flag} "
+                                                                                      + ("900" if flag == "timeout" else "10"))
+            flags[flag] = value
+        if stack.is_production and args.confirm != args.stack:
+            raise ConfigError(f"Pulumi.{args.stack}.yaml", "environment", "is prod: a drill fails over real traffic",
+                              f"repeat the stack name to go ahead: --confirm {args.stack}")
+        report = args.report or Path(f"dr-drill-{args.stack}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json")
+        directory = report.parent if str(report.parent) else Path(".")
+        if report.is_dir() or not directory.is_dir():
+            raise ConfigError("--report", str(report), "is a directory" if report.is_dir() else
+                              f"is in {directory}, which does not exist", "pass a file in an existing directory")
+        try:  # created now and rewritten at the end: a drill never ends with nowhere to write its result
+            report.write_text(json.dumps({"stack": args.stack, "verdict": "running"}) + "\n")
+        except OSError as error:
+            raise ConfigError("--report", str(report), f"cannot be written ({error.strerror})",
+                              "pass a writable path") from None
+        kinds = ("failover", "restore") if args.kind == "all" else (args.kind,)
+        return cls(kinds, report, flags["timeout"], flags["poll"], bool(args.approve))
+
+
+@dataclass
+class Context:
+    """What every drill gets: the stack, its outputs, AWS, the pace, the ledger and how to probe the app."""
+    stack: StackConfig
+    outputs: StackOutputs
+    clients: ClientFactory
+    pace: Pace
+    ledger: Ledger
+    drill_id: str
+    approve: bool = False
+    probes: Any = None  # mercur.dr.probes.Probes: the zone's name servers and the app, as clients see them
+
+
+@dataclass
+class DrillReport:
+    stack: str
+    environment: str
+    drill_id: str
+    started: str = field(default_factory=lambda: _utc())
+    preflight: dict[str, Any] = field(default_factory=dict)
+    drills: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    interrupted: int | None = None
+    finished: str | None = None
+
+    @property
+    def restored(self) -> bool:
+        return all(c.restored for c in self.changes)
+
+    @property
+    def verdict(self) -> str:
+        if not self.restored:
+            return "not restored"
+        if self.interrupted is not None:
+            return "interrupted, restored"
+        if not self.preflight.get("ready", False):
+            return "not started"
+        return "pass" if self.drills and all(d.get("verdict") == "pass" for d in self.drills) else "fail"
+
+    @property
+    def exit_code(self) -> int:
+        verdict = self.verdict
+        if verdict == "pass":
+            return EXIT_PASS
+        if verdict == "interrupted, restored":
+            return 128 + int(self.interrupted or 0)
+        return EXIT_FAIL
+
+    def document(self) -> dict[str, Any]:
+        return {"stack": self.stack, "environment": self.environment, "drillId": self.drill_id,
+                "started": self.started, "finished": self.finished, "verdict": self.verdict,
+                "exitCode": self.exit_code, "preflight": self.preflight, "drills": self.drills,
+                "changes": [c.document() for c in self.changes],
+                "interrupted": signal.Signals(self.interrupted).name if self.interrupted else None}
+
+    def line(self) -> str:
+        """The one human verdict line: the measured objectives against their targets, and what stays changed."""
+        parts = [d["summary"] for d in self.drills if d.get("summary")]
+        left = [c for c in self.changes if not c.restored]
+        head = {"pass": "PASS", "fail": "FAIL", "not started": "NOT STARTED (pre-flight failed, nothing changed)",
+                "not restored": "NOT RESTORED", "interrupted, restored": "INTERRUPTED (everything restored)"}[
+            self.verdict]
+        if self.verdict == "not started":
+            parts = [f"{len(self.preflight.get('failing', []))} pre-flight item(s) failing: "
+                     + "; ".join(self.preflight.get("failing", [])[:3])]
+        failed = [f"{d['kind']}: {d['error']}" for d in self.drills if d.get("error")]
+        tail = [f"LEFT CHANGED: {c.what} (undo: {c.manual})" for c in left]
+        restored = f"{len(self.changes)} change(s) restored" if self.changes and not left else None
+        return f"{self.stack} drill: {head} — " + "; ".join(filter(None, [*parts, *failed, restored, *tail]))
+
+
+def _utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failover_drill(stack: StackConfig, outputs: StackOutputs, clients: ClientFactory = default_clients,
-                   pace: Pace | None = None, healthy: HealthReader = health_check_healthy,
-                   result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fills and returns `result` (pass your own to keep it when the drill raises)."""
-    pace, clients = pace or Pace(), cached(clients)
-    result = {} if result is None else result
-    if len(outputs.failover_order) < 2:
-        raise ValueError(f"{stack.stack} has one region: there is nothing to fail over to")
-    route53 = clients("route53", ROUTE53_REGION)
-    primary, secondary = outputs.active, outputs.passive[0]
-    check_id = primary.health_check_id
-    original = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
-    was_inverted = bool(original.get("Inverted"))
-    result.update({"kind": "failover", "started": _now(), "primary": primary.name, "secondary": secondary.name,
-                   "healthCheckId": check_id, "rtoTargetSeconds": stack.dr.rto_minutes * 60, "restored": False})
-    try:
-        pace.progress(f"inverting {primary.name}'s health check {check_id}")
-        route53.update_health_check(HealthCheckId=check_id, Inverted=not was_inverted)
-        detection = pace.wait("Route53 sees the primary down and the secondary up", lambda: (
-            not healthy(route53, check_id) and healthy(route53, secondary.health_check_id)))
-        achievable = detection + ALIAS_TTL_SECONDS
-        result.update(detectionSeconds=round(detection, 1), achievableRtoSeconds=round(achievable, 1),
-                      verdict="pass" if achievable <= result["rtoTargetSeconds"] else "fail")
-    except BaseException as error:  # Ctrl-C and SIGTERM included: the finally below still restores
-        result.update(verdict="aborted", error=f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        result["restored"] = _restore_health_check(route53, check_id, was_inverted, pace)
-        result["finished"] = _now()
-    return result
+def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: ClientFactory | None = None,
+        pace: Pace | None = None, probes: Any = None) -> DrillReport:
+    """Pre-flight, the drills, the restore; the report (also written to options.report) says what happened."""
+    from . import failover, restore
+    from .check import check
 
-
-def _restore_health_check(route53: Any, check_id: str, inverted: bool, pace: Pace, attempts: int = 3) -> bool:
-    for attempt in range(1, attempts + 1):
-        try:
-            route53.update_health_check(HealthCheckId=check_id, Inverted=inverted)
-            now = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
-            if bool(now.get("Inverted")) == inverted:
-                pace.progress(f"restored health check {check_id} (inverted={inverted})")
-                return True
-        except Exception as error:  # keep trying: leaving a health check inverted breaks failover
-            pace.progress(f"restoring {check_id} failed (attempt {attempt}): {error}")
-    pace.progress(f"HEALTH CHECK {check_id} WAS NOT RESTORED: set Inverted={inverted} by hand")
-    return False
-
-
-def restore_drill(stack: StackConfig, outputs: StackOutputs, clients: ClientFactory = default_clients,
-                  pace: Pace | None = None, result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fills and returns `result` (pass your own to keep it when the drill raises)."""
-    pace, clients = pace or Pace(), cached(clients)
-    result = {} if result is None else result
-    source = outputs.active
-    target = source.backup_copies_to
-    if not target:
-        raise ValueError(f"{stack.stack} copies no backups to another region: nothing to restore there")
-    if source.database_cluster_id:
-        return _restore_database(stack, source, outputs.regions[target], clients, pace, result)
-    ec2 = clients("ec2", target)
-    snapshot = newest_snapshot(ec2, source.name)
-    if snapshot is None:
-        raise ValueError(f"no snapshot copied from {source.name} exists in {target}")
+    pace = pace or Pace(options.timeout_seconds, options.poll_seconds)
+    clients = cached(clients or aws.default_clients)
     drill_id = f"drill-{uuid.uuid4().hex[:8]}"
-    result.update({"kind": "restore", "started": _now(), "region": target, "source": source.name,
-                   "snapshotId": snapshot["SnapshotId"], "rtoTargetSeconds": stack.dr.rto_minutes * 60,
-                   "cleanedUp": False})
-    volume_id = None
+    ledger = Ledger(pace)
+    report = DrillReport(stack.stack, stack.environment, drill_id, changes=ledger.changes)
+    context = Context(stack, outputs, clients, pace, ledger, drill_id, options.approve, probes)
+    runs = {"failover": failover.run, "restore": restore.run}
     try:
-        zone = outputs.regions[target].availability_zones[0]
-        pace.progress(f"restoring {snapshot['SnapshotId']} in {zone}")
-        volume_id = ec2.create_volume(SnapshotId=snapshot["SnapshotId"], AvailabilityZone=zone, VolumeType="gp3",
-                                      TagSpecifications=[{"ResourceType": "volume", "Tags": [
-                                          {"Key": DRILL_TAG, "Value": drill_id}]}])["VolumeId"]
-        result["volumeId"] = volume_id
-        seconds = pace.wait(f"volume {volume_id} available", lambda: ec2.describe_volumes(
-            VolumeIds=[volume_id])["Volumes"][0]["State"] == "available")
-        result.update(restoreSeconds=round(seconds, 1),
-                      verdict="pass" if seconds <= result["rtoTargetSeconds"] else "fail")
-    except BaseException as error:
-        result.update(verdict="aborted", error=f"{type(error).__name__}: {error}")
-        raise
+        with signals_interrupt():
+            pace.progress(f"pre-flight: dr check {stack.stack}")
+            readiness = check(stack, outputs, clients)
+            failing = [f"{i.region} {i.check}: {i.detail}" for i in readiness.items if not i.ok]
+            if "failover" in options.kinds:
+                failing += failover.preflight(context)
+            report.preflight = {"ready": not failing, "failing": failing}
+            for line in failing:
+                pace.progress(f"  FAIL {line}")
+            if failing:
+                return report
+            for kind in options.kinds:
+                result: dict[str, Any] = {"kind": kind, "started": _utc()}
+                report.drills.append(result)
+                try:
+                    runs[kind](context, result)
+                except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError) as error:
+                    if (problem := credential_failure(error)) is not None:
+                        error = problem
+                    result.update(verdict="fail", error=f"{type(error).__name__}: {error}")
+                    pace.progress(f"{kind} drill failed: {result['error']}")
+                finally:
+                    result["finished"] = _utc()
+                    _restore(ledger, pace)
+    except Interrupted as signal_received:
+        report.interrupted = signal_received.signum
+        pace.progress(f"{signal_received} received: restoring what the drill changed")
+        for result in report.drills:
+            result.setdefault("verdict", "interrupted")
     finally:
-        result["cleanedUp"] = volume_id is None or _delete_volume(ec2, volume_id, pace)
-        result["finished"] = _now()
-    return result
+        _restore(ledger, pace)
+        report.finished = _utc()
+        options.report.write_text(json.dumps(report.document(), indent=2, default=str) + "\n")
+    return report
 
 
-def _restore_database(stack: StackConfig, source: Any, target: Any, clients: ClientFactory, pace: Pace,
-                      result: dict[str, Any]) -> dict[str, Any]:
-    """The newest copy of the active region's Aurora snapshots, restored in the passive region into a
-    temporary cluster beside the real one (its subnets and security group), then deleted."""
-    rds = clients("rds", target.name)
-    copies = [s for s in rds.describe_db_cluster_snapshots(DBClusterIdentifier=source.database_cluster_id)[
-        "DBClusterSnapshots"] if s.get("SnapshotCreateTime")]
-    if not copies:
-        raise ValueError(f"no snapshot of {source.database_cluster_id} was copied to {target.name}")
-    snapshot = max(copies, key=lambda s: s["SnapshotCreateTime"])
-    drill_id = f"drill-{uuid.uuid4().hex[:8]}"
-    result.update({"kind": "restore", "started": _now(), "region": target.name, "source": source.name,
-                   "snapshotId": snapshot["DBClusterSnapshotArn"], "rtoTargetSeconds": stack.dr.rto_minutes * 60,
-                   "cleanedUp": False})
-    cluster_id = None
-    try:
-        pace.progress(f"restoring {snapshot['DBClusterSnapshotIdentifier']} into {drill_id}")
-        cluster_id = rds.restore_db_cluster_from_snapshot(
-            DBClusterIdentifier=drill_id, SnapshotIdentifier=snapshot["DBClusterSnapshotIdentifier"],
-            Engine="aurora-postgresql", EngineVersion=target.database_engine_version,
-            DBSubnetGroupName=target.database_subnet_group, VpcSecurityGroupIds=[target.database_security_group],
-            Tags=[{"Key": DRILL_TAG, "Value": drill_id}])["DBCluster"]["DBClusterIdentifier"]
-        result["clusterId"] = cluster_id
-        seconds = pace.wait(f"cluster {cluster_id} available", lambda: rds.describe_db_clusters(
-            DBClusterIdentifier=cluster_id)["DBClusters"][0]["Status"] == "available")
-        result.update(restoreSeconds=round(seconds, 1),
-                      verdict="pass" if seconds <= result["rtoTargetSeconds"] else "fail")
-    except BaseException as error:
-        result.update(verdict="aborted", error=f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        result["cleanedUp"] = cluster_id is None or _delete_cluster(rds, cluster_id, pace)
-        result["finished"] = _now()
-    return result
+def _restore(ledger: Ledger, pace: Pace) -> None:
+    if all(c.restored for c in ledger.changes):
+        return
+    with signals_deferred(pace.progress):
+        ledger.restore()
 
 
-def _delete_cluster(rds: Any, cluster_id: str, pace: Pace) -> bool:
-    try:
-        rds.delete_db_cluster(DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
-        pace.progress(f"deleted drill cluster {cluster_id}")
-        return True
-    except Exception as error:
-        pace.progress(f"DRILL CLUSTER {cluster_id} WAS NOT DELETED ({error}): delete it by hand")
-        return False
+def main(stack: StackConfig, outputs: StackOutputs, options: Options) -> int:
+    from . import probes
 
-
-def _delete_volume(ec2: Any, volume_id: str, pace: Pace) -> bool:
-    try:
-        ec2.delete_volume(VolumeId=volume_id)
-        pace.progress(f"deleted drill volume {volume_id}")
-        return True
-    except Exception as error:
-        pace.progress(f"DRILL VOLUME {volume_id} WAS NOT DELETED ({error}): delete it by hand")
-        return False
+    clients = cached(aws.default_clients)
+    report = run(stack, outputs, options, clients,
+                 probes=probes.Probes(stack, outputs, clients) if outputs.record_name else None)
+    print(f"drill report written to {options.report}", file=sys.stderr)
+    print(report.line())
+    return report.exit_code

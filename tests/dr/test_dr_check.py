@@ -14,8 +14,8 @@ from conftest import ROOT, STACKS
 
 def _run(world, stack: str = "prod", now: datetime | None = None, seeded=None):
     seeded = seeded or world(stack)
-    return check.check(load_file(ROOT, stack), outputs.parse(seeded.outputs, "outputs.json"), seeded.client,
-                       now=now), seeded
+    config = load_file(ROOT, stack)
+    return check.check(config, outputs.parse(seeded.outputs, "outputs.json", config), seeded.client, now=now), seeded
 
 
 def _failing(report) -> list[tuple[str, str, str]]:
@@ -27,27 +27,52 @@ def test_a_correctly_seeded_stack_is_ready(world, stack) -> None:
     report, _ = _run(world, stack)
     assert report.ready, report.table()
     checks = {i.check for i in report.items}
-    assert {"cluster", "database snapshots"} <= checks and "snapshots" not in checks  # no app has a volume
-    assert ("global database" in checks) == (stack != "dev")
+    assert {"outputs", "node pool", "cluster", "recovery points", "health check", "dns records"} <= checks
+    assert "snapshots" not in checks  # no app has a volume
+    assert ({"global database", "replication lag", "region switch"} <= checks) == (stack != "dev")
     assert ("vault lock" in checks) == (stack == "prod")
-    assert ("dns records" in checks) and ("health check" in checks)
 
 
-def test_stale_database_snapshots_are_named(world) -> None:
-    later = datetime.now(timezone.utc) + timedelta(minutes=241)
-    report, _ = _run(world, now=later)
+@pytest.mark.parametrize("change, gap", [
+    (lambda o: o["regions"].pop("us-east-1"), "regions.us-east-1 is missing"),
+    (lambda o: o["regions"]["us-east-1"].pop("healthCheckId"), "regions.us-east-1.healthCheckId is missing"),
+])
+def test_outputs_that_leave_something_out_are_not_ready(world, change, gap) -> None:
+    seeded = world("prod")
+    change(seeded.outputs)
+    report, _ = _run(world, seeded=seeded)
+    assert ("global", "outputs", gap) in _failing(report) and not report.ready
+    assert report.table().splitlines()[-1].startswith("prod: NOT READY")
+
+
+def test_node_pool_limits_deployed_below_the_peak_are_named(world) -> None:
+    seeded = world("prod")
+    seeded.outputs["objectives"]["capacity"]["limits"]["cpu"] = 16  # deployed before the apps grew
+    report, _ = _run(world, seeded=seeded)
+    [(region, item, detail)] = _failing(report)
+    assert (region, item) == ("global", "node pool") and detail.startswith("deployed limits 16 vCPU, 256 GiB; the "
+                                                                          "peak (20 vCPU")
+    assert "needs 24 vCPU" in detail
+
+
+def test_stale_recovery_points_are_named_against_the_rpo(world) -> None:
+    seeded = world("prod")
+    for points in seeded.recovery_points.values():
+        for point in points:
+            point["CreationDate"] = datetime.now(timezone.utc) - timedelta(minutes=241)
+    report, _ = _run(world, seeded=seeded)
     failing = _failing(report)
-    assert {(region, item) for region, item, _ in failing} == {("us-west-1", "database snapshots"),
-                                                               ("us-east-1", "database snapshots")}
+    assert {(region, item) for region, item, _ in failing} == {("us-west-1", "recovery points"),
+                                                               ("us-east-1", "recovery points")}
     assert all("min old (RPO 240)" in detail for *_, detail in failing) and len(failing) == 4  # own + copies
 
 
-def test_a_missing_database_copy_is_named(world) -> None:
+def test_a_missing_copy_in_the_peer_vault_is_named(world) -> None:
     seeded = world("prod")
-    rds = seeded.client("rds", "us-east-1")
-    rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="awsbackup-copy-mercur-prod-usw1")
+    seeded.recovery_points["mercur-prod-use1"] = [p for p in seeded.recovery_points["mercur-prod-use1"]
+                                                  if "usw1" not in p["ResourceArn"]]
     report, _ = _run(world, seeded=seeded)
-    assert _failing(report) == [("us-west-1", "database snapshots", "copies in us-east-1: none found")]
+    assert _failing(report) == [("us-west-1", "recovery points", "copy in us-east-1: none in mercur-prod-use1")]
 
 
 def test_a_region_missing_from_the_global_database_is_named(world) -> None:
@@ -59,6 +84,57 @@ def test_a_region_missing_from_the_global_database_is_named(world) -> None:
     assert (region, item) == ("global", "global database") and "us-east-1 not a member" in detail
 
 
+def test_replication_lag_beyond_the_bound_is_named(world) -> None:
+    seeded = world("prod")
+    seeded.client("cloudwatch", "us-east-1").put_metric_data(Namespace="AWS/RDS", MetricData=[{
+        "MetricName": "AuroraGlobalDBReplicationLag", "Value": 45_000, "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=30),
+        "Dimensions": [{"Name": "DBClusterIdentifier", "Value": "mercur-prod-use1"}]}])
+    report, _ = _run(world, seeded=seeded)
+    assert _failing(report) == [("us-east-1", "replication lag", "mercur-prod-use1 trails the writer by 45 s "
+                                                                 "(bound 30 s: the region-loss RPO)")]
+
+
+def test_a_region_switch_plan_with_evaluation_warnings_is_not_ready(world) -> None:
+    seeded = world("prod")
+    seeded.switch["evaluation"] = {"evaluationState": "actionRequired", "region": "us-east-1", "warnings": [
+        {"workflow": {"action": "activate", "name": "mercur-prod-us-east-1"}, "version": "1",
+         "warningStatus": "active", "warningUpdatedTime": datetime.now(timezone.utc),
+         "warningMessage": "the execution role cannot describe mercur-prod-use1"}]}
+    seeded.switch["plan"]["workflows"] = seeded.switch["plan"]["workflows"][:1]
+    report, _ = _run(world, seeded=seeded)
+    [(region, item, detail)] = _failing(report)
+    assert (region, item) == ("global", "region switch")
+    assert "no workflow activates us-east-1" in detail and "cannot describe mercur-prod-use1" in detail
+
+
+def test_health_is_route53s_published_verdict_not_its_checkers_last_observations(world) -> None:
+    seeded = world("prod")
+    check_id = seeded.outputs["regions"]["us-east-1"]["healthCheckId"]
+    seeded.client("cloudwatch", "us-east-1").put_metric_data(Namespace="AWS/Route53", MetricData=[{
+        "MetricName": "HealthCheckStatus", "Value": 0, "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=30),
+        "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}]}])
+    report, _ = _run(world, seeded=seeded)
+    [(region, item, detail)] = _failing(report)
+    assert (region, item) == ("us-east-1", "health check") and "UNHEALTHY per Route53" in detail
+
+
+def test_three_regions_healthy_are_ready_down_the_whole_chain(project, world) -> None:
+    def third(values: dict) -> None:
+        values["mercur:dr"].pop("regionSwitch")
+        values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
+        values["mercur:dns"]["certificates"]["us-east-2"] = \
+            "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        values["mercur:deploy"]["network"]["transitGateways"]["us-east-2"] = "tgw-0123456789abcdef0"
+    project.edit("prod", third)
+    seeded = world("prod", project=project)
+    config = load_file(project.path, "prod")
+    report = check.check(config, outputs.parse(seeded.outputs, "outputs.json", config), seeded.client)
+    assert report.ready, report.table()
+    records = [i.detail for i in report.items if i.check == "dns records"]
+    assert records[0].startswith("PRIMARY ->") and "standby-1.shop.mercur.example" in records[1]
+    assert any(d.startswith("SECONDARY of standby-1") and "us-east-2" in d for d in records)
+
+
 def test_volume_snapshots_are_checked_when_an_app_has_volumes(project, world) -> None:
     project.edit("prod", lambda v: v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}))
     seeded = world("prod", project=project)
@@ -66,9 +142,10 @@ def test_volume_snapshots_are_checked_when_an_app_has_volumes(project, world) ->
     for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
             {"Name": "tag:mercur:source-region", "Values": ["us-west-1"]}])["Snapshots"]:
         ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
-    report = check.check(load_file(project.path, "prod"), outputs.parse(seeded.outputs, "outputs.json"),
-                         seeded.client)
+    config = load_file(project.path, "prod")
+    report = check.check(config, outputs.parse(seeded.outputs, "outputs.json", config), seeded.client)
     assert _failing(report) == [("us-west-1", "snapshots", "copies in us-east-1: none found")]
+    assert "recovery points" in {i.check for i in report.items}  # the database's still
 
 
 def test_an_unhealthy_health_check_is_named(world) -> None:

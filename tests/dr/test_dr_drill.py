@@ -1,178 +1,252 @@
-"""mercur.dr.drill against moto: measured failover and restore, and everything put back, whatever happens."""
+"""mercur.dr.drill against moto and the simulated AWS of aws_simulation: measured terms, pre-flight, and
+everything restored (or loudly not) whatever happens — one test per failure the fault-injection run found."""
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
+import json
+import os
+import signal
+from pathlib import Path
+from types import SimpleNamespace
 
-from datetime import datetime, timezone
-
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
 
-from mercur.config import load_file
+from mercur.config import ConfigError, load_file
 from mercur.dr import drill, outputs
+from aws_simulation import PARALLEL_STEP_SECONDS, WorldProbes
 from conftest import ROOT
 
 
-def _pace(lines: list[str] | None = None, step: float = 10.0, timeout: float = 600) -> drill.Pace:
-    """A clock that advances `step` seconds per reading, no real sleeping."""
-    ticks = itertools.count(0, step)
-    return drill.Pace(timeout_seconds=timeout, poll_seconds=0, clock=lambda: next(ticks), sleep=lambda _: None,
-                      progress=(lines if lines is not None else []).append)
-
-
-def route53_verdict(after_polls: int = 3):
-    """What Route53 computes from a health check's configuration: inverted reads as down, after a few probe
-    rounds (each poll of the drill is one round here)."""
-    polls: dict[str, int] = {}
-
-    def healthy(route53: Any, check_id: str) -> bool:
-        inverted = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"].get("Inverted")
-        polls[check_id] = polls.get(check_id, 0) + 1 if inverted else 0
-        return not (inverted and polls[check_id] >= after_polls)
-    return healthy
-
-
-def _setup(world, stack: str = "staging"):
+def _setup(world, stack: str = "staging", kinds: tuple[str, ...] = ("failover",), tmp: Path | None = None,
+           approve: bool = True, timeout: float = 1800):
     seeded = world(stack)
-    return seeded, load_file(ROOT, stack), outputs.parse(seeded.outputs, "outputs.json")
-
-
-def test_failover_drill_measures_detection_and_restores(world) -> None:
-    seeded, stack, parsed = _setup(world)
-    before = seeded.health_check("us-west-1")
+    config = load_file(ROOT, stack)
+    parsed = outputs.parse(seeded.outputs, "outputs.json", config)
+    report = (tmp or Path(os.environ.get("TMPDIR", "/tmp"))) / f"drill-{os.getpid()}.json"
+    options = drill.Options(kinds, report, timeout, 10, approve)
     lines: list[str] = []
-    result = drill.failover_drill(stack, parsed, seeded.client, _pace(lines), route53_verdict(after_polls=3))
-    assert result["verdict"] == "pass" and result["restored"] is True
-    assert result["detectionSeconds"] == 30  # Route53's third probe round; the clock moves 10 s a reading
-    assert result["achievableRtoSeconds"] == 30 + 60 <= result["rtoTargetSeconds"]  # detection + DNS TTL
-    assert seeded.health_check("us-west-1") == {**before, "HealthCheckVersion": seeded.health_check(
-        "us-west-1")["HealthCheckVersion"]}
-    assert any("waiting" in line for line in lines) and any("restored health check" in line for line in lines)
+    pace = drill.Pace(timeout, 10, clock=lambda: seeded.clock, sleep=seeded.advance, progress=lines.append)
+    return seeded, config, parsed, options, pace, lines
 
 
-class Boom(RuntimeError):
-    pass
+def _drill(seeded, config, parsed, options, pace, probes=None):
+    return drill.run(config, parsed, options, seeded.client, pace, probes or WorldProbes(seeded))
 
 
-@pytest.mark.parametrize("failure", [Boom("AWS went away"), KeyboardInterrupt()])
-def test_an_error_mid_drill_leaves_the_health_check_exactly_as_it_was(world, failure) -> None:
-    seeded, stack, parsed = _setup(world, "prod")
-    before = seeded.health_check("us-west-1")["HealthCheckConfig"]
-    readings = iter([True])  # the first reading works, the second fails
-
-    def healthy(route53: Any, check_id: str) -> bool:
-        assert route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Inverted"]
-        if next(readings, None) is None:
-            raise failure
-        return True
-
-    result: dict = {}
-    with pytest.raises(type(failure)):
-        drill.failover_drill(stack, parsed, seeded.client, _pace(), healthy, result=result)
-    assert seeded.health_check("us-west-1")["HealthCheckConfig"] == before
-    assert result["restored"] is True and result["verdict"] == "aborted" and type(failure).__name__ in result["error"]
+def _calls(seeded, region: str, operation: str) -> list[dict]:
+    answered = seeded._answered.get(("arc-region-switch", region))
+    return answered.called(operation) if answered else []
 
 
-def test_a_timeout_restores_and_says_so(world) -> None:
-    seeded, stack, parsed = _setup(world)
-    result: dict = {}
-    with pytest.raises(drill.DrillTimeout):
-        drill.failover_drill(stack, parsed, seeded.client, _pace(timeout=30), lambda *_: True, result=result)
-    assert result["restored"] is True and seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"] is False
+def test_failover_drill_measures_each_term_and_switches_back(world, tmp_path) -> None:
+    seeded, config, parsed, options, pace, lines = _setup(world, tmp=tmp_path)
+    report = _drill(seeded, config, parsed, options, pace)
+    [result] = report.drills
+    assert report.verdict == "pass" and report.exit_code == 0, (report.line(), result)
+    measured = result["measuredRto"]
+    # detection as Route53 published it: the staging health check's interval x threshold
+    assert measured["detectionSeconds"] >= config.dns.interval_seconds * config.dns.failure_threshold
+    assert measured["stepsSeconds"]["capacity-and-writer"] >= PARALLEL_STEP_SECONDS
+    assert measured["rtoSeconds"] == pytest.approx(
+        measured["stepsSeconds"]["capacity-and-writer"] + measured["dnsSeconds"] + measured["firstRequestSeconds"],
+        abs=20)
+    assert set(result["measuredRpo"]) == {"replicationLagSeconds", "newestCopyMinutes"}
+    # put back: the active region answers again, the health check is as it was, every change restored
+    assert seeded.executions.answering == "us-west-1"
+    assert not seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"]
+    assert [c.restored for c in report.changes] == [True, True]
+    starts = _calls(seeded, "us-east-1", "StartPlanExecution") + _calls(seeded, "us-west-1", "StartPlanExecution")
+    assert [s["targetRegion"] for s in starts] == ["us-east-1", "us-west-1"] and all(s["clientToken"] for s in starts)
+    assert {s["mode"] for s in starts} == {"graceful"}
+    line = report.line()
+    assert line.startswith("staging drill: PASS — failover: RTO ") and f"vs {round(config.dr.rto_minutes * 60)} s target" in line and "RPO" in line
+    assert any("waiting" in l for l in lines)
+    assert json.loads(options.report.read_text())["verdict"] == "pass"
 
 
-def test_a_health_check_found_inverted_is_put_back_inverted(world) -> None:
-    seeded, stack, parsed = _setup(world)
+def test_without_approve_the_drill_waits_for_a_person_and_says_how(world, tmp_path) -> None:
+    seeded, config, parsed, options, pace, lines = _setup(world, tmp=tmp_path, approve=False, timeout=600)
+    report = _drill(seeded, config, parsed, options, pace)
+    assert any("waiting for a person to approve step approve: aws arc-region-switch approve-plan-execution-step"
+               in line for line in lines)
+    # nobody approved: the switch timed out, was cancelled, and nothing had moved
+    assert report.verdict == "fail" and report.restored and "DrillTimeout" in report.drills[0]["error"]
+    assert _calls(seeded, "us-east-1", "CancelPlanExecution")
+
+
+def test_preflight_failing_changes_nothing(world, tmp_path) -> None:
+    """Why: the drill inverted the primary before checking the secondary exists."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    seeded.switch["evaluation"]["evaluationState"] = "actionRequired"
+    before = seeded.health_check("us-west-1")
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "not started" and report.exit_code == 1 and not report.changes
+    assert seeded.health_check("us-west-1") == before
+    assert not _calls(seeded, "us-east-1", "StartPlanExecution")
+    assert report.line().startswith("staging drill: NOT STARTED (pre-flight failed, nothing changed)")
+
+
+def test_an_inverted_primary_is_left_alone(world, tmp_path) -> None:
+    """Why: an already-inverted primary (a manual failover in progress) was un-inverted."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
     check_id = seeded.outputs["regions"]["us-west-1"]["healthCheckId"]
     seeded.client("route53", "us-east-1").update_health_check(HealthCheckId=check_id, Inverted=True)
-    with pytest.raises(drill.DrillTimeout):
-        drill.failover_drill(stack, parsed, seeded.client, _pace(timeout=20), lambda *_: True)
-    assert seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"] is True
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "not started" and seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"]
 
 
-def test_single_region_stacks_have_nothing_to_fail_over_to(world) -> None:
-    seeded, stack, parsed = _setup(world, "dev")
-    with pytest.raises(ValueError, match="nothing to fail over to"):
-        drill.failover_drill(stack, parsed, seeded.client, _pace())
+def test_a_switch_in_progress_is_left_alone(world, tmp_path) -> None:
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    arc = seeded.client("arc-region-switch", "us-east-1")
+    arc.start_plan_execution(planArn=parsed.switch_plan_arn, targetRegion="us-east-1", action="activate",
+                             mode="ungraceful", clientToken="someone-else")
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "not started" and any("is pendingManualApproval" in f for f in report.preflight["failing"])
+    assert len(_calls(seeded, "us-east-1", "StartPlanExecution")) == 1  # only theirs
 
 
-def _drill_volumes(seeded, region: str) -> list[dict]:
-    return seeded.client("ec2", region).describe_volumes(Filters=[{"Name": "tag-key", "Values": [drill.DRILL_TAG]}])[
-        "Volumes"]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_switch_restores_and_exits_128_plus_n(world, tmp_path, signum) -> None:
+    """Why: a cancelled CI drill left traffic failed over, with no report."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    advance = seeded.advance
+
+    def interrupting(seconds: float) -> None:
+        advance(seconds)
+        if seeded.executions.answering == "us-east-1" and not getattr(seeded, "sent", False):
+            seeded.sent = True
+            os.kill(os.getpid(), signum)
+    pace.sleep = interrupting
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.interrupted == signum and report.restored and report.exit_code == 128 + signum
+    assert seeded.executions.answering == "us-west-1"  # switched back
+    assert json.loads(options.report.read_text())["verdict"] == "interrupted, restored"
 
 
-SNAPSHOT = {"DBClusterSnapshotIdentifier": "awsbackup-copy-mercur-prod-usw1", "DBClusterIdentifier": "mercur-prod-usw1",
-            "DBClusterSnapshotArn": "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:awsbackup-copy-mercur-prod-usw1",
-            "SnapshotCreateTime": datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)}
+def test_a_second_interrupt_while_restoring_is_ignored(world, tmp_path) -> None:
+    """Why: a second Ctrl-C during the restore left the health check inverted, with a traceback."""
+    seeded, config, parsed, options, pace, lines = _setup(world, tmp=tmp_path)
+    advance, sent = seeded.advance, []
+
+    def interrupting(seconds: float) -> None:
+        advance(seconds)
+        if seeded.executions.answering == "us-east-1" and len(sent) < 2:
+            sent.append(signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the first stops the drill, the second lands in the restore
+    pace.sleep = interrupting
+    report = _drill(seeded, config, parsed, options, pace)
+    assert len(sent) == 2 and report.restored and report.exit_code == 130
+    assert any("received while restoring: finishing the restore first" in line for line in lines)
+    assert seeded.executions.answering == "us-west-1"
 
 
-def _stubbed_rds(parsed, *, interrupted: bool = False):
-    """The passive region's RDS as botocore's Stubber: moto cannot restore a copied cluster snapshot, and the
-    Stubber validates every request against RDS's own service model."""
-    client = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    stubber = Stubber(client)
-    target = parsed.regions["us-east-1"]
-    stubber.add_response("describe_db_cluster_snapshots", {"DBClusterSnapshots": [
-        SNAPSHOT, {**SNAPSHOT, "DBClusterSnapshotIdentifier": "older", "SnapshotCreateTime": datetime(2026, 11, 26,
-                                                                                                   tzinfo=timezone.utc)}]},
-        {"DBClusterIdentifier": "mercur-prod-usw1"})
-    stubber.add_response("restore_db_cluster_from_snapshot", {"DBCluster": {"DBClusterIdentifier": "drill-x"}}, {
-        "DBClusterIdentifier": ANY, "SnapshotIdentifier": SNAPSHOT["DBClusterSnapshotIdentifier"],
-        "Engine": "aurora-postgresql", "EngineVersion": target.database_engine_version,
-        "DBSubnetGroupName": target.database_subnet_group, "VpcSecurityGroupIds": [target.database_security_group],
-        "Tags": [{"Key": drill.DRILL_TAG, "Value": ANY}]})
-    if not interrupted:
-        stubber.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "drill-x",
-                                                                      "Status": "available"}]},
-                             {"DBClusterIdentifier": "drill-x"})
-    stubber.add_response("delete_db_cluster", {"DBCluster": {"DBClusterIdentifier": "drill-x"}},
-                         {"DBClusterIdentifier": "drill-x", "SkipFinalSnapshot": True})
-    stubber.activate()
-    return client, stubber
+def test_a_switch_back_that_fails_is_named_with_its_undo_and_exits_1(world, tmp_path) -> None:
+    """Why: a drill that failed to put things back printed NOT RESTORED and still exited 0 with 'pass'."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    starts = []
+    handlers = seeded.executions.handlers
+
+    def failing_back(region):
+        found = handlers(region)
+        start = found["StartPlanExecution"]
+
+        def start_once_then_fail(**params):
+            starts.append(params["targetRegion"])
+            seeded.executions.fail_step = "capacity-and-writer" if params["targetRegion"] == "us-west-1" else None
+            return start(**params)
+        return {**found, "StartPlanExecution": start_once_then_fail}
+    seeded.executions.handlers = failing_back
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "not restored" and report.exit_code == 1
+    assert starts.count("us-west-1") == drill.RESTORE_ATTEMPTS + 1  # in the drill, then each restore attempt
+    line = report.line()
+    assert "LEFT CHANGED: us-east-1 made active" in line and "aws arc-region-switch start-plan-execution --region " \
+                                                              "us-west-1" in line
+    document = json.loads(options.report.read_text())
+    assert document["changes"][-1]["undoByHand"].startswith("aws arc-region-switch start-plan-execution")
 
 
-def _with(seeded, rds):
-    return lambda service, region: rds if (service, region) == ("rds", "us-east-1") else seeded.client(service, region)
+def test_restore_drill_restores_the_newest_copy_answers_and_deletes_it(world, tmp_path) -> None:
+    seeded, config, parsed, options, pace, _ = _setup(world, "prod", ("restore",), tmp_path)
+    report = _drill(seeded, config, parsed, options, pace)
+    [result] = report.drills
+    assert report.verdict == "pass", report.line()
+    assert result["answered"] is True and result["region"] == "us-east-1"
+    assert result["recoveryPointArn"].endswith("awsbackup-us-west-1")  # the copy of the active region's cluster
+    assert result["restoreSeconds"] >= 300 and not seeded.restores.left()
+    assert report.line().startswith("prod drill: PASS — restore: ")
 
 
-def test_restore_drill_restores_the_newest_database_copy_in_the_passive_region_and_cleans_up(world) -> None:
-    seeded, stack, parsed = _setup(world, "prod")
-    rds, stubber = _stubbed_rds(parsed)
-    result = drill.restore_drill(stack, parsed, _with(seeded, rds), _pace())
-    assert result["verdict"] == "pass" and result["cleanedUp"] is True
-    assert result["region"] == "us-east-1" and result["source"] == "us-west-1"
-    assert result["snapshotId"] == SNAPSHOT["DBClusterSnapshotArn"] and result["clusterId"] == "drill-x"
-    stubber.assert_no_pending_responses()  # restored from the newest copy, then deleted
+def test_a_delete_that_keeps_failing_is_not_restored(world, tmp_path) -> None:
+    """Why: a failed delete reported cleanedUp: false and exited 0."""
+    seeded, config, parsed, options, pace, _ = _setup(world, "prod", ("restore",), tmp_path)
+    seeded.restores.fail_delete = drill.RESTORE_ATTEMPTS
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "not restored" and report.exit_code == 1
+    assert "LEFT CHANGED: temporary cluster" in report.line() and "aws rds delete-db-cluster" in report.line()
 
 
-def test_restore_drill_restores_a_volume_when_the_stack_has_volumes(project, world) -> None:
+def test_a_retried_restore_call_finds_its_own_cluster(world, tmp_path) -> None:
+    """Why: a lost response made botocore retry a create: the drill's identifiers make the retry find its own."""
+    seeded, config, parsed, options, pace, _ = _setup(world, "prod", ("restore",), tmp_path)
+    rds = seeded.client("rds", "us-east-1")
+    original = rds.restore_db_cluster_from_snapshot
+
+    def sent_twice(**params):  # the first response is lost: the same request goes again
+        original(**params)
+        return original(**params)
+    rds.restore_db_cluster_from_snapshot = sent_twice
+    report = _drill(seeded, config, parsed, options, pace)
+    assert seeded.restores.calls == ["restore", "restore"] and len(seeded.restores.clusters) == 1
+    assert report.verdict == "pass" and not seeded.restores.left()
+
+
+def test_a_lost_create_volume_response_leaves_no_volume(project, world, tmp_path) -> None:
+    """Why: a lost CreateVolume response made botocore retry without a client token: two volumes, one deleted."""
     project.edit("prod", lambda v: (v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}),
                                     v.pop("mercur:database"), v["mercur:apps"][1].pop("database"),
                                     v["mercur:dr"]["rpoMinutes"].update(regionLoss=240, corruption=240)))
     seeded = world("prod", project=project)
-    stack, parsed = load_file(project.path, "prod"), outputs.parse(seeded.outputs, "outputs.json")
-    result = drill.restore_drill(stack, parsed, seeded.client, _pace())
-    assert result["verdict"] == "pass" and result["cleanedUp"] is True
-    snapshot = seeded.client("ec2", "us-east-1").describe_snapshots(SnapshotIds=[result["snapshotId"]])["Snapshots"][0]
-    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["mercur:source-region"] == "us-west-1"
-    assert result["restoreSeconds"] == 10 and not _drill_volumes(seeded, "us-east-1")  # available at first look
+    config = load_file(project.path, "prod")
+    parsed = outputs.parse(seeded.outputs, "outputs.json", config)
+    ec2 = seeded.client("ec2", "us-east-1")
+    tokens: list[str] = []
+
+    def lose_first_response(params, **_):
+        tokens.append(params.get("ClientToken"))
+    ec2.meta.events.register("before-parameter-build.ec2.CreateVolume", lose_first_response)
+    original = ec2.create_volume
+
+    def create_twice(**params):  # the first response is lost: botocore sends the same request again
+        original(**params)
+        return original(**params)
+    ec2.create_volume = create_twice
+    options = drill.Options(("restore",), tmp_path / "r.json", 600, 10, False)
+    pace = drill.Pace(600, 10, clock=lambda: seeded.clock, sleep=seeded.advance, progress=lambda _: None)
+    report = drill.run(config, parsed, options, lambda s, r: ec2 if (s, r) == ("ec2", "us-east-1")
+                       else seeded.client(s, r), pace, None)
+    assert report.verdict == "pass", report.line()
+    assert len(tokens) == 2 and tokens[0] == tokens[1] == report.drill_id  # one token: AWS makes one volume
+    assert not ec2.describe_volumes(Filters=[{"Name": "tag-key", "Values": [drill.DRILL_TAG]}])["Volumes"]
 
 
-def test_restore_drill_deletes_its_cluster_when_interrupted(world) -> None:
-    seeded, stack, parsed = _setup(world, "prod")
-    rds, stubber = _stubbed_rds(parsed, interrupted=True)
-    pace = _pace()
-    waited = pace.wait
+@pytest.mark.parametrize("flag, value, message", [
+    ("timeout", "nan", "--timeout: nan: is not a finite number of seconds of at least 1"),
+    ("timeout", "inf", "--timeout: inf: is not a finite number"),
+    ("poll", "-1", "--poll: -1: is not a finite number of seconds"),
+])
+def test_waits_are_bounded(flag, value, message, tmp_path) -> None:
+    """Why: `--timeout nan` never timed out."""
+    args = SimpleNamespace(timeout="900", poll="10", confirm=None, stack="staging", report=tmp_path / "r.json",
+                           kind="all", approve=False)
+    setattr(args, flag, value)
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        drill.Options.from_args(args, load_file(ROOT, "staging"))
 
-    def interrupted_wait(what, done):
-        raise KeyboardInterrupt
 
-    pace.wait = interrupted_wait  # type: ignore[method-assign]
-    result: dict = {}
-    with pytest.raises(KeyboardInterrupt):
-        drill.restore_drill(stack, parsed, _with(seeded, rds), pace, result=result)
-    assert waited and result["cleanedUp"] is True and result["verdict"] == "aborted"
-    stubber.assert_no_pending_responses()  # the delete was called
+def test_a_report_path_in_a_missing_directory_is_refused_first(tmp_path) -> None:
+    """Why: --report into a missing directory lost the whole result after the drill."""
+    args = SimpleNamespace(timeout="900", poll="10", confirm=None, stack="staging", kind="all", approve=False,
+                           report=tmp_path / "nowhere" / "r.json")
+    with pytest.raises(ConfigError, match="does not exist"):
+        drill.Options.from_args(args, load_file(ROOT, "staging"))

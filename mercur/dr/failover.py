@@ -1,0 +1,316 @@
+"""The failover drill: the Region switch plan run to the passive region and back, every term measured.
+
+Measured, not assumed: detection (the active endpoint's health check made to fail until Route53 and its alarm
+say so), the decision (the approval step), each plan step (the execution's own events), DNS (the traffic step
+starting until the zone's name servers answer with the passive region) and the first successful request
+there. The execution runs on the passive region's data plane: the one a real failover would have.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ..config.objectives import ALIAS_TTL_SECONDS
+from .aws import ROUTE53_REGION, aware, health_check_healthy, newest_recovery_point, replication_lag_ms
+from .check import detection_alarms
+from .drill import Context, DrillFailed
+
+SERVICE = "arc-region-switch"
+RUNNING = {"inProgress", "pending", "pendingManualApproval", "pausedByFailedStep", "pausedByOperator"}
+SUCCEEDED = {"completed", "completedMonitoringApplicationHealth"}
+
+
+def _comment(context: Context) -> str:
+    return f"mercur dr drill {context.drill_id}"
+
+
+def preflight(context: Context) -> list[str]:
+    """What forbids a failover drill: no plan to run, or a switch already under way (a real one, maybe)."""
+    outputs = context.outputs
+    if not outputs.switch_plan_arn or len(outputs.passive) != 1:
+        return [f"global region switch: {context.stack.stack} has no Region switch plan to drill (two regions "
+                "have one); run --kind restore"]
+    running = {}
+    for region in outputs.failover_order:
+        for item in _executions(context, region):
+            if item["executionState"] in RUNNING:
+                running[item["executionId"]] = (region, item)
+    return [f"global region switch: execution {eid} to {item['executionRegion']} is {item['executionState']} "
+            f"(started {item['startTime']:%H:%M} UTC): finish or cancel it first" for eid, (_, item) in running.items()]
+
+
+def _executions(context: Context, region: str) -> list[dict]:
+    arc = context.clients(SERVICE, region)
+    pages = arc.get_paginator("list_plan_executions").paginate(planArn=context.outputs.switch_plan_arn)
+    return [item for page in pages for item in page.get("items", [])]
+
+
+def run(context: Context, result: dict[str, Any]) -> None:
+    stack, outputs, pace = context.stack, context.outputs, context.pace
+    active, passive = outputs.active, outputs.passive[0]
+    rpo = stack.dr.rpo
+    result.update(activeRegion=active.name, passiveRegion=passive.name,
+                  targets={"rtoSeconds": round(stack.dr.rto_minutes * 60), "rpoRegionLossSeconds": rpo.region_loss * 60,
+                           "rpoRegionLossAndCorruptionMinutes": rpo.region_loss_and_corruption})
+    result["measuredRpo"] = measured_rpo(context)
+    detection = _detection(context, result)
+    switch = Switch(context, passive.name, active.name)
+    change = context.ledger.record(
+        f"{passive.name} made active by the Region switch plan (traffic, the writer, capacity)",
+        undo=switch.back, manual=_manual(context, active.name))
+    timeline = switch.forward()
+    rto = _rto(timeline, result, detection)
+    pace.progress(f"switching back to {active.name}")
+    context.ledger.settle(change)
+    misses = _misses(result, rto)
+    result["verdict"] = "fail" if misses else "pass"
+    if misses:
+        result["missed"] = misses
+    result["summary"] = _summary(result)
+
+
+def measured_rpo(context: Context) -> dict[str, Any]:
+    """What losing the active region now would lose: the passive cluster's replication lag, and (with bad
+    data too) everything since the newest recovery point copied to the passive region."""
+    outputs, now = context.outputs, datetime.now(timezone.utc)
+    active, passive = outputs.active, outputs.passive[0]
+    measured: dict[str, Any] = {}
+    if passive.database_cluster_id:
+        lag = replication_lag_ms(context.clients("cloudwatch", passive.name), passive.database_cluster_id, now)
+        measured["replicationLagSeconds"] = None if lag is None else round(lag / 1000, 3)
+    if active.database_cluster_arn and passive.backup_vault_name:
+        newest = newest_recovery_point(context.clients("backup", passive.name), passive.backup_vault_name,
+                                       active.database_cluster_arn)
+        measured["newestCopyMinutes"] = None if newest is None else \
+            round((now - aware(newest["CreationDate"])).total_seconds() / 60, 1)
+    return measured
+
+
+def _detection(context: Context, result: dict[str, Any]) -> float | None:
+    """Fail the active endpoint's health check (inverted) until Route53 publishes it unhealthy and its alarm
+    fires; then put it back. With Region switch the records answer by the plan's checks, so no traffic moves.
+    Where the plan switches by itself after N minutes red, the check stays red a minute less than that."""
+    active, pace = context.outputs.active, context.pace
+    check_id = active.health_check_id
+    automatic = context.stack.dr.region_switch.automatic_after_minutes if context.stack.dr.region_switch else None
+    bound = pace.timeout_seconds if not automatic else min(pace.timeout_seconds, automatic * 60 - 60)
+    if not check_id or bound < 60:
+        result["detectionNote"] = "not measured: " + ("no endpoint health check" if not check_id else
+                                                      f"the plan switches by itself after {automatic} min red")
+        return None
+    route53, cloudwatch = context.clients("route53", ROUTE53_REGION), context.clients("cloudwatch", ROUTE53_REGION)
+    alarms = [a["AlarmName"] for a in detection_alarms(cloudwatch, check_id)]
+
+    def alarm_is(state: str) -> bool:
+        found = cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"] if alarms else []
+        return bool(found) and all(a["StateValue"] == state for a in found)
+
+    change = context.ledger.record(
+        f"{active.name}'s endpoint health check {check_id} inverted (measuring detection)",
+        undo=lambda: _set_inverted(route53, check_id, False),
+        manual=f"aws route53 update-health-check --health-check-id {check_id} --no-inverted")
+    pace.progress(f"measuring detection: inverting {active.name}'s endpoint health check {check_id} (its alarm "
+                  f"{', '.join(alarms) or '(none)'} will fire: this is the drill)")
+    _set_inverted(route53, check_id, True)
+    start = pace.clock()
+    pace.wait(f"Route53 calls {active.name} unhealthy and the alarm fires", lambda: health_check_healthy(
+        cloudwatch, check_id) is False and alarm_is("ALARM"), timeout=bound)
+    seconds = pace.clock() - start
+    context.ledger.settle(change)
+    pace.wait(f"{active.name} healthy again", lambda: health_check_healthy(cloudwatch, check_id) is True
+              and alarm_is("OK"))
+    return round(seconds, 1)
+
+
+def _set_inverted(route53: Any, check_id: str, inverted: bool) -> None:
+    route53.update_health_check(HealthCheckId=check_id, Inverted=inverted)
+    now = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
+    if bool(now.get("Inverted")) != inverted:
+        raise DrillFailed(f"health check {check_id} still reads Inverted={now.get('Inverted')}")
+
+
+def _manual(context: Context, region: str) -> str:
+    return (f"aws arc-region-switch start-plan-execution --region {region} --plan-arn "
+            f"{context.outputs.switch_plan_arn} --target-region {region} --action activate --mode graceful")
+
+
+class Switch:
+    """One graceful switch to `target` and, as its undo, back to `origin`; each execution idempotent by its
+    client token, run on the data plane of the region it activates."""
+
+    def __init__(self, context: Context, target: str, origin: str) -> None:
+        self.context, self.target, self.origin = context, target, origin
+        self.returns = 0
+
+    def forward(self) -> dict[str, Any]:
+        """Run the switch; returns the timeline: the execution's events and when clients saw the change."""
+        seen: dict[str, float] = {}
+        probes = self.context.probes
+
+        def observe(execution: dict, blocks: dict[str, str]) -> None:
+            traffic = [s for s in execution.get("stepStates", []) if blocks.get(s.get("name")) == "Route53HealthCheck"
+                       and s.get("status") in ("running", "completed")]
+            if not traffic or probes is None:
+                return
+            if "answer" not in seen and probes.answering() == self.target:
+                seen["answer"] = self.context.pace.clock()
+                self.context.pace.progress(f"  the zone's name servers answer with {self.target}")
+            if "answer" in seen and "request" not in seen and probes.serves(self.target):
+                seen["request"] = self.context.pace.clock()
+                self.context.pace.progress(f"  first successful request in {self.target}")
+
+        execution_id, blocks = self._execute(self.target, f"{self.context.drill_id}-to-{self.target}", observe)
+        if probes is not None:  # the answer may change after the execution says it is done
+            seen.setdefault("answer", self.context.pace.wait(
+                f"the zone's name servers answer with {self.target}",
+                lambda: probes.answering() == self.target and self.context.pace.clock()))
+            seen.setdefault("request", self.context.pace.wait(
+                f"a successful request in {self.target}", lambda: probes.serves(self.target)
+                and self.context.pace.clock()))
+        return {"executionId": execution_id, "blocks": blocks, "seen": seen,
+                "events": self._events(self.target, execution_id)}
+
+    def back(self) -> None:
+        """Undo: cancel any drill execution still running toward the target, then switch back to the origin."""
+        arc = self.context.clients(SERVICE, self.target)
+        ours = [e for e in _executions(self.context, self.target) if e.get("comment") == _comment(self.context)
+                and e.get("executionRegion") == self.target]
+        for execution in (e for e in ours if e["executionState"] in RUNNING):
+            arc.cancel_plan_execution(planArn=self.context.outputs.switch_plan_arn,
+                                      executionId=execution["executionId"], comment=_comment(self.context))
+        if not any(self._moved(arc, e["executionId"]) for e in ours):
+            return  # never started, or never past its approval: nothing moved
+        self.returns += 1
+        self._execute(self.origin, f"{self.context.drill_id}-back-{self.returns}", None)
+        probes = self.context.probes
+        if probes is not None:
+            self.context.pace.wait(f"the zone's name servers answer with {self.origin} again",
+                                   lambda: probes.answering() == self.origin)
+
+    def _moved(self, arc: Any, execution_id: str) -> bool:
+        """Whether an execution got past its approval: any other step started."""
+        execution = arc.get_plan_execution(planArn=self.context.outputs.switch_plan_arn, executionId=execution_id)
+        blocks = _blocks(execution, self.target)
+        return any(s.get("status") not in ("notStarted", "pendingApproval") and blocks.get(s["name"]) != "ManualApproval"
+                   for s in execution.get("stepStates", []))
+
+    def _execute(self, region: str, token: str, observe: Callable[[dict, dict], None] | None) -> tuple[str, dict]:
+        context, plan_arn = self.context, self.context.outputs.switch_plan_arn
+        arc = context.clients(SERVICE, region)
+        context.pace.progress(f"starting the Region switch to {region} (graceful)")
+        execution_id = arc.start_plan_execution(planArn=plan_arn, targetRegion=region, action="activate",
+                                                mode="graceful", comment=_comment(context),
+                                                clientToken=token)["executionId"]
+        told: set[str] = set()
+
+        def poll() -> dict | None:
+            execution = arc.get_plan_execution(planArn=plan_arn, executionId=execution_id)
+            blocks = _blocks(execution, region)
+            for step in execution.get("stepStates", []):
+                if step.get("status") != "pendingApproval" or step["name"] in told:
+                    continue
+                told.add(step["name"])
+                if context.approve:
+                    arc.approve_plan_execution_step(planArn=plan_arn, executionId=execution_id, stepName=step["name"],
+                                                    approval="approve", comment=_comment(context))
+                else:
+                    context.pace.progress(
+                        f"  waiting for a person to approve step {step['name']}: aws arc-region-switch "
+                        f"approve-plan-execution-step --region {region} --plan-arn {plan_arn} --execution-id "
+                        f"{execution_id} --step-name {step['name']} --approval approve")
+            if observe is not None:
+                observe(execution, blocks)
+            state = execution["executionState"]
+            if state in RUNNING:
+                return None
+            if state not in SUCCEEDED:
+                raise DrillFailed(f"the switch to {region} (execution {execution_id}) ended {state}")
+            return execution
+
+        execution = context.pace.wait(f"the Region switch to {region} (execution {execution_id})", poll)
+        return execution_id, _blocks(execution, region)
+
+    def _events(self, region: str, execution_id: str) -> list[dict]:
+        arc = self.context.clients(SERVICE, region)
+        pages = arc.get_paginator("list_plan_execution_events").paginate(
+            planArn=self.context.outputs.switch_plan_arn, executionId=execution_id)
+        return [event for page in pages for event in page.get("items", [])]
+
+
+def _blocks(execution: dict, region: str) -> dict[str, str]:
+    """Each step's execution block type, from the plan the execution ran (nested parallel steps included)."""
+    blocks: dict[str, str] = {}
+    workflows = (execution.get("plan") or {}).get("workflows", [])
+    for workflow in (w for w in workflows if w.get("workflowTargetRegion") in (region, None)):
+        for step in workflow.get("steps", []):
+            blocks[step["name"]] = step["executionBlockType"]
+            for inner in ((step.get("executionBlockConfiguration") or {}).get("parallelConfig") or {}).get("steps", []):
+                blocks[inner["name"]] = inner["executionBlockType"]
+    return blocks
+
+
+def _rto(timeline: dict[str, Any], result: dict[str, Any], detection: float | None) -> float | None:
+    """From the execution's events: when each step started and ended; from the probes: the DNS answer and the
+    first request. The RTO the target bounds runs from the end of the approval to that first request."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    began = None
+    for event in timeline["events"]:
+        moment, name, kind = aware(event["timestamp"]).timestamp(), event.get("stepName"), event.get("type")
+        if kind == "executionStarted":
+            began = moment if began is None else min(began, moment)
+        elif name and kind in ("stepStarted", "stepPendingApproval"):
+            starts.setdefault(name, moment)
+        elif name and kind in ("stepSucceeded", "stepSkipped"):
+            ends[name] = moment
+    blocks, seen = timeline["blocks"], timeline["seen"]
+    approvals = [n for n, b in blocks.items() if b == "ManualApproval" and n in starts and n in ends]
+    decision = round(sum(ends[n] - starts[n] for n in approvals), 1) if approvals else 0.0
+    switch_start = max((ends[n] for n in approvals), default=began if began is not None else min(starts.values()))
+    traffic = next((starts[n] for n, b in blocks.items() if b == "Route53HealthCheck" and n in starts), None)
+    steps = {n: round(ends[n] - starts[n], 1) for n in blocks if n in starts and n in ends and n not in approvals}
+    measured: dict[str, Any] = {"detectionSeconds": detection, "decisionSeconds": decision, "stepsSeconds": steps}
+    rto = None
+    if "answer" in seen and traffic is not None:
+        measured["dnsSeconds"] = round(seen["answer"] - traffic, 1)
+    if "request" in seen and "answer" in seen:
+        measured["firstRequestSeconds"] = round(seen["request"] - seen["answer"], 1)
+        rto = round(seen["request"] - switch_start, 1)
+    measured["rtoSeconds"] = rto  # approval's end to the first request in the passive region
+    measured["resolverCacheSeconds"] = ALIAS_TTL_SECONDS  # stated: resolvers may hold the old answer this long
+    result["measuredRto"] = measured
+    result["executionId"] = timeline["executionId"]
+    return rto
+
+
+def _misses(result: dict[str, Any], rto: float | None) -> list[str]:
+    targets, rpo, measured = result["targets"], result["measuredRpo"], result["measuredRto"]
+    misses = []
+    if rto is None:
+        misses.append("no successful request in the passive region was seen: RTO not measured")
+    elif rto + measured["resolverCacheSeconds"] > targets["rtoSeconds"]:
+        misses.append(f"RTO {rto:g} s + {measured['resolverCacheSeconds']} s resolver cache > {targets['rtoSeconds']} s")
+    lag = rpo.get("replicationLagSeconds", 0)
+    if lag is None or lag > targets["rpoRegionLossSeconds"]:
+        misses.append(f"replication lag {lag if lag is not None else '(no data)'} s > {targets['rpoRegionLossSeconds']} s")
+    copy = rpo.get("newestCopyMinutes", 0)
+    if copy is None or copy > targets["rpoRegionLossAndCorruptionMinutes"]:
+        misses.append(f"newest copy {copy if copy is not None else '(none)'} min old > "
+                      f"{targets['rpoRegionLossAndCorruptionMinutes']} min")
+    return misses
+
+
+def _summary(result: dict[str, Any]) -> str:
+    measured, targets, rpo = result["measuredRto"], result["targets"], result["measuredRpo"]
+    rto = measured.get("rtoSeconds")
+    parts = [f"RTO {rto:g} s measured (+{measured['resolverCacheSeconds']} s resolver cache) vs {targets['rtoSeconds']}"
+             f" s target" if rto is not None else "RTO not measured"]
+    if "replicationLagSeconds" in rpo:
+        parts.append(f"RPO {rpo['replicationLagSeconds']} s replication lag vs {targets['rpoRegionLossSeconds']} s")
+    if "newestCopyMinutes" in rpo:
+        parts.append(f"newest copy in {result['passiveRegion']} {rpo['newestCopyMinutes']} min old vs "
+                     f"{targets['rpoRegionLossAndCorruptionMinutes']} min")
+    extra = [f"detection {measured['detectionSeconds']:g} s" if measured.get("detectionSeconds") is not None else None,
+             f"decision {measured['decisionSeconds']:g} s" if measured.get("decisionSeconds") else None]
+    return "failover: " + ", ".join(parts + [e for e in extra if e])

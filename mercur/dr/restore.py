@@ -1,0 +1,156 @@
+"""The restore drill: the newest recovery point copied to the passive region, restored beside the real
+database (its subnets and security group) into a temporary cluster that must answer a query, then deleted.
+
+Idempotent: the temporary cluster's and instance's identifiers come from the drill's id (a retried call
+after a lost response finds its own cluster), EBS volumes carry a client token; cleanup finds what to delete
+by the drill's tag, not by the ids the calls returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .aws import aware, newest_recovery_point
+from .check import newest_snapshot
+from .drill import DRILL_TAG, Context, DrillFailed
+
+ENGINE = "aurora-postgresql"
+
+
+def run(context: Context, result: dict[str, Any]) -> None:
+    outputs = context.outputs
+    source = outputs.active
+    target = outputs.regions.get(source.backup_copies_to or "")
+    if target is None:
+        raise ValueError(f"{context.stack.stack} copies no backups to another region: nothing to restore there")
+    result.update(region=target.name, source=source.name,
+                  targets={"rpoRegionLossAndCorruptionMinutes": context.stack.dr.rpo.region_loss_and_corruption})
+    if source.database_cluster_arn:
+        _database(context, source, target, result)
+    else:
+        _volume(context, source, target, result)
+    age = result["measuredRpo"]["recoveryPointMinutes"]
+    ok = result.get("answered", True) and age <= result["targets"]["rpoRegionLossAndCorruptionMinutes"]
+    result["verdict"] = "pass" if ok else "fail"
+    result["summary"] = (f"restore: {result['restoreSeconds']:g} s to a {'cluster answering a query' if 'answered' in result else 'usable volume'}"
+                         f" in {target.name}, recovery point {age:g} min old vs "
+                         f"{result['targets']['rpoRegionLossAndCorruptionMinutes']} min")
+
+
+def _database(context: Context, source: Any, target: Any, result: dict[str, Any]) -> None:
+    rds = context.clients("rds", target.name)
+    point = newest_recovery_point(context.clients("backup", target.name), target.backup_vault_name,
+                                  source.database_cluster_arn)
+    if point is None:
+        raise DrillFailed(f"no recovery point of {source.database_cluster_id} was copied to {target.backup_vault_name}")
+    _age(point["CreationDate"], result)
+    cluster_id, instance_id = context.drill_id, f"{context.drill_id}-1"
+    tags = [{"Key": DRILL_TAG, "Value": context.drill_id}]
+    result.update(recoveryPointArn=point["RecoveryPointArn"], clusterId=cluster_id)
+    context.ledger.record(f"temporary cluster {cluster_id} in {target.name}", undo=lambda: cleanup_databases(
+        rds, context.drill_id), manual=f"aws rds delete-db-instance --region {target.name} --db-instance-identifier "
+        f"{instance_id} --skip-final-snapshot; aws rds delete-db-cluster --region {target.name} "
+        f"--db-cluster-identifier {cluster_id} --skip-final-snapshot")
+    database = context.stack.database
+    serverless = database.instance_class == "db.serverless"
+    start = context.pace.clock()
+    context.pace.progress(f"restoring {point['RecoveryPointArn']} into {cluster_id}")
+    _idempotent(lambda: rds.restore_db_cluster_from_snapshot(
+        DBClusterIdentifier=cluster_id, SnapshotIdentifier=point["RecoveryPointArn"], Engine=ENGINE,
+        EngineVersion=target.database_engine_version, DBSubnetGroupName=target.database_subnet_group,
+        VpcSecurityGroupIds=[target.database_security_group], DeletionProtection=False, Tags=tags,
+        **({"ServerlessV2ScalingConfiguration": {"MinCapacity": database.serverless.min_capacity,
+                                                 "MaxCapacity": database.serverless.max_capacity}}
+           if serverless and database.serverless else {})), "DBClusterAlreadyExistsFault")
+    _idempotent(lambda: rds.create_db_instance(
+        DBInstanceIdentifier=instance_id, DBClusterIdentifier=cluster_id, Engine=ENGINE,
+        DBInstanceClass=database.instance_class, Tags=tags), "DBInstanceAlreadyExists")
+    cluster = context.pace.wait(f"cluster {cluster_id} and its instance available", lambda: _available(
+        rds, cluster_id, instance_id))
+    rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    result["answered"] = _answers(context, target, cluster["DBClusterArn"])
+    result["restoreSeconds"] = round(context.pace.clock() - start, 1)
+    if not result["answered"]:
+        raise DrillFailed(f"{cluster_id} does not answer SELECT 1 through the Data API")
+
+
+def _idempotent(call: Any, exists: str) -> None:
+    """A call whose retry (after a lost response) finds its own resource already there."""
+    from botocore.exceptions import ClientError
+    try:
+        call()
+    except ClientError as error:
+        if error.response["Error"]["Code"] != exists:
+            raise
+
+
+def _available(rds: Any, cluster_id: str, instance_id: str) -> dict | None:
+    [cluster] = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
+    [instance] = rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
+    return cluster if cluster["Status"] == "available" and instance["DBInstanceStatus"] == "available" else None
+
+
+def _answers(context: Context, target: Any, cluster_arn: str) -> bool:
+    """SELECT 1 through the Data API, as the master user whose secret is replicated to this region."""
+    secrets = context.clients("secretsmanager", target.name)
+    secret_arn = secrets.describe_secret(SecretId=context.outputs.master_secret_name)["ARN"]
+    answer = context.clients("rds-data", target.name).execute_statement(
+        resourceArn=cluster_arn, secretArn=secret_arn, database="postgres", sql="SELECT 1")
+    return "numberOfRecordsUpdated" in answer or "records" in answer
+
+
+def cleanup_databases(rds: Any, drill_id: str) -> None:
+    """Delete every instance and cluster tagged with this drill's id; raise unless all are gone or going."""
+    def tagged(items: list[dict]) -> list[dict]:
+        return [i for i in items if {"Key": DRILL_TAG, "Value": drill_id} in i.get("TagList", [])]
+    instances = tagged([i for page in rds.get_paginator("describe_db_instances").paginate()
+                        for i in page["DBInstances"]])
+    for instance in (i for i in instances if i["DBInstanceStatus"] != "deleting"):
+        rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+    clusters = tagged([c for page in rds.get_paginator("describe_db_clusters").paginate() for c in page["DBClusters"]])
+    for cluster in (c for c in clusters if c["Status"] != "deleting"):
+        rds.delete_db_cluster(DBClusterIdentifier=cluster["DBClusterIdentifier"], SkipFinalSnapshot=True)
+    left = [c["DBClusterIdentifier"] for c in tagged([c for page in rds.get_paginator("describe_db_clusters")
+                                                      .paginate() for c in page["DBClusters"]])
+            if c["Status"] != "deleting"]
+    if left:
+        raise DrillFailed(f"still there: {', '.join(left)}")
+
+
+def _volume(context: Context, source: Any, target: Any, result: dict[str, Any]) -> None:
+    ec2 = context.clients("ec2", target.name)
+    snapshot = newest_snapshot(ec2, source.name)
+    if snapshot is None:
+        raise DrillFailed(f"no snapshot copied from {source.name} exists in {target.name}")
+    _age(snapshot["StartTime"], result)
+    result["snapshotId"] = snapshot["SnapshotId"]
+    context.ledger.record(f"drill volumes tagged {DRILL_TAG}={context.drill_id} in {target.name}",
+                          undo=lambda: cleanup_volumes(ec2, context.drill_id),
+                          manual=f"aws ec2 describe-volumes --region {target.name} --filters "
+                                 f"Name=tag:{DRILL_TAG},Values={context.drill_id} (then delete-volume each)")
+    start = context.pace.clock()
+    volume_id = ec2.create_volume(
+        SnapshotId=snapshot["SnapshotId"], AvailabilityZone=target.availability_zones[0], VolumeType="gp3",
+        ClientToken=context.drill_id, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+            {"Key": DRILL_TAG, "Value": context.drill_id}]}])["VolumeId"]
+    result["volumeId"] = volume_id
+    context.pace.wait(f"volume {volume_id} available", lambda: ec2.describe_volumes(
+        VolumeIds=[volume_id])["Volumes"][0]["State"] == "available")
+    result["restoreSeconds"] = round(context.pace.clock() - start, 1)
+
+
+def cleanup_volumes(ec2: Any, drill_id: str) -> None:
+    """Delete every volume tagged with this drill's id (a retried create may have made two)."""
+    volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{DRILL_TAG}", "Values": [drill_id]}])["Volumes"]
+    for volume in volumes:
+        ec2.delete_volume(VolumeId=volume["VolumeId"])
+    left = ec2.describe_volumes(Filters=[{"Name": f"tag:{DRILL_TAG}", "Values": [drill_id]}])["Volumes"]
+    if [v for v in left if v["State"] != "deleting"]:
+        raise DrillFailed(f"still there: {', '.join(v['VolumeId'] for v in left)}")
+
+
+def _age(moment: datetime, result: dict[str, Any]) -> None:
+    age = (datetime.now(timezone.utc) - aware(moment)).total_seconds() / 60
+    result["measuredRpo"] = {"recoveryPointMinutes": round(age, 1)}
+

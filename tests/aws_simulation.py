@@ -1,0 +1,309 @@
+"""What AWS computes over time and moto does not: Route53 judging health checks (and publishing
+HealthCheckStatus), ARC Region switch executions moving through their steps, and restoring a copied Aurora
+snapshot. Each answers through `aws_answers.Answers`, so every request and answer is validated against the
+service model; the DR tools under test never see these classes, only boto3 clients.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from datetime import datetime, timezone
+from typing import Any
+
+ROUTE53_REGION = "us-east-1"
+# How long the simulated steps take (seconds of the world's clock); tests read results, never these.
+PARALLEL_STEP_SECONDS = 180
+TRAFFIC_STEP_SECONDS = 30
+FLIP_AFTER_SECONDS = 10  # into the traffic step, Route53 answers with the activated region
+RESTORE_SECONDS = 300
+
+
+def _at(clock: float) -> datetime:
+    return datetime.fromtimestamp(clock, timezone.utc)
+
+
+class Route53Health:
+    """Route53's verdict on the endpoint health checks: an inverted check reads unhealthy after interval x
+    threshold seconds (its detection time), and the stack's detection alarm follows."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.status: dict[str, float] = {}  # health check id -> 1 or 0, once the drill touched it
+        self.inverted_at: dict[str, float] = {}
+
+    def metric(self, Namespace: str, MetricName: str, Dimensions: list[dict], **_: Any) -> dict | None:
+        check = next((d["Value"] for d in Dimensions if d["Name"] == "HealthCheckId"), None)
+        if Namespace != "AWS/Route53" or check not in self.status:
+            return None  # moto's data
+        return {"Label": MetricName, "Datapoints": [{"Timestamp": _at(self.world.clock), "Minimum": self.status[check],
+                                                     "Unit": "None"}]}
+
+    def advance(self) -> None:
+        world = self.world
+        dns = world.stack.dns
+        detection = dns.interval_seconds * dns.failure_threshold if dns else 90
+        route53 = world.client("route53", ROUTE53_REGION)
+        cloudwatch = world._aws("cloudwatch", ROUTE53_REGION)
+        for region, details in world.outputs["regions"].items():
+            check = details.get("healthCheckId")
+            if not check:
+                continue
+            inverted = route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]["Inverted"]
+            if inverted:
+                self.inverted_at.setdefault(check, world.clock)
+            else:
+                self.inverted_at.pop(check, None)
+            down = inverted and world.clock - self.inverted_at[check] >= detection
+            if check in self.status or inverted:
+                self.status[check] = 0.0 if down else 1.0
+                for alarm in cloudwatch.describe_alarms_for_metric(
+                        MetricName="HealthCheckStatus", Namespace="AWS/Route53",
+                        Dimensions=[{"Name": "HealthCheckId", "Value": check}])["MetricAlarms"]:
+                    cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM" if down else "OK",
+                                               StateReason="simulated Route53 verdict")
+
+
+def _api_step(step: dict) -> dict:
+    """A workflow step as ARC's API returns it, from the program's (Pulumi's) declaration of it."""
+    kind = step["executionBlockType"]
+    if kind == "ManualApproval":
+        [config] = step["executionApprovalConfigs"]
+        block = {"executionApprovalConfig": {"approvalRole": config["approvalRole"]}}
+    elif kind == "Parallel":
+        [config] = step["parallelConfigs"]
+        block = {"parallelConfig": {"steps": [_api_step(inner) for inner in config["steps"]]}}
+    elif kind == "EKSResourceScaling":
+        [config] = step["eksResourceScalingConfigs"]
+        [resource_type] = config["kubernetesResourceTypes"]
+        block = {"eksResourceScalingConfig": {"kubernetesResourceType": {
+            "apiVersion": resource_type["apiVersion"], "kind": resource_type["kind"]}}}
+    elif kind == "AuroraGlobalDatabase":
+        [config] = step["globalAuroraConfigs"]
+        block = {"globalAuroraConfig": {"behavior": config["behavior"],
+                                        "globalClusterIdentifier": config["globalClusterIdentifier"],
+                                        "databaseClusterArns": list(config["databaseClusterArns"])}}
+    else:
+        [config] = step["route53HealthCheckConfigs"]
+        block = {"route53HealthCheckConfig": {"hostedZoneId": config["hostedZoneId"],
+                                              "recordName": config["recordName"]}}
+    return {"name": step["name"], "executionBlockType": kind, "executionBlockConfiguration": block}
+
+
+class Executions:
+    """ARC Region switch executions: idempotent by client token; an approval step waits for its approval;
+    then the parallel step, then the traffic step, whose Route53 change makes the name servers answer with the
+    activated region."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.items: dict[str, dict] = {}  # execution id -> state
+        self.tokens: dict[str, str] = {}
+        self.answering: str | None = None  # the region the zone's name servers answer the record with
+        self._ids = (f"{n:06d}" for n in itertools.count(1))
+        self.fail_step: str | None = None  # a step that fails (tests set it)
+
+    def handlers(self, region: str) -> dict[str, Any]:
+        def start(planArn: str, targetRegion: str, action: str, mode: str = "graceful", comment: str = "",
+                  clientToken: str = "", **_: Any) -> dict:
+            if clientToken in self.tokens:
+                execution = self.items[self.tokens[clientToken]]
+            else:
+                execution = self._start(planArn, targetRegion, action, mode, comment, region)
+                self.tokens[clientToken] = execution["executionId"]
+            return {"executionId": execution["executionId"], "plan": planArn, "activateRegion": targetRegion}
+
+        def get(planArn: str, executionId: str, **_: Any) -> dict:
+            execution = self.items[executionId]
+            return {**self._abbreviated(execution), "stepStates": copy.deepcopy(execution["steps"]),
+                    "plan": copy.deepcopy(execution["plan"])}
+
+        def listed(planArn: str, **_: Any) -> dict:
+            return {"items": [self._abbreviated(e) for e in self.items.values()]}
+
+        def events(planArn: str, executionId: str, **_: Any) -> dict:
+            return {"items": copy.deepcopy(self.items[executionId]["events"])}
+
+        def approve(planArn: str, executionId: str, stepName: str, approval: str, **_: Any) -> dict:
+            execution = self.items[executionId]
+            step = self._step(execution, stepName)
+            assert step["status"] == "pendingApproval" and approval == "approve"
+            self._finish(execution, step)
+            return {}
+
+        def cancel(planArn: str, executionId: str, **_: Any) -> dict:
+            execution = self.items[executionId]
+            execution["state"] = "canceled"
+            self._event(execution, "executionCanceled")
+            return {}
+
+        return {"StartPlanExecution": start, "GetPlanExecution": get, "ListPlanExecutions": listed,
+                "ListPlanExecutionEvents": events, "ApprovePlanExecutionStep": approve,
+                "CancelPlanExecution": cancel}
+
+    def _start(self, plan_arn: str, target: str, action: str, mode: str, comment: str, region: str) -> dict:
+        plan = self.world.plan.of_type("aws:arcregionswitch/plan:Plan")[0].inputs
+        [workflow] = [w for w in plan["workflows"] if w["workflowTargetRegion"] == target]
+        steps = [_api_step(s) for s in workflow["steps"]]
+        api_plan = {**copy.deepcopy(self.world.switch["plan"]), "workflows": [{
+            "workflowTargetAction": "activate", "workflowTargetRegion": target, "steps": steps}]}
+        execution_id = next(self._ids)
+        execution = {"executionId": execution_id, "planArn": plan_arn, "target": target, "mode": mode,
+                     "comment": comment, "action": action, "state": "inProgress", "started": self.world.clock,
+                     "plan": api_plan, "events": [], "order": [s["name"] for s in steps],
+                     "blocks": {s["name"]: s["executionBlockType"] for s in steps},
+                     "steps": [{"name": s["name"], "status": "notStarted"} for s in steps], "since": None}
+        self.items[execution_id] = execution
+        self._event(execution, "executionStarted")
+        self._next(execution)
+        return execution
+
+    def _abbreviated(self, execution: dict) -> dict:
+        return {"planArn": execution["planArn"], "executionId": execution["executionId"],
+                "startTime": _at(execution["started"]), "mode": execution["mode"], "comment": execution["comment"],
+                "executionState": execution["state"], "executionAction": execution["action"],
+                "executionRegion": execution["target"]}
+
+    def _event(self, execution: dict, kind: str, step: dict | None = None) -> None:
+        event = {"timestamp": _at(self.world.clock), "type": kind, "eventId": f"{len(execution['events']) + 1}"}
+        if step is not None:
+            event.update(stepName=step["name"], executionBlockType=execution["blocks"][step["name"]])
+        execution["events"].append(event)
+
+    def _step(self, execution: dict, name: str) -> dict:
+        return next(s for s in execution["steps"] if s["name"] == name)
+
+    def _next(self, execution: dict) -> None:
+        pending = [s for s in execution["steps"] if s["status"] == "notStarted"]
+        if not pending:
+            execution["state"] = "completed"
+            self._event(execution, "executionSucceeded")
+            return
+        step = pending[0]
+        step["startTime"] = _at(self.world.clock)
+        execution["since"] = self.world.clock
+        if execution["blocks"][step["name"]] == "ManualApproval":
+            step["status"], execution["state"] = "pendingApproval", "pendingManualApproval"
+            self._event(execution, "stepPendingApproval", step)
+        else:
+            step["status"], execution["state"] = "running", "inProgress"
+            self._event(execution, "stepStarted", step)
+
+    def _finish(self, execution: dict, step: dict) -> None:
+        step["status"], step["endTime"] = "completed", _at(self.world.clock)
+        self._event(execution, "stepSucceeded", step)
+        self._next(execution)
+
+    def advance(self) -> None:
+        for execution in self.items.values():
+            if execution["state"] != "inProgress":
+                continue
+            step = next(s for s in execution["steps"] if s["status"] == "running")
+            block, elapsed = execution["blocks"][step["name"]], self.world.clock - execution["since"]
+            if step["name"] == self.fail_step:
+                step["status"], execution["state"] = "failed", "failed"
+                self._event(execution, "stepFailed", step)
+                self._event(execution, "executionFailed")
+                continue
+            if block == "Route53HealthCheck" and elapsed >= FLIP_AFTER_SECONDS:
+                self.answering = execution["target"]
+            if elapsed >= (TRAFFIC_STEP_SECONDS if block == "Route53HealthCheck" else PARALLEL_STEP_SECONDS):
+                self._finish(execution, step)
+
+
+class WorldProbes:
+    """What clients see, from the world: the zone's name servers answer as the last Region switch left the
+    record (the active region before any), and a region's load balancer serves while its cluster runs."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.requests: list[str] = []
+
+    def answering(self) -> str | None:
+        return self.world.executions.answering or self.world.outputs["failoverOrder"][0]
+
+    def serves(self, region: str) -> bool:
+        self.requests.append(region)
+        return True
+
+
+class Restores:
+    """RDS in the passive region restoring a copied Aurora snapshot (moto cannot): the temporary cluster and
+    its instance become available after a while; everything else goes to moto."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.clusters: dict[str, dict] = {}
+        self.instances: dict[str, dict] = {}
+        self.calls: list[str] = []
+        self.fail_delete = 0  # deletes that fail before one succeeds (tests set it)
+
+    def handlers(self, region: str) -> dict[str, Any]:
+        from aws_answers import error
+
+        def restore(DBClusterIdentifier: str, SnapshotIdentifier: str, Tags: list, **params: Any) -> Any:
+            self.calls.append("restore")
+            if DBClusterIdentifier in self.clusters:
+                return error(None, "DBClusterAlreadyExistsFault", "exists", "RestoreDBClusterFromSnapshot")
+            self.clusters[DBClusterIdentifier] = {
+                "DBClusterIdentifier": DBClusterIdentifier, "Status": "creating", "TagList": Tags,
+                "DBClusterArn": f"arn:aws:rds:{region}:123456789012:cluster:{DBClusterIdentifier}",
+                "since": self.world.clock, "source": SnapshotIdentifier, **params}
+            return {"DBCluster": self._cluster(DBClusterIdentifier)}
+
+        def create_instance(DBInstanceIdentifier: str, DBClusterIdentifier: str, Tags: list, **_: Any) -> Any:
+            if DBInstanceIdentifier in self.instances:
+                return error(None, "DBInstanceAlreadyExists", "exists", "CreateDBInstance")
+            self.instances[DBInstanceIdentifier] = {"DBInstanceIdentifier": DBInstanceIdentifier, "TagList": Tags,
+                                                    "DBClusterIdentifier": DBClusterIdentifier,
+                                                    "DBInstanceStatus": "creating"}
+            return {"DBInstance": dict(self.instances[DBInstanceIdentifier])}
+
+        def describe_clusters(DBClusterIdentifier: str | None = None, **_: Any) -> dict | None:
+            if DBClusterIdentifier is not None and DBClusterIdentifier not in self.clusters:
+                return None
+            self._settle()
+            names = [DBClusterIdentifier] if DBClusterIdentifier else list(self.clusters)
+            return {"DBClusters": [self._cluster(n) for n in names]}
+
+        def describe_instances(DBInstanceIdentifier: str | None = None, **_: Any) -> dict:
+            self._settle()
+            names = [DBInstanceIdentifier] if DBInstanceIdentifier else list(self.instances)
+            return {"DBInstances": [dict(self.instances[n]) for n in names]}
+
+        def delete_instance(DBInstanceIdentifier: str, **_: Any) -> dict:
+            self.instances[DBInstanceIdentifier]["DBInstanceStatus"] = "deleting"
+            return {"DBInstance": dict(self.instances[DBInstanceIdentifier])}
+
+        def delete_cluster(DBClusterIdentifier: str, SkipFinalSnapshot: bool = False, **_: Any) -> Any:
+            assert SkipFinalSnapshot
+            if self.fail_delete:
+                self.fail_delete -= 1
+                return error(None, "InvalidDBClusterStateFault", "simulated failure", "DeleteDBCluster")
+            self.clusters[DBClusterIdentifier]["Status"] = "deleting"
+            return {"DBCluster": self._cluster(DBClusterIdentifier)}
+
+        def enable_http(ResourceArn: str) -> dict:
+            return {"ResourceArn": ResourceArn, "HttpEndpointEnabled": True}
+
+        if region == self.world.outputs["failoverOrder"][0]:
+            return {}
+        return {"RestoreDBClusterFromSnapshot": restore, "CreateDBInstance": create_instance,
+                "DescribeDBClusters": describe_clusters, "DescribeDBInstances": describe_instances,
+                "DeleteDBInstance": delete_instance, "DeleteDBCluster": delete_cluster,
+                "EnableHttpEndpoint": enable_http}
+
+    def _settle(self) -> None:
+        for cluster in self.clusters.values():
+            if cluster["Status"] == "creating" and self.world.clock - cluster["since"] >= RESTORE_SECONDS:
+                cluster["Status"] = "available"
+                for instance in self.instances.values():
+                    if instance["DBClusterIdentifier"] == cluster["DBClusterIdentifier"]:
+                        instance["DBInstanceStatus"] = "available"
+
+    def _cluster(self, name: str) -> dict:
+        cluster = self.clusters[name]
+        return {k: v for k, v in cluster.items() if k in ("DBClusterIdentifier", "Status", "TagList", "DBClusterArn")}
+
+    def left(self) -> list[str]:
+        return [n for n, c in self.clusters.items() if c["Status"] != "deleting"]
