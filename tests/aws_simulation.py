@@ -237,6 +237,21 @@ class Restores:
         self.instances: dict[str, dict] = {}
         self.calls: list[str] = []
         self.fail_delete = 0  # deletes that fail before one succeeds (tests set it)
+        self.http_enabled: set[str] = set()
+
+    def data_api(self, region: str) -> dict[str, Any]:
+        """The Data API of a restored cluster: PostgreSQL answers SELECT 1 once the cluster is available and
+        its HTTP endpoint enabled, to a secret that exists in the region."""
+        from aws_answers import error
+
+        def execute(resourceArn: str, secretArn: str, sql: str, **_: Any) -> Any:
+            self.world._aws("secretsmanager", region).describe_secret(SecretId=secretArn)
+            cluster = next((c for c in self.clusters.values() if c["DBClusterArn"] == resourceArn), None)
+            if cluster is None or resourceArn not in self.http_enabled:
+                return error(None, "HttpEndpointNotEnabledException", "not enabled", "ExecuteStatement")
+            assert cluster["Status"] == "available" and sql == "SELECT 1"
+            return {"records": [[{"longValue": 1}]], "numberOfRecordsUpdated": 0}
+        return {"ExecuteStatement": execute}
 
     def handlers(self, region: str) -> dict[str, Any]:
         from aws_answers import error
@@ -284,6 +299,7 @@ class Restores:
             return {"DBCluster": self._cluster(DBClusterIdentifier)}
 
         def enable_http(ResourceArn: str) -> dict:
+            self.http_enabled.add(ResourceArn)
             return {"ResourceArn": ResourceArn, "HttpEndpointEnabled": True}
 
         if region == self.world.outputs["failoverOrder"][0]:

@@ -55,6 +55,8 @@ class World:
             return {"GetMetricStatistics": self.route53_health.metric}
         if service == "rds" and self.restores is not None:
             return self.restores.handlers(region)
+        if service == "rds-data" and self.restores is not None:
+            return self.restores.data_api(region)
         return None
 
     def _list_recovery_points(self, BackupVaultName: str, ByResourceArn: str | None = None, **_: Any) -> dict:

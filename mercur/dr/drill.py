@@ -128,6 +128,8 @@ class Ledger:
                 except Exception as error:  # noqa: BLE001 - keep trying; the report names what stays changed
                     change.error = f"{type(error).__name__}: {error}"
                     self.pace.progress(f"  attempt {change.attempts} failed: {change.error}")
+                    if change.attempts < RESTORE_ATTEMPTS:  # what refused now (a conflict) often works later
+                        self.pace.sleep(min(120.0, 15.0 * 2 ** change.attempts))
             if not change.restored:
                 self.pace.progress(f"NOT RESTORED: {change.what}; undo by hand: {change.manual}")
         return all(c.restored for c in self.changes)
@@ -152,8 +154,7 @@ def signals_deferred(progress: Callable[[str], None]) -> Iterator[list[int]]:
     received: list[int] = []
 
     def note(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        progress(f"{signal.Signals(signum).name} received while restoring: finishing the restore first")
+        received.append(signum)  # only noted: printing here could re-enter a write the restore is making
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield received
@@ -307,7 +308,7 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
                 report.drills.append(result)
                 try:
                     runs[kind](context, result)
-                except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError) as error:
+                except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError, OSError) as error:
                     if (problem := credential_failure(error)) is not None:
                         error = problem
                     result.update(verdict="fail", error=f"{type(error).__name__}: {error}")
@@ -321,17 +322,24 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
         for result in report.drills:
             result.setdefault("verdict", "interrupted")
     finally:
-        _restore(ledger, pace)
+        try:
+            _restore(ledger, pace)
+        except Interrupted as signal_received:
+            report.interrupted = report.interrupted or signal_received.signum
         report.finished = _utc()
         options.report.write_text(json.dumps(report.document(), indent=2, default=str) + "\n")
     return report
 
 
 def _restore(ledger: Ledger, pace: Pace) -> None:
+    """Restore with signals deferred; a signal that arrived meanwhile then stops the drill (Interrupted)."""
     if all(c.restored for c in ledger.changes):
         return
-    with signals_deferred(pace.progress):
+    with signals_deferred(pace.progress) as received:
         ledger.restore()
+    if received:
+        pace.progress(f"{signal.Signals(received[0]).name} received while restoring: the restore finished first")
+        raise Interrupted(received[0])
 
 
 def main(stack: StackConfig, outputs: StackOutputs, options: Options) -> int:

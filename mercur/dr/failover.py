@@ -17,8 +17,12 @@ from .check import detection_alarms
 from .drill import Context, DrillFailed
 
 SERVICE = "arc-region-switch"
-RUNNING = {"inProgress", "pending", "pendingManualApproval", "pausedByFailedStep", "pausedByOperator"}
-SUCCEEDED = {"completed", "completedMonitoringApplicationHealth"}
+RUNNING = {"inProgress", "pending", "pendingManualApproval", "pausedByOperator"}
+# completedWithExceptions counts as done (botocore's PlanExecutionCompleted waiter agrees); the probes then
+# confirm where the traffic went. pausedByFailedStep fails at once: waiting for it is waiting out the bound.
+SUCCEEDED = {"completed", "completedMonitoringApplicationHealth", "completedWithExceptions"}
+ACTIVE = RUNNING | {"pausedByFailedStep"}  # what pre-flight refuses and the undo cancels
+MOVED = {"running", "completed", "failed"}  # a step in one of these changed something
 
 
 def _comment(context: Context) -> str:
@@ -34,7 +38,7 @@ def preflight(context: Context) -> list[str]:
     running = {}
     for region in outputs.failover_order:
         for item in _executions(context, region):
-            if item["executionState"] in RUNNING:
+            if item["executionState"] in ACTIVE:
                 running[item["executionId"]] = (region, item)
     return [f"global region switch: execution {eid} to {item['executionRegion']} is {item['executionState']} "
             f"(started {item['startTime']:%H:%M} UTC): finish or cancel it first" for eid, (_, item) in running.items()]
@@ -94,13 +98,17 @@ def _detection(context: Context, result: dict[str, Any]) -> float | None:
     active, pace = context.outputs.active, context.pace
     check_id = active.health_check_id
     automatic = context.stack.dr.region_switch.automatic_after_minutes if context.stack.dr.region_switch else None
-    bound = pace.timeout_seconds if not automatic else min(pace.timeout_seconds, automatic * 60 - 60)
+    # Red no longer than the trigger allows, less Route53's own time to call it healthy again and a margin.
+    dns = context.stack.dns
+    recovery = dns.interval_seconds * dns.failure_threshold if dns else 0
+    bound = pace.timeout_seconds if not automatic else min(pace.timeout_seconds, automatic * 60 - recovery - 120)
     if not check_id or bound < 60:
         result["detectionNote"] = "not measured: " + ("no endpoint health check" if not check_id else
                                                       f"the plan switches by itself after {automatic} min red")
         return None
     route53, cloudwatch = context.clients("route53", ROUTE53_REGION), context.clients("cloudwatch", ROUTE53_REGION)
-    alarms = [a["AlarmName"] for a in detection_alarms(cloudwatch, check_id)]
+    # The stack's detection alarm only: the plan's trigger alarm watches the same check and must never fire.
+    alarms = [a["AlarmName"] for a in detection_alarms(cloudwatch, check_id) if a["AlarmName"].endswith("-unhealthy")]
 
     def alarm_is(state: str) -> bool:
         found = cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"] if alarms else []
@@ -141,7 +149,6 @@ class Switch:
 
     def __init__(self, context: Context, target: str, origin: str) -> None:
         self.context, self.target, self.origin = context, target, origin
-        self.returns = 0
 
     def forward(self) -> dict[str, Any]:
         """Run the switch; returns the timeline: the execution's events and when clients saw the change."""
@@ -176,13 +183,16 @@ class Switch:
         arc = self.context.clients(SERVICE, self.target)
         ours = [e for e in _executions(self.context, self.target) if e.get("comment") == _comment(self.context)
                 and e.get("executionRegion") == self.target]
-        for execution in (e for e in ours if e["executionState"] in RUNNING):
-            arc.cancel_plan_execution(planArn=self.context.outputs.switch_plan_arn,
-                                      executionId=execution["executionId"], comment=_comment(self.context))
+        plan_arn = self.context.outputs.switch_plan_arn
+        for execution in (e for e in ours if e["executionState"] in ACTIVE):
+            arc.cancel_plan_execution(planArn=plan_arn, executionId=execution["executionId"],
+                                      comment=_comment(self.context))
+            self.context.pace.wait(f"execution {execution['executionId']} cancelled", lambda e=execution: arc.get_plan_execution(
+                planArn=plan_arn, executionId=e["executionId"])["executionState"] not in ACTIVE)
         if not any(self._moved(arc, e["executionId"]) for e in ours):
             return  # never started, or never past its approval: nothing moved
-        self.returns += 1
-        self._execute(self.origin, f"{self.context.drill_id}-back-{self.returns}", None)
+        # One token for the way back: a retried undo finds the switch back it started (running or done).
+        self._execute(self.origin, f"{self.context.drill_id}-back", None)
         probes = self.context.probes
         if probes is not None:
             self.context.pace.wait(f"the zone's name servers answer with {self.origin} again",
@@ -192,7 +202,7 @@ class Switch:
         """Whether an execution got past its approval: any other step started."""
         execution = arc.get_plan_execution(planArn=self.context.outputs.switch_plan_arn, executionId=execution_id)
         blocks = _blocks(execution, self.target)
-        return any(s.get("status") not in ("notStarted", "pendingApproval") and blocks.get(s["name"]) != "ManualApproval"
+        return any(s.get("status") in MOVED and blocks.get(s["name"]) != "ManualApproval"
                    for s in execution.get("stepStates", []))
 
     def _execute(self, region: str, token: str, observe: Callable[[dict, dict], None] | None) -> tuple[str, dict]:

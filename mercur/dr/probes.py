@@ -67,18 +67,29 @@ class Probes:
         return self._addresses[region]
 
     def answering(self) -> str | None:
-        """The region whose load balancer the zone's name servers answer the record with; None: none or mixed."""
+        """The region whose load balancer the zone's name servers answer the record with; None: none, mixed,
+        or no server answered this time (a lost packet is "not yet", never the end of the drill)."""
+        from dns.exception import DNSException
         answer: set[str] = set()
-        for server in self._name_servers()[:1] or []:
-            answer = self._query(server, self.record)
-        matches = [r for r in self.outputs.failover_order if r in self.outputs.regions and answer & self.addresses(r)]
+        try:
+            for server in self._name_servers():
+                try:
+                    answer = self._query(server, self.record)
+                    break
+                except (DNSException, OSError):
+                    continue
+            addresses = {r: self.addresses(r) for r in self.outputs.failover_order if r in self.outputs.regions}
+        except (DNSException, OSError):
+            return None
+        matches = [r for r, known in addresses.items() if answer & known]
         return matches[0] if len(matches) == 1 else None
 
     def serves(self, region: str) -> bool:
         """A request for the record's name, sent to `region`'s load balancer, succeeds (2xx or 3xx)."""
-        for address in sorted(self.addresses(region))[:1]:
-            try:
+        from dns.exception import DNSException
+        try:
+            for address in sorted(self.addresses(region))[:1]:
                 return 200 <= self._get(address, self.record, self.path) < 400
-            except (OSError, ValueError, IndexError):  # refused, reset, TLS or a garbled status line: not yet
-                return False
+        except (DNSException, OSError, ValueError, IndexError):  # refused, reset, TLS, garbled: not yet
+            return False
         return False

@@ -49,7 +49,7 @@ def _database(context: Context, source: Any, target: Any, result: dict[str, Any]
     tags = [{"Key": DRILL_TAG, "Value": context.drill_id}]
     result.update(recoveryPointArn=point["RecoveryPointArn"], clusterId=cluster_id)
     context.ledger.record(f"temporary cluster {cluster_id} in {target.name}", undo=lambda: cleanup_databases(
-        rds, context.drill_id), manual=f"aws rds delete-db-instance --region {target.name} --db-instance-identifier "
+        rds, context.drill_id, context.pace), manual=f"aws rds delete-db-instance --region {target.name} --db-instance-identifier "
         f"{instance_id} --skip-final-snapshot; aws rds delete-db-cluster --region {target.name} "
         f"--db-cluster-identifier {cluster_id} --skip-final-snapshot")
     database = context.stack.database
@@ -70,6 +70,7 @@ def _database(context: Context, source: Any, target: Any, result: dict[str, Any]
         rds, cluster_id, instance_id))
     rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
     result["answered"] = _answers(context, target, cluster["DBClusterArn"])
+
     result["restoreSeconds"] = round(context.pace.clock() - start, 1)
     if not result["answered"]:
         raise DrillFailed(f"{cluster_id} does not answer SELECT 1 through the Data API")
@@ -95,17 +96,33 @@ def _answers(context: Context, target: Any, cluster_arn: str) -> bool:
     """SELECT 1 through the Data API, as the master user whose secret is replicated to this region."""
     secrets = context.clients("secretsmanager", target.name)
     secret_arn = secrets.describe_secret(SecretId=context.outputs.master_secret_name)["ARN"]
-    answer = context.clients("rds-data", target.name).execute_statement(
-        resourceArn=cluster_arn, secretArn=secret_arn, database="postgres", sql="SELECT 1")
-    return "numberOfRecordsUpdated" in answer or "records" in answer
+    data = context.clients("rds-data", target.name)
+    from botocore.exceptions import ClientError
+
+    def select_one() -> dict | None:  # the endpoint takes a while to come up after it is enabled
+        try:
+            return data.execute_statement(resourceArn=cluster_arn, secretArn=secret_arn, database="postgres",
+                                          sql="SELECT 1")
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("HttpEndpointNotEnabledException", "DatabaseUnavailableException",
+                                                   "DatabaseResumingException"):
+                return None
+            raise
+    answer = context.pace.wait("the restored cluster answers SELECT 1 (Data API)", select_one)
+    records = answer.get("records") or [[{}]]
+    return records[0][0].get("longValue") == 1
 
 
-def cleanup_databases(rds: Any, drill_id: str) -> None:
+def cleanup_databases(rds: Any, drill_id: str, pace: Any) -> None:
     """Delete every instance and cluster tagged with this drill's id; raise unless all are gone or going."""
     def tagged(items: list[dict]) -> list[dict]:
         return [i for i in items if {"Key": DRILL_TAG, "Value": drill_id} in i.get("TagList", [])]
-    instances = tagged([i for page in rds.get_paginator("describe_db_instances").paginate()
-                        for i in page["DBInstances"]])
+    def instances_now() -> list[dict]:
+        return tagged([i for page in rds.get_paginator("describe_db_instances").paginate() for i in page["DBInstances"]])
+    # RDS refuses to delete a cluster or instance while it is being created: wait (bounded) for that to end.
+    instances = pace.wait("the drill's instance created (RDS deletes nothing mid-creation)", lambda: (
+        lambda found: found if not any(i["DBInstanceStatus"] == "creating" for i in found) else None)(
+        instances_now())) if instances_now() else []
     for instance in (i for i in instances if i["DBInstanceStatus"] != "deleting"):
         rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
     clusters = tagged([c for page in rds.get_paginator("describe_db_clusters").paginate() for c in page["DBClusters"]])

@@ -136,7 +136,7 @@ def test_a_second_interrupt_while_restoring_is_ignored(world, tmp_path) -> None:
     pace.sleep = interrupting
     report = _drill(seeded, config, parsed, options, pace)
     assert len(sent) == 2 and report.restored and report.exit_code == 130
-    assert any("received while restoring: finishing the restore first" in line for line in lines)
+    assert any("received while restoring: the restore finished first" in line for line in lines)
     assert seeded.executions.answering == "us-west-1"
 
 
