@@ -25,12 +25,14 @@ def _at(clock: float) -> datetime:
 
 class Route53Health:
     """Route53's verdict on the endpoint health checks: an inverted check reads unhealthy after interval x
-    threshold seconds (its detection time), and the stack's detection alarm follows."""
+    threshold seconds (its detection time); each alarm on it fires once it has been unhealthy for the alarm's
+    evaluation periods."""
 
     def __init__(self, world: Any) -> None:
         self.world = world
         self.status: dict[str, float] = {}  # health check id -> 1 or 0, once the drill touched it
         self.inverted_at: dict[str, float] = {}
+        self.fired: set[str] = set()  # every alarm that ever went into ALARM
 
     def metric(self, Namespace: str, MetricName: str, Dimensions: list[dict], **_: Any) -> dict | None:
         check = next((d["Value"] for d in Dimensions if d["Name"] == "HealthCheckId"), None)
@@ -54,13 +56,16 @@ class Route53Health:
                 self.inverted_at.setdefault(check, world.clock)
             else:
                 self.inverted_at.pop(check, None)
-            down = inverted and world.clock - self.inverted_at[check] >= detection
+            down_for = world.clock - self.inverted_at[check] - detection if inverted else -1.0
             if check in self.status or inverted:
-                self.status[check] = 0.0 if down else 1.0
+                self.status[check] = 0.0 if down_for >= 0 else 1.0
                 for alarm in cloudwatch.describe_alarms_for_metric(
                         MetricName="HealthCheckStatus", Namespace="AWS/Route53",
                         Dimensions=[{"Name": "HealthCheckId", "Value": check}])["MetricAlarms"]:
-                    cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM" if down else "OK",
+                    breached = down_for >= (alarm["EvaluationPeriods"] - 1) * alarm["Period"]
+                    if breached:
+                        self.fired.add(alarm["AlarmName"])
+                    cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM" if breached else "OK",
                                                StateReason="simulated Route53 verdict")
 
 
@@ -238,6 +243,7 @@ class Restores:
         self.calls: list[str] = []
         self.fail_delete = 0  # deletes that fail before one succeeds (tests set it)
         self.http_enabled: set[str] = set()
+        self.answers_one = True  # a restored database answers SELECT 1 with 1 (tests may break it)
 
     def data_api(self, region: str) -> dict[str, Any]:
         """The Data API of a restored cluster: PostgreSQL answers SELECT 1 once the cluster is available and
@@ -250,7 +256,7 @@ class Restores:
             if cluster is None or resourceArn not in self.http_enabled:
                 return error(None, "HttpEndpointNotEnabledException", "not enabled", "ExecuteStatement")
             assert cluster["Status"] == "available" and sql == "SELECT 1"
-            return {"records": [[{"longValue": 1}]], "numberOfRecordsUpdated": 0}
+            return {"records": [[{"longValue": 1}]] if self.answers_one else [], "numberOfRecordsUpdated": 0}
         return {"ExecuteStatement": execute}
 
     def handlers(self, region: str) -> dict[str, Any]:

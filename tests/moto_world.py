@@ -20,9 +20,6 @@ class World:
         self.recovery_points: dict[str, list[dict]] = {}  # vault name -> its recovery points
         self.switch: dict[str, Any] = {}  # the Region switch plan, its evaluation and executions
         self._answered: dict[tuple[str, str], Any] = {}
-        # The endpoint alarms (the Region switch plan's trigger alarms watch the same checks, longer).
-        self._detection_alarms = {a.inputs["name"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-                                  if a.inputs["name"].endswith("-unhealthy")}
         self.health_check_ids: dict[str, str] = {}  # plan id -> moto id
         from aws_simulation import Executions, Restores, Route53Health
         self.clock = 1_800_000_000.0  # simulated wall-clock seconds: the drill's pace reads and advances it
@@ -232,7 +229,9 @@ class World:
         cloudwatch = self.client("cloudwatch", ROUTE53_REGION)
         for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
             inputs = alarm.inputs
-            if inputs["namespace"] != "AWS/Route53" or inputs["name"] not in self._detection_alarms:
+            # Every alarm on an endpoint health check: the detection alarm, and where the plan switches by
+            # itself, its trigger alarm (the same check, red for longer).
+            if inputs["namespace"] != "AWS/Route53" or inputs["dimensions"]["HealthCheckId"] not in self.health_check_ids:
                 continue
             cloudwatch.put_metric_alarm(
                 AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
@@ -240,7 +239,7 @@ class World:
                              "Value": self.health_check_ids[inputs["dimensions"]["HealthCheckId"]]}],
                 Statistic=inputs["statistic"], Period=inputs["period"], EvaluationPeriods=inputs["evaluationPeriods"],
                 Threshold=inputs["threshold"], ComparisonOperator=inputs["comparisonOperator"],
-                TreatMissingData=inputs["treatMissingData"], AlarmActions=inputs["alarmActions"])
+                TreatMissingData=inputs["treatMissingData"], AlarmActions=inputs.get("alarmActions") or [])
 
     def _record(self, record: Resource) -> dict[str, Any]:
         inputs = record.inputs

@@ -86,3 +86,8 @@ def newest_recovery_point(backup: Any, vault: str, resource_arn: str) -> dict | 
 
 def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def minutes_since(moment: datetime, now: datetime | None = None) -> float:
+    """How old a recovery point or snapshot is: what losing everything after it costs."""
+    return ((now or datetime.now(timezone.utc)) - aware(moment)).total_seconds() / 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import StackConfig
 from ..components.tags import BACKUP_SELECTION, SOURCE_REGION_TAG
 from . import aws
-from .aws import (ROUTE53_REGION, ClientFactory, aware, cached, credential_failure, health_check_healthy,
+from .aws import (ROUTE53_REGION, ClientFactory, cached, credential_failure, health_check_healthy, minutes_since,
                   newest_recovery_point, replication_lag_ms)
 from .outputs import RegionOutputs, StackOutputs
 
@@ -163,7 +163,7 @@ class Checker:
     def _recovery_points(self, region: RegionOutputs) -> None:
         """The newest AWS Backup recovery point of the region's Aurora cluster in its own vault, and the newest
         copy of one in the peer's vault, against the RPO of losing a region and the data at once."""
-        rpo, arn = timedelta(minutes=self._snapshot_rpo), region.database_cluster_arn
+        arn = region.database_cluster_arn
         places = [(region.name, region.backup_vault_name, "own")]
         if region.backup_copies_to:
             peer = self.outputs.regions.get(region.backup_copies_to)
@@ -174,13 +174,8 @@ class Checker:
             places.append((peer.name, peer.backup_vault_name, f"copy in {peer.name}"))
         for place, vault, what in places:
             newest = newest_recovery_point(self.clients("backup", place), vault, arn)
-            if newest is None:
-                self._record(region.name, "recovery points", False, f"{what}: none in {vault}")
-                continue
-            age = self.now - aware(newest["CreationDate"])
-            self._record(region.name, "recovery points", age <= rpo,
-                         f"{what}: newest of {region.database_cluster_id} is {int(age.total_seconds() // 60)} min "
-                         f"old (RPO {self._snapshot_rpo})")
+            self._fresh(region, "recovery points", newest and newest["CreationDate"],
+                        f"{what}: newest of {region.database_cluster_id}", f"{what}: none in {vault}")
 
     def _region_switch(self) -> None:
         """The plan as each region's data plane has it (a switch is started from the region that is up), a
@@ -209,19 +204,22 @@ class Checker:
                      + ("; ".join(problems) if problems else f"evaluation {state}, a workflow per region"))
 
     def _snapshots(self, region: RegionOutputs) -> None:
-        rpo = timedelta(minutes=self._snapshot_rpo)
         places = [(region.name, "own snapshots")]
         if region.backup_copies_to:
             places.append((region.backup_copies_to, f"copies in {region.backup_copies_to}"))
         for place, what in places:
             newest = newest_snapshot(self.clients("ec2", place), region.name)
-            if newest is None:
-                self._record(region.name, "snapshots", False, f"{what}: none found")
-                continue
-            age = self.now - aware(newest["StartTime"])
-            self._record(region.name, "snapshots", age <= rpo,
-                         f"{what}: newest {newest['SnapshotId']} is {int(age.total_seconds() // 60)} min old "
-                         f"(RPO {self._snapshot_rpo})")
+            self._fresh(region, "snapshots", newest and newest["StartTime"],
+                        f"{what}: newest {newest and newest['SnapshotId']}", f"{what}: none found")
+
+    def _fresh(self, region: RegionOutputs, check: str, taken: datetime | None, what: str, none: str) -> None:
+        """One item: a backup taken at `taken` is no older than the snapshot RPO (or there is none)."""
+        if taken is None:
+            self._record(region.name, check, False, none)
+            return
+        minutes = minutes_since(taken, self.now)
+        self._record(region.name, check, minutes <= self._snapshot_rpo,
+                     f"{what} is {int(minutes)} min old (RPO {self._snapshot_rpo})")
 
     def _vault_lock(self, region: RegionOutputs) -> None:
         vault = self.clients("backup", region.name).describe_backup_vault(BackupVaultName=region.backup_vault_name)

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..config.objectives import ALIAS_TTL_SECONDS
-from .aws import ROUTE53_REGION, aware, health_check_healthy, newest_recovery_point, replication_lag_ms
+from .aws import (ROUTE53_REGION, aware, health_check_healthy, minutes_since, newest_recovery_point,
+                  replication_lag_ms)
 from .check import detection_alarms
 from .drill import Context, DrillFailed
 
@@ -86,8 +87,7 @@ def measured_rpo(context: Context) -> dict[str, Any]:
     if active.database_cluster_arn and passive.backup_vault_name:
         newest = newest_recovery_point(context.clients("backup", passive.name), passive.backup_vault_name,
                                        active.database_cluster_arn)
-        measured["newestCopyMinutes"] = None if newest is None else \
-            round((now - aware(newest["CreationDate"])).total_seconds() / 60, 1)
+        measured["newestCopyMinutes"] = None if newest is None else round(minutes_since(newest["CreationDate"], now), 1)
     return measured
 
 

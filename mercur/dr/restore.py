@@ -8,10 +8,10 @@ by the drill's tag, not by the ids the calls returned.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from .aws import aware, newest_recovery_point
+from .aws import minutes_since, newest_recovery_point
 from .check import newest_snapshot
 from .drill import DRILL_TAG, Context, DrillFailed
 
@@ -115,22 +115,21 @@ def _answers(context: Context, target: Any, cluster_arn: str) -> bool:
 
 def cleanup_databases(rds: Any, drill_id: str, pace: Any) -> None:
     """Delete every instance and cluster tagged with this drill's id; raise unless all are gone or going."""
-    def tagged(items: list[dict]) -> list[dict]:
-        return [i for i in items if {"Key": DRILL_TAG, "Value": drill_id} in i.get("TagList", [])]
-    def instances_now() -> list[dict]:
-        return tagged([i for page in rds.get_paginator("describe_db_instances").paginate() for i in page["DBInstances"]])
-    # RDS refuses to delete a cluster or instance while it is being created: wait (bounded) for that to end.
-    instances = pace.wait("the drill's instance created (RDS deletes nothing mid-creation)", lambda: (
-        lambda found: found if not any(i["DBInstanceStatus"] == "creating" for i in found) else None)(
-        instances_now())) if instances_now() else []
-    for instance in (i for i in instances if i["DBInstanceStatus"] != "deleting"):
-        rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
-    clusters = tagged([c for page in rds.get_paginator("describe_db_clusters").paginate() for c in page["DBClusters"]])
-    for cluster in (c for c in clusters if c["Status"] != "deleting"):
-        rds.delete_db_cluster(DBClusterIdentifier=cluster["DBClusterIdentifier"], SkipFinalSnapshot=True)
-    left = [c["DBClusterIdentifier"] for c in tagged([c for page in rds.get_paginator("describe_db_clusters")
-                                                      .paginate() for c in page["DBClusters"]])
-            if c["Status"] != "deleting"]
+    def tagged(operation: str, key: str) -> list[dict]:
+        return [item for page in rds.get_paginator(operation).paginate() for item in page[key]
+                if {"Key": DRILL_TAG, "Value": drill_id} in item.get("TagList", [])]
+
+    def creating() -> bool:
+        return any(i["DBInstanceStatus"] == "creating" for i in tagged("describe_db_instances", "DBInstances"))
+    if creating():  # RDS refuses to delete what it is still creating: wait (bounded) for that to end
+        pace.wait("the drill's instance created (RDS deletes nothing mid-creation)", lambda: not creating())
+    for instance in tagged("describe_db_instances", "DBInstances"):
+        if instance["DBInstanceStatus"] != "deleting":
+            rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+    for cluster in tagged("describe_db_clusters", "DBClusters"):
+        if cluster["Status"] != "deleting":
+            rds.delete_db_cluster(DBClusterIdentifier=cluster["DBClusterIdentifier"], SkipFinalSnapshot=True)
+    left = [c["DBClusterIdentifier"] for c in tagged("describe_db_clusters", "DBClusters") if c["Status"] != "deleting"]
     if left:
         raise DrillFailed(f"still there: {', '.join(left)}")
 
@@ -168,6 +167,5 @@ def cleanup_volumes(ec2: Any, drill_id: str) -> None:
 
 
 def _age(moment: datetime, result: dict[str, Any]) -> None:
-    age = (datetime.now(timezone.utc) - aware(moment)).total_seconds() / 60
-    result["measuredRpo"] = {"recoveryPointMinutes": round(age, 1)}
+    result["measuredRpo"] = {"recoveryPointMinutes": round(minutes_since(moment), 1)}
 

@@ -64,6 +64,16 @@ def test_failover_drill_measures_each_term_and_switches_back(world, tmp_path) ->
     assert json.loads(options.report.read_text())["verdict"] == "pass"
 
 
+def test_detection_never_lets_the_plans_own_trigger_alarm_fire(world, tmp_path) -> None:
+    """Staging switches by itself after 10 min red: the drill measures detection on the detection alarm only
+    and puts the check back long before the trigger alarm on the same check fires."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "pass", report.line()
+    assert any(name.endswith("-unhealthy") for name in seeded.route53_health.fired)
+    assert not [name for name in seeded.route53_health.fired if "-down-" in name]
+
+
 def test_without_approve_the_drill_waits_for_a_person_and_says_how(world, tmp_path) -> None:
     seeded, config, parsed, options, pace, lines = _setup(world, tmp=tmp_path, approve=False, timeout=600)
     report = _drill(seeded, config, parsed, options, pace)
@@ -175,6 +185,14 @@ def test_restore_drill_restores_the_newest_copy_answers_and_deletes_it(world, tm
     assert result["recoveryPointArn"].endswith("awsbackup-us-west-1")  # the copy of the active region's cluster
     assert result["restoreSeconds"] >= 300 and not seeded.restores.left()
     assert report.line().startswith("prod drill: PASS — restore: ")
+
+
+def test_a_restored_cluster_that_does_not_answer_1_fails_the_drill(world, tmp_path) -> None:
+    seeded, config, parsed, options, pace, _ = _setup(world, "prod", ("restore",), tmp_path)
+    seeded.restores.answers_one = False
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "fail" and "does not answer SELECT 1" in report.line()
+    assert report.restored and not seeded.restores.left()  # deleted all the same
 
 
 def test_a_delete_that_keeps_failing_is_not_restored(world, tmp_path) -> None:
