@@ -42,16 +42,21 @@ class Route53Health:
                                                      "Unit": "None"}]}
 
     def advance(self) -> None:
+        """AWS's own judgement, so it works on moto's state directly rather than through the API (the DR
+        tools' calls still go through botocore): about 2 s less over the drill tests."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core import DEFAULT_ACCOUNT_ID as account
+        from moto.route53.models import route53_backends
         world = self.world
         dns = world.stack.dns
         detection = dns.interval_seconds * dns.failure_threshold if dns else 90
-        route53 = world.client("route53", ROUTE53_REGION)
-        cloudwatch = world._aws("cloudwatch", ROUTE53_REGION)
+        health_checks = route53_backends[account]["global"].health_checks
+        alarms = cloudwatch_backends[account][ROUTE53_REGION].alarms
         for region, details in world.outputs["regions"].items():
             check = details.get("healthCheckId")
             if not check:
                 continue
-            inverted = route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]["Inverted"]
+            inverted = health_checks[check].inverted
             if inverted:
                 self.inverted_at.setdefault(check, world.clock)
             else:
@@ -59,15 +64,16 @@ class Route53Health:
             down_for = world.clock - self.inverted_at[check] - detection if inverted else -1.0
             if check in self.status or inverted:
                 self.status[check] = 0.0 if down_for >= 0 else 1.0
-                for alarm in cloudwatch.describe_alarms_for_metric(
-                        MetricName="HealthCheckStatus", Namespace="AWS/Route53",
-                        Dimensions=[{"Name": "HealthCheckId", "Value": check}])["MetricAlarms"]:
-                    breached = down_for >= (alarm["EvaluationPeriods"] - 1) * alarm["Period"]
+                for alarm in alarms.values():
+                    if (alarm.namespace, alarm.metric_name) != ("AWS/Route53", "HealthCheckStatus") or not any(
+                            (d.name, d.value) == ("HealthCheckId", check) for d in alarm.dimensions):
+                        continue
+                    breached = down_for >= (alarm.evaluation_periods - 1) * alarm.period
                     if breached:
-                        self.fired.add(alarm["AlarmName"])
-                    cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM" if breached else "OK",
-                                               StateReason="simulated Route53 verdict")
-
+                        self.fired.add(alarm.name)
+                    state = "ALARM" if breached else "OK"
+                    if alarm.state_value != state:
+                        alarm.update_state("simulated Route53 verdict", None, state)
 
 def _api_step(step: dict) -> dict:
     """A workflow step as ARC's API returns it, from the program's (Pulumi's) declaration of it."""

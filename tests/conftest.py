@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,6 +15,11 @@ import pytest
 import yaml
 
 from mercur.offline import synth
+
+# libyaml's safe loader and dumper where the wheel has them (it does on every platform we run): 10x faster
+# than the pure-Python ones, which took 1.7 s of the suite on the edited stack files alone.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -31,16 +40,32 @@ def _declarations_only_through_synth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _plans: dict[str, synth.Plan] = {}
+_synthesize = synth.synthesize  # bound here: a test may patch synth.synthesize to answer from this cache
 
 
 @pytest.fixture
-def plan_of() -> Callable[[str], synth.Plan]:
-    """The plan of a checked-in stack file, synthesized once per test session."""
+def plan_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], synth.Plan]:
+    """The plan of a checked-in stack file, synthesized once per test run: the xdist worker that asks first
+    synthesizes it and leaves it pickled in the run's shared temporary folder for the other."""
     def get(stack: str) -> synth.Plan:
         if stack not in _plans:
-            _plans[stack] = synth.synthesize(stack, ROOT)
+            _plans[stack] = _shared_plan(stack, tmp_path_factory)
         return _plans[stack]
     return get
+
+
+def _shared_plan(stack: str, tmp_path_factory: pytest.TempPathFactory) -> synth.Plan:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _synthesize(stack, ROOT)
+    shared = tmp_path_factory.getbasetemp().parent  # one per run, above each worker's own basetemp
+    with open(shared / f"plan-{stack}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits no longer than it would take to synthesize
+        cached = shared / f"plan-{stack}.pickle"
+        if cached.exists():
+            return pickle.loads(cached.read_bytes())
+        plan = _synthesize(stack, ROOT)
+        cached.write_bytes(pickle.dumps(plan))
+        return plan
 
 
 @pytest.fixture(params=STACKS)
@@ -57,13 +82,13 @@ class Project:
             shutil.copy(ROOT / name, path / name)
 
     def config(self, stack: str) -> dict[str, Any]:
-        return yaml.safe_load((self.path / f"Pulumi.{stack}.yaml").read_text())["config"]
+        return yaml.load((self.path / f"Pulumi.{stack}.yaml").read_text(), Loader=YAML_LOADER)["config"]
 
     def edit(self, stack: str, change: Callable[[dict[str, Any]], Any]) -> "Project":
         """Apply `change` to the stack's `config:` mapping (keys like `mercur:network`)."""
         values = self.config(stack)
         change(values)
-        (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}, sort_keys=False))
+        (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.dump({"config": values}, Dumper=YAML_DUMPER, sort_keys=False))
         return self
 
     def synthesize(self, stack: str) -> synth.Plan:
@@ -102,6 +127,16 @@ def aws_client(service: str, region: str) -> Any:
 
 
 _session_holder: list = []
+_symmetric_private_key: list = []
+
+
+def _kms_private_key(key_spec: str) -> Any:
+    from moto.kms import utils as moto_kms_utils
+    if key_spec not in ("SYMMETRIC_DEFAULT", "", None):
+        return moto_kms_utils.generate_private_key(key_spec)
+    if not _symmetric_private_key:
+        _symmetric_private_key.append(moto_kms_utils.generate_private_key(key_spec))
+    return _symmetric_private_key[0]
 
 
 def _session() -> Any:
@@ -118,6 +153,7 @@ def aws(monkeypatch: pytest.MonkeyPatch):
     from moto import mock_aws
     from moto.core import utils as moto_core_utils
     from moto.eks import utils as moto_eks_utils
+    from moto.kms import models as moto_kms_models
     for name, value in _FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -127,6 +163,15 @@ def aws(monkeypatch: pytest.MonkeyPatch):
     # moto parses each service model again with a loader of its own (the RDS model alone is 1.5 MB of JSON):
     # the shared session's loader has it parsed already.
     monkeypatch.setattr(moto_core_utils, "create_loader", lambda: _session()._session.get_component("data_loader"))
+    # moto gives every KMS key an RSA-2048 private key, symmetric ones too, where it is never used (31 ms each,
+    # 2.5 s of the DR tests); symmetric keys share one. Asymmetric key specs still get a key of their own.
+    monkeypatch.setattr(moto_kms_models, "generate_private_key", _kms_private_key)
+    # moto's EC2 lists its regions at import, from three brand-new boto3 Sessions (about 0.4 s per process).
+    if "moto.ec2.models" not in sys.modules:
+        import boto3
+        with monkeypatch.context() as during_import:
+            during_import.setattr(boto3, "Session", lambda: _session())
+            import moto.ec2.models  # noqa: F401
     with mock_aws():
         yield aws_client
 
@@ -156,4 +201,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     gcpolicy.before_exit()
 
 
-
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The costliest tests first: xdist's worksteal hands each worker half of this order and lets the idle one
+    steal from the other's end, so moto's AWS (about 1 s to start in a process) stays on one worker and the
+    run ends on short tests instead of one worker finishing a long one alone."""
+    def cost(item: pytest.Item) -> int:
+        fixtures = getattr(item, "fixturenames", ())
+        return 0 if "aws" in fixtures else 1 if "project" in fixtures else 2
+    items.sort(key=cost)

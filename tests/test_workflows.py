@@ -8,13 +8,13 @@ import sys
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, YAML_LOADER
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def _load(name: str) -> dict:
-    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow = yaml.load((WORKFLOWS / name).read_text(), Loader=YAML_LOADER)
     workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on:` as true
     return workflow
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 import yaml
 
+from conftest import YAML_LOADER
 from mercur.offline import plan
 
 
@@ -35,7 +36,7 @@ def test_out_directory_holds_plan_diagram_and_manifests_that_match(plan_of, tmp_
                and r.type != "pulumi:providers:kubernetes"]
     manifests = sorted((tmp_path / "manifests").rglob("*.yaml"))
     assert len(manifests) == len(objects) == len(written) - 2
-    parsed = [yaml.safe_load(path.read_text()) for path in manifests]
+    parsed = [yaml.load(path.read_text(), Loader=YAML_LOADER) for path in manifests]
     assert sorted((m["kind"], m["metadata"]["name"], m["metadata"].get("namespace")) for m in parsed) == sorted(
         (o.inputs["kind"], o.inputs["metadata"]["name"], o.inputs["metadata"].get("namespace")) for o in objects)
     assert {p.relative_to(tmp_path / "manifests").parts[0] for p in manifests} == {"us-west-1", "us-east-1"}
