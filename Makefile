@@ -4,7 +4,12 @@ PYTHON   := $(VENV)/bin/python
 STACK    ?= prod
 PLAN_OUT ?=
 
-.PHONY: plan test bench clean
+.DEFAULT_GOAL := help
+.PHONY: help plan test bench diagram clean
+
+help:  ## list the targets (this)
+	@echo "make plan [STACK=dev|staging|prod] [PLAN_OUT=dir]   make test   (first run installs into $(VENV))"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  \1\t\2/' | expand -t 12
 
 # The venv is filled by uv when it is on PATH or installs from PyPI (about 3x faster than pip, compiling
 # bytecode on both cores), else by pip. `make plan` installs only the plan's dependencies.
@@ -31,9 +36,9 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt
 # and would then recompile every module on every run (about 30 ms of each plan).
 COMPILE := $(PYTHON) -m compileall -q -j 0 mercur > /dev/null
 
-plan: $(VENV)/.plan-deps  ## offline plan of $(STACK) (default prod): no Pulumi CLI or AWS account needed
+plan: $(VENV)/.plan-deps  ## offline plan of STACK (default prod): no Pulumi CLI or AWS account needed
 	@$(COMPILE)
-	$(PYTHON) -m mercur plan $(STACK) $(if $(PLAN_OUT),--out $(PLAN_OUT))
+	@$(PYTHON) -m mercur plan $(STACK) $(if $(PLAN_OUT),--out $(PLAN_OUT))
 
 # The suite caches bytecode (its own and pytest's rewritten test modules) even where PYTHONDONTWRITEBYTECODE
 # is set: three processes (two workers and the controller) import every module, and a run then takes ~1 s less.
@@ -43,5 +48,13 @@ test: $(VENV)/.dev-deps  ## the whole suite: unit, component and whole-program t
 bench: $(VENV)/.dev-deps  ## plan vs importing its SDK classes, synthetic stacks, the suite (writes nothing here)
 	$(PYTHON) -m mercur.offline.bench
 
-clean:
+# The README shows docs/prod-diagram.png; a test holds docs/prod-diagram.mmd to what `plan prod --out` writes.
+MERMAID_CLI := @mermaid-js/mermaid-cli@11.17.0
+diagram: $(VENV)/.plan-deps  ## redraw docs/prod-diagram.{mmd,png} (needs npm and Debian's chromium)
+	@rm -rf $(VENV)/diagram && $(PYTHON) -m mercur plan prod --out $(VENV)/diagram > /dev/null
+	cp $(VENV)/diagram/diagram.mmd docs/prod-diagram.mmd
+	PUPPETEER_SKIP_DOWNLOAD=1 npx --yes $(MERMAID_CLI) --puppeteerConfigFile docs/puppeteer.json \
+		--input docs/prod-diagram.mmd --output docs/prod-diagram.png --width 1600 --backgroundColor white --quiet
+
+clean:  ## remove the venv
 	rm -rf $(VENV) .pytest_cache

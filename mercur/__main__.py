@@ -1,6 +1,6 @@
 """Mercur platform command line.
 
-  python -m mercur plan STACK [--json] [--out DIR]          the stack's offline plan (no CLI, no AWS)
+  python -m mercur plan STACK [--types] [--json] [--out DIR] the stack's offline plan (no CLI, no AWS)
   python -m mercur dr check STACK --outputs FILE [--json]   could the live stack fail over right now?
   python -m mercur dr drill STACK --outputs FILE            fail over for real, measure, put it back
 """
@@ -8,10 +8,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Iterator
+from contextlib import contextmanager
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+PROGRESS_AFTER_SECONDS = 2.0  # a plan that takes longer says on stderr that it is still working, and how far
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                     "resource it declares and evaluate the policy rules. Exit 0: clean (advisory findings "
                     "allowed); 1: a mandatory policy is violated; 2: the stack file is invalid.")
     plan.add_argument("stack", help="stack name: reads Pulumi.STACK.yaml from the project directory")
+    plan.add_argument("--types", action="store_true", help="add each region's resource counts per type")
     plan.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
     plan.add_argument("--out", type=Path, metavar="DIR",
                       help="also write DIR/plan.json, DIR/diagram.mmd (Mermaid) and DIR/manifests/<region>/")
@@ -83,7 +90,8 @@ def _plan(args: argparse.Namespace) -> int:
     from .config import ConfigError
 
     try:
-        result = synth.synthesize(args.stack, args.project_dir.resolve())
+        with _progress(args.stack, synth.resources_declared):
+            result = synth.synthesize(args.stack, args.project_dir.resolve())
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
@@ -92,11 +100,32 @@ def _plan(args: argparse.Namespace) -> int:
     findings = compliance.evaluate(result, result.environment)
     if args.out:
         plan.write(result, findings, args.out)
-    print(plan.document(result, findings) if args.json else plan.summary(result, findings))
+    print(plan.document(result, findings) if args.json else
+          plan.summary(result, findings, types=args.types, style=plan.Style.for_stream(sys.stdout)))
     blocking = compliance.blocking(findings)
     for finding in blocking if args.json else ():
         print(finding.line(), file=sys.stderr)
     return EXIT_FAILED if blocking else EXIT_OK
+
+
+@contextmanager
+def _progress(stack: str, declared) -> Iterator[None]:
+    """Silence for a quick plan; past PROGRESS_AFTER_SECONDS, a line on stderr every interval until it ends."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def report() -> None:
+        while not done.wait(PROGRESS_AFTER_SECONDS):
+            print(f"planning {stack}: {declared()} resources declared, {time.monotonic() - started:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    reporter = threading.Thread(target=report, name="plan-progress", daemon=True)
+    reporter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        reporter.join()
 
 
 def _dr(args: argparse.Namespace) -> int:
@@ -138,11 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     return _plan(args) if args.command == "plan" else _dr(args)
 
 
+def run() -> int:
+    """`main()` as a process runs it: a reader that leaves early (`plan prod | head`) ends it quietly."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail too
+        code = EXIT_FAILED
+    return code
+
+
 if __name__ == "__main__":
     from mercur.offline import gcpolicy
 
     # Before the SDK imports (see mercur.offline.gcpolicy); tests that call main() keep their own policy.
     gcpolicy.for_short_process()
-    code = main()
+    code = run()
     gcpolicy.before_exit()
     sys.exit(code)

@@ -68,6 +68,14 @@ def _shared_plan(stack: str, tmp_path_factory: pytest.TempPathFactory) -> synth.
         return plan
 
 
+@pytest.fixture
+def checked_in_plans(plan_of, monkeypatch):
+    """For tests of a command, not of the synthesis: the checked-in stacks' plans come from the run's cache
+    (the same program on the same files), anything else is synthesized."""
+    monkeypatch.setattr(synth, "synthesize", lambda stack, project_dir: plan_of(stack)
+                        if project_dir == ROOT.resolve() else _synthesize(stack, project_dir))
+
+
 @pytest.fixture(params=STACKS)
 def stack_plan(request: pytest.FixtureRequest, plan_of: Callable[[str], synth.Plan]) -> synth.Plan:
     return plan_of(request.param)

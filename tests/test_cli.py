@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,25 +14,48 @@ from mercur.__main__ import main
 from conftest import ROOT
 
 
-@pytest.fixture
-def checked_in_plans(plan_of, monkeypatch):
-    """These tests are about the command, not the synthesis: the checked-in stacks' plans come from the
-    session's cache (the same program on the same files), anything else is synthesized."""
-    from mercur.offline import synth
-    synthesize = synth.synthesize
-    monkeypatch.setattr(synth, "synthesize", lambda stack, project_dir: plan_of(stack)
-                        if project_dir == ROOT.resolve() else synthesize(stack, project_dir))
-
-
 def test_plan_json_is_one_document_on_stdout(capsys, checked_in_plans) -> None:
     assert main(["plan", "dev", "--json", "--project-dir", str(ROOT)]) == 0
     out = capsys.readouterr().out
     assert json.loads(out)["stack"] == "dev"
 
 
-def test_plan_prints_the_summary(capsys, checked_in_plans) -> None:
+def test_plan_prints_the_summary_quietly_when_quick(capsys, checked_in_plans) -> None:
     assert main(["plan", "staging", "--project-dir", str(ROOT)]) == 0
-    assert "us-east-1 (passive)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out.startswith("mercur/staging PASS: ") and "\nus-east-1 · passive · " in captured.out
+    assert "\033[" not in captured.out and captured.err == ""  # not a terminal; done before any progress line
+
+
+def test_a_slow_plan_reports_progress_on_stderr(capsys, monkeypatch, checked_in_plans) -> None:
+    import time
+    import mercur.__main__ as cli
+    from mercur.offline import synth
+    answer = synth.synthesize
+    monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(synth, "synthesize", lambda *args: time.sleep(0.3) or answer(*args))
+    assert main(["plan", "dev", "--project-dir", str(ROOT)]) == 0
+    captured = capsys.readouterr()
+    progress = captured.err.splitlines()
+    assert len(progress) >= 2 and all(line.startswith("planning dev: ") for line in progress)
+    assert captured.out.startswith("mercur/dev PASS: ")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(capsys, monkeypatch) -> None:
+    """`python -m mercur plan prod | head`: the pipe closes under the command; it exits 1 without a word."""
+    import mercur.__main__ as cli
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return os.open(os.devnull, os.O_WRONLY)
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    monkeypatch.setattr(cli, "main", lambda: print("mercur/prod PASS: ...") or 0)
+    assert cli.run() == 1
+    assert capsys.readouterr().err == ""
 
 
 def test_bad_config_exits_2_with_one_line_and_no_resources(project, capsys, monkeypatch) -> None:
@@ -73,7 +97,7 @@ def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project,
 def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys, checked_in_plans) -> None:
     assert main(["plan", "prod", "--out", str(tmp_path), "--project-dir", str(ROOT)]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"plan.json", "diagram.mmd", "manifests"}
-    assert "Policies: 0 mandatory violation(s)" in capsys.readouterr().out
+    assert "Policies · 0 mandatory violations, 0 advisory findings" in capsys.readouterr().out
 
 
 def test_a_public_prod_api_exits_1_naming_the_rule(project, capsys) -> None:

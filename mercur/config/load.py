@@ -161,13 +161,21 @@ def _region_cidrs(name: str, data: bytes) -> list[str]:
         return []
 
 
+def _shown(directory: Path) -> str:
+    """A directory as the person typing the command sees it: relative to where they are, if inside it."""
+    try:
+        return str(directory.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(directory)
+
+
 def stack_file_keys(project_dir: Path, stack: str) -> dict[str, Any]:
     """The `mercur:` keys of `Pulumi.<stack>.yaml` (namespace stripped, ciphertext replaced)."""
     check_stack_name(stack)
     path = stack_file(project_dir, stack)
     if not path.exists():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError(path.name, "stack", f"no such stack file in {project_dir}",
+        raise ConfigError(path.name, "stack", f"no such stack file in {_shown(project_dir)}",
                           f"use one of: {', '.join(known) or 'none found'}")
     return copy.deepcopy(_mercur_keys(path.name, read_bytes(path)))
 

@@ -1,98 +1,203 @@
-"""A Mermaid deployment diagram drawn from the recorded resources (not from config): what will exist."""
+"""A Mermaid deployment diagram drawn from the recorded resources (not from config): what will exist.
+
+Laid out to read at page width: Route53 (the record, its health checks and the Region switch plan) on top,
+then one column per region in failover order (active first), each from its load balancer down through the
+cluster and the AZs to its database and backup vault; the global database's replication and the backup
+copies run between the columns. An AZ is one node (its subnets and NAT gateway as lines), which keeps a
+two-region stack within about 2:1.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from collections import defaultdict
+from typing import Any
 
-from .synth import Plan
+from .synth import Plan, Resource
 
 _WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+_STYLES = ["  classDef active fill:#e7f5e9,stroke:#2e7d32,stroke-width:2px,color:#1b3d1f",
+           "  classDef passive fill:#fff4e0,stroke:#b26a00,stroke-width:2px,color:#4a2c00",
+           "  classDef route53 fill:#eef2fb,stroke:#3a5ba0,color:#1a2a4a",
+           "  classDef legend fill:#ffffff,stroke:#9e9e9e,color:#424242"]
 
 
 def _id(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
+def _label(*lines: str) -> str:
+    return "<br/>".join(line.replace('"', "'") for line in lines if line)
+
+
 def mermaid(plan: Plan) -> str:
-    """AWS -> region -> VPC -> AZs (subnets) and EKS cluster -> apps; DNS failover and backup copy edges."""
     order = list(plan.outputs.get("failoverOrder", []))
-    lines = ["flowchart TB", f'  subgraph aws["AWS: {plan.project}/{plan.stack}"]']
-    for position, region in enumerate(order):
-        lines += _region(plan, region, "active" if position == 0 else "passive")
-    lines.append("  end")
-    lines += _failover_edges(plan) + _backup_edges(plan)
+    roles = {region: "active" if position == 0 else "passive" for position, region in enumerate(order)}
+    title = f"{plan.project}/{plan.stack} · " + ", ".join(f"{region} {role}" for region, role in roles.items())
+    lines = ["---", f'title: "{title}"', "---", "flowchart TB"]
+    lines += _route53(plan, order)
+    for region in order:
+        lines += _region(plan, region, roles[region])
+    lines += _traffic_edges(plan) + _database_edges(plan, order) + _backup_edges(plan, order)
+    lines += _legend(len(order) > 1) + _STYLES
+    lines += [f"  class {_id('region', region)} {role}" for region, role in roles.items()]
     return "\n".join(lines) + "\n"
+
+
+def _route53(plan: Plan, order: list[str]) -> list[str]:
+    records = plan.of_type("aws:route53/record:Record")
+    if not records:
+        return []
+    name = plan.outputs.get("recordName", records[0].inputs["name"])
+    failover = any(r.inputs.get("failoverRoutingPolicies") for r in records)
+    lines = ['  subgraph route53["Route53"]',
+             f'    dns(("{_label(name, "failover record" if failover else "alias record")}"))']
+    for switch in plan.of_type("aws:arcregionswitch/plan:Plan"):
+        steps = " → ".join(s["name"] for s in switch.inputs["workflows"][0]["steps"])
+        text = _label(f"Region switch plan {switch.inputs['name']}", steps,
+                      f"RTO target {switch.inputs['recoveryTimeObjectiveMinutes']} min")
+        lines.append(f'    switch[["{text}"]]')
+        lines.append("    switch -.->|flips| dns")
+    lines += ["  end", "  class route53 route53"]
+    return lines
 
 
 def _region(plan: Plan, region: str, role: str) -> list[str]:
     here = [r for r in plan.resources if r.region == region]
-    lines = [f'    subgraph {_id("region", region)}["{region} ({role})"]']
+    details: dict[str, Any] = plan.outputs.get("regions", {}).get(region, {})
+    lines = [f'  subgraph {_id("region", region)}["{region} · {role}"]', "    direction TB"]
+    entry = _entry_app(plan, region)
+    check = _health_check(plan, region)
+    if check:
+        text = _label(f"health check {region}",
+                      f"{check['type']} {check['resourcePath']} every {check['requestInterval']} s")
+        lines.append(f'    {_id("check", region)}{{{{"{text}"}}}}')
+    if entry:
+        lines.append(f'    {_id("lb", region)}[/"{_label("load balancer (NLB)", entry)}"/]')
+    for cluster in (r for r in here if r.type == "eks:index:Cluster"):
+        apps = _apps(here)
+        pools = [p for p in here if p.type == "kubernetes:karpenter.sh/v1:NodePool"]
+        limits = pools[0].inputs["spec"]["limits"] if pools else None
+        text = _label(f"EKS {cluster.inputs['name']} {cluster.inputs['version']}", *apps,
+                      f"NodePool up to {limits['cpu']} vCPU" if limits else "")
+        lines.append(f'    {_id("eks", region)}{{{{"{text}"}}}}')
     for vpc in (r for r in here if r.type == "aws:ec2/vpc:Vpc"):
-        lines.append(f'      subgraph {_id("vpc", region)}["VPC {vpc.inputs["cidrBlock"]}"]')
-        subnets = defaultdict(list)
-        for subnet in (r for r in here if r.type == "aws:ec2/subnet:Subnet"):
-            subnets[subnet.inputs["availabilityZoneId"]].append(subnet)
-        for zone in sorted(subnets):
-            lines.append(f'        subgraph {_id("az", zone)}["{zone}"]')
-            for subnet in sorted(subnets[zone], key=lambda s: ipaddress.ip_network(s.inputs["cidrBlock"])):
-                tier = subnet.inputs.get("tags", {}).get("mercur:tier", "subnet")
-                lines.append(f'          {_id("subnet", subnet.name)}["{tier} {subnet.inputs["cidrBlock"]}"]')
-            lines.append("        end")
-        for cluster in (r for r in here if r.type == "eks:index:Cluster"):
-            eks = _id("eks", region)
-            lines.append(f'        {eks}{{{{"EKS {cluster.inputs["name"]} ({cluster.inputs["version"]})"}}}}')
-            for workload in (r for r in here if r.type in _WORKLOADS):
-                app = workload.inputs["metadata"]["name"]
-                replicas = workload.inputs["spec"].get("replicas")
-                lines.append(f'        {_id("app", region, app)}(["{app} x{replicas}"])')
-                lines.append(f"        {eks} --> {_id('app', region, app)}")
-        lines.append("      end")
+        lines.append(f'    subgraph {_id("vpc", region)}["VPC {vpc.inputs["cidrBlock"]}"]')
+        lines.append("      direction TB")
+        lines += [f"      {line}" for line in _zones(plan, here, details)]
+        lines.append("    end")
+    database = details.get("database")
+    if database:
+        role_text = "writer" if database["role"] == "home" else "reader (replica)"
+        text = _label(f"Aurora {database['clusterId']}", role_text)
+        lines.append(f'    {_id("db", region)}[("{text}")]')
     for vault in (r for r in here if r.type == "aws:backup/vault:Vault"):
-        lines.append(f'      {_id("vault", region)}[("backup vault {vault.inputs["name"]}")]')
-    lines.append("    end")
+        lines.append(f'    {_id("vault", region)}[("{_label("backup vault", vault.inputs["name"])}")]')
+    lines.append("  end")
+    if check and entry:
+        lines.append(f"  {_id('check', region)} -.-|checks| {_id('lb', region)}")
+    if entry and any(r.type == "eks:index:Cluster" for r in here):
+        lines.append(f"  {_id('lb', region)} --> {_id('eks', region)}")
+    if database and any(r.type == "eks:index:Cluster" for r in here):
+        lines.append(f"  {_id('eks', region)} --> {_id('db', region)}")
     return lines
 
 
-def _failover_edges(plan: Plan) -> list[str]:
-    records = plan.of_type("aws:route53/record:Record")
-    if not records:
-        return []
-    endpoints = {}  # load balancer hostname -> (region, app)
-    for region, details in plan.outputs.get("regions", {}).items():
-        for app, hostname in (details.get("endpoints") or {}).items():
-            endpoints[hostname] = (region, app)
-    record_name = plan.outputs.get("recordName", records[0].inputs["name"])
-    lines = [f'  {_id("dns", record_name)}(("{record_name}"))']
-    def order(record) -> tuple:
-        policies = record.inputs.get("failoverRoutingPolicies") or [{"type": ""}]
-        return len(record.inputs["name"]), record.inputs["name"], policies[0]["type"] != "PRIMARY"
+def _apps(here: list[Resource]) -> list[str]:
+    ranges = {r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"]
+              for r in here if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"}
+    apps = []
+    for workload in sorted((r for r in here if r.type in _WORKLOADS), key=lambda r: r.inputs["metadata"]["name"]):
+        name = workload.inputs["metadata"]["name"]
+        spec = ranges.get(name)
+        apps.append(f"{name} ×{spec['minReplicas']}–{spec['maxReplicas']}" if spec
+                    else f"{name} ×{workload.inputs['spec']['replicas']}")
+    return apps
 
-    for record in sorted(records, key=order):
-        policies = record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}]
-        label = policies[0]["type"]
-        source = _id("dns", record.inputs["name"])
-        if record.inputs["name"] != record_name:
-            lines.append(f'  {source}(("{record.inputs["name"]}"))')
+
+def _zones(plan: Plan, here: list[Resource], details: dict[str, Any]) -> list[str]:
+    """One node per AZ, in zone-id order: its subnets (by address) and its NAT gateway."""
+    names = dict(zip(details.get("availabilityZoneIds", []), details.get("availabilityZones", [])))
+    subnets: dict[str, list[Resource]] = defaultdict(list)
+    for subnet in (r for r in here if r.type == "aws:ec2/subnet:Subnet"):
+        subnets[subnet.inputs["availabilityZoneId"]].append(subnet)
+    nat_zones = {plan.by_id(nat.inputs["subnetId"]).inputs["availabilityZoneId"]
+                 for nat in here if nat.type == "aws:ec2/natGateway:NatGateway"}
+    lines = []
+    for zone in sorted(subnets):
+        rows = [f"{s.inputs.get('tags', {}).get('mercur:tier', 'subnet')} {s.inputs['cidrBlock']}"
+                for s in sorted(subnets[zone], key=lambda s: ipaddress.ip_network(s.inputs["cidrBlock"]))]
+        rows += ["NAT gateway"] if zone in nat_zones else []
+        text = _label(f"{zone} · {names.get(zone, zone)}", *rows)
+        lines.append(f'{_id("az", zone)}["{text}"]')
+    return lines
+
+
+def _health_check(plan: Plan, region: str) -> dict[str, Any] | None:
+    """The region's endpoint health check (the one with a target; the switch's own checks have none)."""
+    return next((r.inputs for r in plan.of_type("aws:route53/healthCheck:HealthCheck")
+                 if r.inputs.get("fqdn") and r.inputs["tags"].get("mercur:region") == region), None)
+
+
+def _entry_app(plan: Plan, region: str) -> str | None:
+    """The app whose load balancer the DNS record points at in this region."""
+    endpoints = plan.outputs.get("regions", {}).get(region, {}).get("endpoints") or {}
+    targets = {alias["name"] for record in plan.of_type("aws:route53/record:Record")
+               for alias in record.inputs.get("aliases") or []}
+    return next((app for app, hostname in endpoints.items() if hostname in targets), None)
+
+
+def _traffic_edges(plan: Plan) -> list[str]:
+    lines = []
+    regions = plan.outputs.get("regions", {})
+    by_hostname = {hostname: region for region, details in regions.items()
+                   for hostname in (details.get("endpoints") or {}).values()}
+    for record in sorted(plan.of_type("aws:route53/record:Record"),
+                         key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"] != "PRIMARY"):
+        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
         for alias in record.inputs.get("aliases") or []:
-            if alias["name"] in endpoints:
-                target = _id("app", *endpoints[alias["name"]])
-            else:
-                target = _id("dns", alias["name"])
-            arrow = "==>" if label == "PRIMARY" else "-.->"
-            lines.append(f"  {source} {arrow}|{label}| {target}")
+            region = by_hostname.get(alias["name"])
+            if region:
+                arrow = "-.->" if policy == "SECONDARY" else "==>"
+                lines.append(f"  dns {arrow}|{policy}| {_id('lb', region)}")
     return lines
 
 
-def _backup_edges(plan: Plan) -> list[str]:
-    lines, seen = [], set()
-    for backup_plan in plan.of_type("aws:backup/plan:Plan"):
-        for rule in backup_plan.inputs.get("rules", []):
-            for copy in rule.get("copyActions") or []:
-                target = copy["destinationVaultArn"].split(":")[3]
-                edge = (backup_plan.region, target)
-                if edge not in seen:
-                    seen.add(edge)
-                    lines.append(f"  {_id('vault', backup_plan.region)} -.->|backup copy| {_id('vault', target)}")
+def _database_edges(plan: Plan, order: list[str]) -> list[str]:
+    """The global database below the regions, joined to the writer and to each replica. (Drawn straight from
+    writer to replica, the edge would push the passive column down a rank.)"""
+    regions = plan.outputs.get("regions", {})
+    members = [r for r in order if regions.get(r, {}).get("database")]
+    writer = next((r for r in members if regions[r]["database"]["role"] == "home"), None)
+    database = plan.outputs.get("database") or {}
+    if not writer or len(members) < 2 or not database.get("globalClusterId"):
+        return []
+    replicas = [r for r in members if r != writer]
+    text = _label(f"Aurora global database {database['globalClusterId']}",
+                  f"storage replication {writer} → {', '.join(replicas)}")
+    return ([f'  gdb[("{text}")]', f"  {_id('db', writer)} ===|writer| gdb"]
+            + [f"  {_id('db', replica)} ===|replica| gdb" for replica in replicas])
+
+
+def _backup_edges(plan: Plan, order: list[str]) -> list[str]:
+    """Copies between two vaults are one two-way edge; a one-way copy is a one-way edge."""
+    copies = {(region, target) for region, details in plan.outputs.get("regions", {}).items()
+              if (target := details.get("backupCopiesTo"))}
+    lines = []
+    for source, target in sorted(copies, key=lambda pair: (order.index(pair[0]) if pair[0] in order else 99)):
+        if (target, source) in copies:
+            # One two-way edge, written from the later region: written the other way, Mermaid's layout (dagre)
+            # draws the passive column left of the active one.
+            if order.index(source) > order.index(target):
+                lines.append(f"  {_id('vault', source)} <-.->|backup copies| {_id('vault', target)}")
+        else:
+            lines.append(f"  {_id('vault', source)} -.->|backup copies| {_id('vault', target)}")
     return lines
+
+
+def _legend(failover: bool) -> list[str]:
+    rows = ["green: active region" + (" · amber: passive" if failover else ""),
+            "thick: serving traffic, the database writer",
+            "dotted: " + ("standby traffic, health checks, backup copies" if failover else "health checks")]
+    return ['  subgraph legend["Legend"]', f'    key["{_label(*rows)}"]', "  end", "  class key legend"]

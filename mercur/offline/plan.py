@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,35 +15,33 @@ from .diagram import mermaid
 from .synth import Plan, Resource
 
 _GLOBAL = "global"
-_TREE_TYPES = {  # what the per-region tree shows, in this order, and how it names each
-    "aws:ec2/vpc:Vpc": lambda r: f"VPC {r.inputs['cidrBlock']}",
-    "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs['tags'].get('mercur:tier', 'subnet')} subnet "
-                                       f"{r.inputs['cidrBlock']} in {r.inputs['availabilityZoneId']}",
-    "aws:ec2/natGateway:NatGateway": lambda r: f"NAT gateway {r.name}",
-    "eks:index:Cluster": lambda r: f"EKS {r.inputs['name']} {r.inputs['version']}, "
-                                   f"{'public+private' if r.inputs.get('endpointPublicAccess') else 'private'} API",
-    "kubernetes:karpenter.sh/v1:NodePool": lambda r: f"NodePool {r.inputs['metadata']['name']} (Auto Mode): "
-                                                     f"{_requirements(r.inputs['spec'])}",
-    "kubernetes:apps/v1:Deployment": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
-                                               f"replicas ({r.inputs['metadata']['annotations']['mercur.io/role']})",
-    "kubernetes:apps/v1:StatefulSet": lambda r: f"app {r.inputs['metadata']['name']}: {r.inputs['spec']['replicas']} "
-                                                f"replicas with volumes",
-    "aws:rds/globalCluster:GlobalCluster": lambda r: f"Aurora global database {r.inputs['globalClusterIdentifier']} "
-                                                     f"({r.inputs['engine']} {r.inputs['engineVersion']})",
-    "aws:rds/cluster:Cluster": lambda r: f"Aurora cluster {r.inputs['clusterIdentifier']}"
-                                         f"{' (global member)' if r.inputs.get('globalClusterIdentifier') else ''}",
-    "aws:rds/clusterInstance:ClusterInstance": lambda r: f"DB instance {r.inputs['identifier']} "
-                                                         f"{r.inputs['instanceClass']}",
-    "aws:backup/vault:Vault": lambda r: f"backup vault {r.inputs['name']}",
-    "aws:arcregionswitch/plan:Plan": lambda r: f"Region switch plan {r.inputs['name']}: "
-                                               + ", ".join(f"activate {w['workflowTargetRegion']} ("
-                                                           + " -> ".join(s['name'] for s in w['steps']) + ")"
-                                                           for w in r.inputs['workflows'])
-                                               + f", RTO {r.inputs['recoveryTimeObjectiveMinutes']} min",
-    "aws:route53/healthCheck:HealthCheck": lambda r: f"health check {r.inputs['type']} {r.inputs['fqdn']}"
-                                                     f"{r.inputs['resourcePath']}",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda r: f"alarm {r.inputs['name']}",
-}
+_WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+_LABEL_WIDTH = 9  # the per-region block's left column: network, cluster, nodes, apps, database, backups
+
+
+def plural(count: int | float, noun: str, many: str | None = None) -> str:
+    """`1 resource`, `2 resources`, `1 policy`, `3 policies`."""
+    return f"{count:g} {noun if count == 1 else many or noun + 's'}"
+
+
+class Style:
+    """ANSI colour for a terminal; plain text for a pipe, a file, CI logs, or wherever NO_COLOR is set."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream: Any) -> "Style":
+        return cls(bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR"))
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def bold(self, text: str) -> str:
+        return self._paint("1", text)
+
+    def verdict(self, passed: bool, text: str | None = None) -> str:
+        return self._paint("32" if passed else "1;31", text or ("pass" if passed else "FAIL"))
 
 
 def _requirements(spec: dict[str, Any]) -> str:
@@ -61,111 +60,223 @@ def document(plan: Plan, findings: Sequence[Finding] = ()) -> str:
     return json.dumps(body, indent=2, default=str)
 
 
-def summary(plan: Plan, findings: Sequence[Finding] = ()) -> str:
-    """Resources per region and type, a tree of what matters, objectives, policy results, totals."""
+def summary(plan: Plan, findings: Sequence[Finding] = (), types: bool = False, style: Style = Style(False)) -> str:
+    """The verdict first, one block per region, then DNS and the Region switch, the RPO and the findings;
+    per-type counts per region with `types`."""
     order: list[str] = list(plan.outputs.get("failoverOrder", []))
-    regions = order + sorted({r.region for r in plan.resources if r.region and r.region not in order})
-    by_region: dict[str, Counter[str]] = {}
+    objectives: dict[str, Any] = plan.outputs.get("objectives", {})
+    regions: dict[str, Any] = plan.outputs.get("regions", {})
+    placed: dict[str, list[Resource]] = {}
     for resource in plan.resources:
-        by_region.setdefault(resource.region or _GLOBAL, Counter())[resource.type] += 1
+        placed.setdefault(resource.region or _GLOBAL, []).append(resource)
+    health_alarms = [r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                     if "HealthCheckId" in (r.inputs.get("dimensions") or {})]
 
-    lines = [f"{plan.project}/{plan.stack}: {len(plan.resources)} resources in {len(regions)} region(s)", ""]
-    region_outputs: dict[str, Any] = plan.outputs.get("regions", {})
-    for region in regions + ([_GLOBAL] if _GLOBAL in by_region else []):
-        counts = by_region.get(region, Counter())
-        role = "" if region == _GLOBAL or region not in order else \
-            (" (active)" if region == order[0] else " (passive)")
-        lines.append(f"{region}{role}: {sum(counts.values())} resources")
-        details = region_outputs.get(region, {})
-        if details:
-            lines.append(f"  cluster {details.get('clusterName')}, AZs {', '.join(details.get('availabilityZones', []))}")
-        in_region = [r for r in plan.resources if (r.region or _GLOBAL) == region]
-        lines += _tree(in_region)
-        lines += _capacity(in_region, plan.outputs.get("objectives", {}).get("capacity"))
-        width = max((len(t) for t in counts), default=0)
-        lines += [f"  {type_:<{width}}  {count:>3}" for type_, count in sorted(counts.items())]
+    lines = [_verdict(plan, findings, objectives, order, style), ""]
+    for position, region in enumerate(order):
+        role = "active" if position == 0 else "passive"
+        here = [r for r in placed.get(region, []) if r not in health_alarms]
+        lines.append(style.bold(f"{region} · {role} · {plural(len(placed.get(region, [])), 'resource')}"))
+        lines += _region_block(here, regions.get(region, {}), objectives, style)
+        lines += _types(placed.get(region, [])) if types else []
         lines.append("")
-    lines += _objectives(plan.outputs.get("objectives", {}), region_outputs)
-    lines += _policy_results(findings)
-    totals = Counter(r.type for r in plan.resources)
-    lines.append(f"Totals: {len(plan.resources)} resources, {len(totals)} types, "
-                 f"{sum(1 for r in plan.resources if r.custom)} custom, "
-                 f"{sum(1 for r in plan.resources if r.protect)} protected")
-    return "\n".join(lines)
+    for elsewhere in sorted(set(placed) - set(order) - {_GLOBAL}):  # e.g. Route53's alarms, in us-east-1
+        lines.append(style.bold(f"{elsewhere} · not serving · {plural(len(placed[elsewhere]), 'resource')}")
+                     + (": the health-check alarms and their topic (Route53 publishes health only here)"
+                        if any(a.region == elsewhere for a in health_alarms) else ""))
+        lines += (_types(placed[elsewhere]) if types else []) + [""]
+    lines += _global_block(placed.get(_GLOBAL, []), style, types)
+    lines += _dns_block(plan, regions, objectives, health_alarms, style)
+    lines += _recovery_block(objectives, regions, style)
+    lines += _policy_results(findings, style)
+    return "\n".join(lines).rstrip("\n")
 
 
-def _tree(resources: list[Resource]) -> list[str]:
-    lines = [describe(resource) for type_, describe in _TREE_TYPES.items()
-             for resource in resources if resource.type == type_]
-    return [f"  {'└─' if index == len(lines) - 1 else '├─'} {line}" for index, line in enumerate(lines)]
-
-
-def _capacity(resources: list[Resource], capacity: dict[str, Any] | None) -> list[str]:
-    """The region's NodePool limits against the peak it carries after a failover (every app at its maximum)."""
-    pools = [r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"]
-    if not capacity or not pools:
-        return []
-    limits = pools[0].inputs["spec"]["limits"]
-    peak, required = capacity["peak"], capacity["required"]
-    holds = int(limits["cpu"]) >= required["cpu"] and int(limits["memory"].removesuffix("Gi")) >= required["memoryGib"]
-    return [f"  capacity after a failover: peak {peak['cpu']:g} vCPU / {peak['memoryGib']:g}Gi requested, needs "
-            f"{required['cpu']} vCPU / {required['memoryGib']}Gi of nodes; limits {limits['cpu']} vCPU / "
-            f"{limits['memory']} ({'holds' if holds else 'DOES NOT HOLD'})"]
-
-
-def _objectives(objectives: dict[str, Any], regions: dict[str, Any]) -> list[str]:
-    """Target vs achievable recovery objectives, and where each region's backups go."""
-    lines = []
-    rpo = objectives.get("rpoMinutes")
+def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any], order: list[str],
+             style: Style) -> str:
+    """`mercur/prod PASS: policies pass · RPO pass · RTO pass · capacity pass; 255 resources in 2 regions`."""
+    mandatory = sum(1 for f in findings if f.mandatory)
+    checks = [("policies", mandatory == 0,
+               f"{plural(mandatory, 'violation')}, {plural(len(findings) - mandatory, 'advisory', 'advisories')}")]
+    rpo = objectives.get("rpoMinutes") or {}
     if rpo:
-        lines.append("RPO, per kind of loss:")
-        for kind, label in _LOSS_KINDS.items():
-            point = rpo[kind]
-            verdict = "met" if point["achievable"] <= point["target"] else "NOT MET"
-            lines.append(f"  {label:<26} target {point['target']:>5} min, achievable {point['achievable']:>6g} min "
-                         f"({verdict}; {point['basis']})")
-    rto = objectives.get("rtoMinutes")
-    if rto:
-        if rto["achievable"] is None:
-            lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
-        elif "regionSwitch" in objectives:
-            lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"])
-        else:
-            verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
-            check, terms = objectives["healthCheck"], objectives["rtoTermsSeconds"]
-            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min to the first "
-                         f"request ({verdict}); full capacity after {rto['fullCapacity']:g} min")
-            lines.append(f"  first request: {_terms(terms['firstRequest'])}")
-            lines.append(f"  full capacity: {_terms(terms['fullCapacity'])}")
-            lines.append(f"  (detection: health checks every {check['intervalSeconds']} s x "
-                         f"{check['failureThreshold']} failures; unhealthy once no more than 18% of Route53's checkers see it healthy)")
-    copies = [f"{region} -> {details['backupCopiesTo']}" for region, details in regions.items()
-              if details.get("backupCopiesTo")]
-    if copies:
-        lines.append(f"Backup copies: {', '.join(copies)}")
-    return lines + ([""] if lines else [])
+        met = sum(1 for point in rpo.values() if point["achievable"] <= point["target"])
+        checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"))
+    rto = objectives.get("rtoMinutes") or {}
+    if rto and rto.get("achievable") is not None:
+        checks.append(("RTO", rto["achievable"] <= rto["target"], f"{rto['achievable']:.1f} of {rto['target']:g} min"))
+    elif rto:
+        checks.append(("RTO", True, "single region, no failover"))
+    capacity = objectives.get("capacity")
+    if capacity:
+        checks.append(("capacity", _holds(capacity), "NodePool limits hold the peak"))
+    passed = all(ok for _, ok, _ in checks)
+    head = f"{plan.project}/{plan.stack} {style.verdict(passed, 'PASS' if passed else 'FAIL')}"
+    parts = [f"{name} {style.verdict(ok)} ({detail})" for name, ok, detail in checks]
+    return (f"{head}: {' · '.join(parts)}; {plural(len(plan.resources), 'resource')} in "
+            f"{plural(len(order), 'region')}")
 
 
-def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, Any]) -> list[str]:
-    verdict = "met" if rto["achievable"] <= rto["target"] else "NOT MET"
-    steps = switch["stepsSeconds"]
-    first = next(iter(steps))
-    lines = [f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:.1f} min ({verdict}): the Region "
-             f"switch plan's steps after its approval",
-             f"  steps: {' | '.join(f'{k} {v} s' for k, v in switch['parallelSeconds'].items())} in parallel "
-             f"({steps[first]} s) + traffic {steps['traffic']} s (health checks flip, then the DNS TTL) = "
-             f"{sum(steps.values())} s",
-             f"  before them: detection {switch['detectionSeconds']} s (health checks every "
-             f"{check['intervalSeconds']} s x {check['failureThreshold']} failures), then "
-             + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"
-                if switch["approvalTimeoutMinutes"] else "the plan runs")
-             + (f"; automatically after {switch['automaticAfterMinutes']} min red"
-                if switch["automaticAfterMinutes"] else "; never automatically")]
+def _holds(capacity: dict[str, Any]) -> bool:
+    limits, required = capacity["limits"], capacity["required"]
+    return limits["cpu"] >= required["cpu"] and limits["memoryGib"] >= required["memoryGib"]
+
+
+def _row(label: str, text: str) -> str:
+    return f"  {label:<{_LABEL_WIDTH}} {text}"
+
+
+def _region_block(here: list[Resource], details: dict[str, Any], objectives: dict[str, Any],
+                  style: Style) -> list[str]:
+    def of(type_: str) -> list[Resource]:
+        return [r for r in here if r.type == type_]
+
+    lines = []
+    zones = sorted(zip(details.get("availabilityZoneIds", []), details.get("availabilityZones", [])))
+    for vpc in of("aws:ec2/vpc:Vpc"):
+        nats = len(of("aws:ec2/natGateway:NatGateway"))
+        egress = (f"{plural(nats, 'NAT gateway')}" + (" (one per AZ)" if nats == len(zones) else "")
+                  if nats else "no NAT (interface endpoints)")
+        lines.append(_row("network", f"VPC {vpc.inputs['cidrBlock']} across {plural(len(zones), 'AZ')} "
+                                     f"({', '.join(f'{zone_id} {name}' for zone_id, name in zones)}); {egress}"))
+    for cluster in of("eks:index:Cluster"):
+        api = "public+private" if cluster.inputs.get("endpointPublicAccess") else "private"
+        lines.append(_row("cluster", f"EKS {cluster.inputs['name']} {cluster.inputs['version']}, {api} API"))
+    capacity = objectives.get("capacity")
+    for pool in of("kubernetes:karpenter.sh/v1:NodePool"):
+        limits = pool.inputs["spec"]["limits"]
+        text = f"NodePool {pool.inputs['metadata']['name']}: {_requirements(pool.inputs['spec'])}; limits " \
+               f"{limits['cpu']} vCPU / {limits['memory']}"
+        if capacity:
+            required, holds = capacity["required"], _holds(capacity)
+            text += (f" {'≥' if holds else '<'} {required['cpu']:g} vCPU / {required['memoryGib']:g}Gi needed at the "
+                     f"peak ({style.verdict(holds, 'holds' if holds else 'DOES NOT HOLD')})")
+        lines.append(_row("nodes", text))
+    ranges = {r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"]
+              for r in of("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")}
+    apps = []
+    for workload in (r for r in here if r.type in _WORKLOADS):
+        name = workload.inputs["metadata"]["name"]
+        spec = ranges.get(name)
+        count = (f"{spec['minReplicas']}–{spec['maxReplicas']}" if spec else f"{workload.inputs['spec']['replicas']}")
+        volumes = " with volumes" if workload.type.endswith("StatefulSet") else ""
+        apps.append(f"{name} {count}{volumes}")
+    if apps:
+        lines.append(_row("apps", ", ".join(sorted(apps)) + " replicas (min–max)"))
+    database = details.get("database")
+    instances = of("aws:rds/clusterInstance:ClusterInstance")
+    if database:
+        role = {"home": "writer", "member": "reader, replicating"}.get(database["role"], database["role"])
+        sizes = Counter(i.inputs["instanceClass"] for i in instances)
+        lines.append(_row("database", f"Aurora {database['clusterId']} ({role}), "
+                                      + ", ".join(f"{n} × {size}" for size, n in sorted(sizes.items()))))
+    for vault in of("aws:backup/vault:Vault"):
+        locked = " (locked)" if of("aws:backup/vaultLockConfiguration:VaultLockConfiguration") else ""
+        target = details.get("backupCopiesTo")
+        lines.append(_row("backups", f"vault {vault.inputs['name']}{locked}"
+                                     + (f" → copies to {target}" if target else ", no copy")))
     return lines
 
 
-_LOSS_KINDS = {"regionLoss": "a region lost:", "corruption": "bad data written:",
-               "regionLossAndCorruption": "both at once:"}
+def _types(resources: list[Resource]) -> list[str]:
+    counts = Counter(r.type for r in resources)
+    width = max((len(t) for t in counts), default=0)
+    return [f"    {type_:<{width}}  {count:>3}" for type_, count in sorted(counts.items())]
+
+
+def _global_block(resources: list[Resource], style: Style, types: bool) -> list[str]:
+    if not resources:
+        return []
+    database = [r for r in resources if r.type == "aws:rds/globalCluster:GlobalCluster"]
+    roles = sum(1 for r in resources if r.type == "aws:iam/role:Role")
+    parts = [f"Aurora global database {d.inputs['globalClusterIdentifier']} ({d.inputs['engine']} "
+             f"{d.inputs['engineVersion']})" for d in database]
+    parts += [plural(roles, "IAM role")] if roles else []
+    lines = [style.bold(f"global · {plural(len(resources), 'resource')}") + (f": {', '.join(parts)}" if parts else "")]
+    return lines + (_types(resources) if types else []) + [""]
+
+
+def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], alarms: list[Resource],
+               style: Style) -> list[str]:
+    records = plan.of_type("aws:route53/record:Record")
+    if not records:
+        return []
+    serving = {hostname: (region, app) for region, details in regions.items()
+               for app, hostname in (details.get("endpoints") or {}).items()}
+    name = plan.outputs.get("recordName", records[0].inputs["name"])
+    kind = "failover" if any(r.inputs.get("failoverRoutingPolicies") for r in records) else "alias"
+    lines = [style.bold(f"DNS {name} · {kind} record")]
+    for record in sorted(records, key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"]
+                         != "PRIMARY"):
+        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
+        for alias in record.inputs.get("aliases") or []:
+            region, app = serving.get(alias["name"], ("?", alias["name"]))
+            lines.append(_row(policy, f"→ {region} {app} load balancer"))
+    checks = [r for r in plan.of_type("aws:route53/healthCheck:HealthCheck") if r.inputs.get("fqdn")]
+    if checks:
+        check = checks[0].inputs
+        where = "each region's load balancer" if len(checks) > 1 else "the load balancer"
+        lines.append(_row("checks", f"{check['type']} {check['resourcePath']} on {where} every "
+                                    f"{check['requestInterval']} s × {check['failureThreshold']} failures"))
+    if alarms:
+        where = sorted({a.region for a in alarms})
+        lines.append(_row("alarms", f"{', '.join(a.inputs['name'] for a in sorted(alarms, key=lambda a: a.inputs['name']))}"
+                                    f" (in {', '.join(where)}, where Route53 publishes health)"))
+    switch_plans = plan.of_type("aws:arcregionswitch/plan:Plan")
+    for switch in switch_plans:
+        steps = " → ".join(s["name"] for s in switch.inputs["workflows"][0]["steps"])
+        lines.append(style.bold(f"Region switch {switch.inputs['name']}") + f" · {steps}, towards either region")
+    rto = objectives.get("rtoMinutes") or {}
+    if "regionSwitch" in objectives and rto.get("achievable") is not None:
+        lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"], style)
+    return lines + [""]
+
+
+def _recovery_block(objectives: dict[str, Any], regions: dict[str, Any], style: Style) -> list[str]:
+    """RPO per kind of loss, and the RTO where no Region switch plan gives it."""
+    lines = []
+    rpo = objectives.get("rpoMinutes")
+    if rpo:
+        lines.append(style.bold("RPO per kind of loss") + " · target / achievable")
+        for kind, label in _LOSS_KINDS.items():
+            point = rpo[kind]
+            ok = point["achievable"] <= point["target"]
+            lines.append(f"  {label:<18} {point['target']:>5g} / {point['achievable']:<5g} min  "
+                         f"{style.verdict(ok)}  {point['basis']}")
+    rto = objectives.get("rtoMinutes")
+    if rto and "regionSwitch" not in objectives:
+        if rto["achievable"] is None:
+            lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
+        else:
+            ok = rto["achievable"] <= rto["target"]
+            check, terms = objectives["healthCheck"], objectives["rtoTermsSeconds"]
+            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min to the first "
+                         f"request ({style.verdict(ok)}); full capacity after {rto['fullCapacity']:g} min")
+            lines.append(f"  first request: {_terms(terms['firstRequest'])}")
+            lines.append(f"  full capacity: {_terms(terms['fullCapacity'])}")
+            lines.append(f"  (detection: health checks every {check['intervalSeconds']} s x "
+                         f"{check['failureThreshold']} failures)")
+    return lines + ([""] if lines else [])
+
+
+def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, Any], style: Style) -> list[str]:
+    ok = rto["achievable"] <= rto["target"]
+    steps = switch["stepsSeconds"]
+    first = next(iter(steps))
+    return [_row("RTO", f"{rto['achievable']:.1f} of {rto['target']:g} min {style.verdict(ok)}: "
+                        f"{' | '.join(f'{k} {v} s' for k, v in switch['parallelSeconds'].items())} in parallel "
+                        f"({steps[first]} s) + traffic {steps['traffic']} s (checks flip, then the DNS TTL) = "
+                        f"{sum(steps.values())} s after the approval"),
+            _row("before", f"detection {switch['detectionSeconds']} s ({check['intervalSeconds']} s × "
+                           f"{check['failureThreshold']}), then "
+                           + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"
+                              if switch["approvalTimeoutMinutes"] else "the plan runs")
+                           + (f"; automatically after {switch['automaticAfterMinutes']} min red"
+                              if switch["automaticAfterMinutes"] else "; never automatically"))]
+
+
+_LOSS_KINDS = {"regionLoss": "a region lost", "corruption": "bad data written",
+               "regionLossAndCorruption": "both at once"}
 _TERM_NAMES = {"detection": "detection", "dnsTtl": "DNS TTL", "standbyServes": "standby pods serve",
                "hpaReaction": "HPA reacts", "nodeLaunch": "node launch", "imagePull": "image pull",
                "startupBudget": "startup probe budget"}
@@ -176,11 +287,11 @@ def _terms(terms: dict[str, int]) -> str:
         f" = {sum(terms.values())} s"
 
 
-def _policy_results(findings: Sequence[Finding]) -> list[str]:
+def _policy_results(findings: Sequence[Finding], style: Style) -> list[str]:
     mandatory = sum(1 for f in findings if f.mandatory)
-    lines = [f"Policies: {mandatory} mandatory violation(s), {len(findings) - mandatory} advisory finding(s)"]
-    lines += [f"  {finding.line()}" for finding in findings]
-    return lines + [""]
+    lines = [style.bold("Policies") + f" · {plural(mandatory, 'mandatory violation')}, "
+             f"{plural(len(findings) - mandatory, 'advisory finding')}"]
+    return lines + [f"  {finding.line()}" for finding in findings]
 
 
 def manifests(plan: Plan) -> dict[str, str]:

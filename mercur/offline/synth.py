@@ -421,10 +421,20 @@ def _empty_stack_trace():
     return source_pb2.StackTrace()
 
 
+_live: list[_RecordingMonitor] = []  # the monitor of the synthesis under way, for resources_declared()
+
+
+def resources_declared() -> int:
+    """How many resources the synthesis under way has declared so far (0 when none runs): read from another
+    thread for progress, a length read under the GIL."""
+    return len(_live[-1].recorded) if _live else 0
+
+
 def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:
     """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map."""
     global _recording
     monitor = _RecordingMonitor()
+    _live.append(monitor)
     outputs: dict[str, Any] = {}
 
     def program() -> pulumi.Output:
@@ -448,6 +458,7 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
         raise
     finally:
         _recording = False
+        _live.remove(monitor)
         pulumi.runtime.set_all_config({})
     # Registrations arrive in whatever order the event loop resolves them; sorted by URN, every run's document
     # is identical.

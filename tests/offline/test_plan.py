@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import io
 import json
+import re
 from collections import Counter
 
 import yaml
@@ -31,7 +34,7 @@ def test_out_directory_holds_plan_diagram_and_manifests_that_match(plan_of, tmp_
     result = plan_of("prod")
     written = plan.write(result, [], tmp_path)
     assert json.loads((tmp_path / "plan.json").read_text())["stack"] == "prod"
-    assert (tmp_path / "diagram.mmd").read_text().startswith("flowchart")
+    assert "\nflowchart TB\n" in (tmp_path / "diagram.mmd").read_text()
     objects = [r for r in result.resources if r.type.startswith("kubernetes:") and r.custom
                and r.type != "pulumi:providers:kubernetes"]
     manifests = sorted((tmp_path / "manifests").rglob("*.yaml"))
@@ -42,21 +45,81 @@ def test_out_directory_holds_plan_diagram_and_manifests_that_match(plan_of, tmp_
     assert {p.relative_to(tmp_path / "manifests").parts[0] for p in manifests} == {"us-west-1", "us-east-1"}
 
 
-def test_summary_shows_the_tree_objectives_and_policy_results(plan_of) -> None:
+def _summary(plan_of, stack: str, **options) -> str:
     from mercur.offline import compliance
-    text = plan.summary(plan_of("dev"), compliance.evaluate(plan_of("dev"), "dev"))
-    assert "├─ EKS mercur-dev-usw1 1.35, public+private API" in text
-    assert "RTO: target 60 min; single region, no failover" in text
-    assert "Policies: 0 mandatory violation(s), 4 advisory finding(s)" in text
-    assert "[advisory] eks-endpoint-private: urn:pulumi:dev::mercur::" in text
+    result = plan_of(stack)
+    return plan.summary(result, compliance.evaluate(result, stack), **options)
 
 
-def test_summary_lists_regions_in_failover_order_with_counts(plan_of) -> None:
+def test_the_first_line_is_the_verdict_on_policies_rpo_rto_and_capacity(plan_of) -> None:
+    rto = plan_of("prod").outputs["objectives"]["rtoMinutes"]
+    first = _summary(plan_of, "prod").splitlines()[0]
+    assert first.startswith("mercur/prod PASS: policies pass (0 violations, 0 advisories) · RPO pass (3 of 3 ")
+    assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']} min)" in first and "capacity pass" in first
+    assert first.endswith(f"; {len(plan_of('prod').resources)} resources in 2 regions")
+    assert _summary(plan_of, "dev").splitlines()[0].endswith("resources in 1 region")
+
+
+def test_a_failing_objective_or_policy_turns_the_verdict_to_fail_naming_it(plan_of) -> None:
+    from mercur.offline.compliance import Finding
+    result = copy.deepcopy(plan_of("prod"))
+    result.outputs["objectives"]["rpoMinutes"]["corruption"]["target"] = 1  # achievable is 5 min
+    result.outputs["objectives"]["capacity"]["limits"]["cpu"] = 8
+    violation = Finding("rule-x", "urn:pulumi:prod::mercur::x", "broken", True)
+    first, *rest = plan.summary(result, [violation]).splitlines()
+    assert first.startswith("mercur/prod FAIL: policies FAIL (1 violation, 0 advisories) · RPO FAIL (2 of 3 ")
+    assert "RTO pass" in first and "capacity FAIL" in first
+    assert "  [mandatory] rule-x: urn:pulumi:prod::mercur::x: broken" in rest
+    assert any(line.startswith("  bad data written ") and " FAIL " in line for line in rest)
+
+
+def test_prods_summary_fits_60_lines_and_the_type_counts_wait_for_types(plan_of) -> None:
+    text = _summary(plan_of, "prod")
+    assert len(text.splitlines()) <= 60 and "aws:ec2/subnet:Subnet" not in text
+    typed = _summary(plan_of, "prod", types=True)
+    west = Counter(r.type for r in plan_of("prod").resources if r.region == "us-west-1")
+    block = typed[typed.index("us-west-1 · active"):typed.index("us-east-1 · passive")]
+    assert all(re.search(rf"^    {re.escape(type_)} +{count}$", block, re.M) for type_, count in west.items())
+
+
+def test_one_block_per_region_in_failover_order_with_azs_ranges_database_and_copies(plan_of) -> None:
     result = plan_of("prod")
-    text = plan.summary(result)
-    assert text.splitlines()[0] == f"mercur/prod: {len(result.resources)} resources in 2 region(s)"
-    assert text.index("us-west-1 (active)") < text.index("us-east-1 (passive)")
-    west = Counter(r.type for r in result.resources if r.region == "us-west-1")
-    assert f"us-west-1 (active): {sum(west.values())} resources" in text
-    assert "cluster mercur-prod-usw1, AZs us-west-1c, us-west-1b" in text
-    assert f"Totals: {len(result.resources)} resources" in text
+    text = _summary(plan_of, "prod")
+    west, east = text.index("\nus-west-1 · active · "), text.index("\nus-east-1 · passive · ")
+    assert west < east
+    block = text[west:east]
+    assert block.splitlines()[1].endswith(f"{sum(1 for r in result.resources if r.region == 'us-west-1')} resources")
+    network = next(line for line in block.splitlines() if line.startswith("  network "))
+    zones = result.outputs["regions"]["us-west-1"]["availabilityZoneIds"]
+    assert [network.index(zone) for zone in sorted(zones)] == sorted(network.index(zone) for zone in zones)
+    for hpa in (r for r in result.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+                if r.region == "us-west-1"):
+        spec = hpa.inputs["spec"]
+        assert f"{spec['scaleTargetRef']['name']} {spec['minReplicas']}–{spec['maxReplicas']}" in block
+    assert "Aurora mercur-prod-usw1 (writer)" in block and "→ copies to us-east-1" in block
+    assert "(DOES NOT HOLD)" not in block and "(holds)" in block
+    assert "unhealthy" not in text[east:text.index("\nDNS ")]  # us-east-1 holds them; the DNS block shows them
+
+
+def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
+    text = _summary(plan_of, "prod")
+    dns = text[text.index("DNS shop.mercur.example · failover record"):]
+    assert dns.index("PRIMARY   → us-west-1 storefront") < dns.index("SECONDARY → us-east-1 storefront")
+    assert "mercur-prod-us-west-1-unhealthy" in dns and "Region switch mercur-prod-switch · approve → " in dns
+    assert "= 310 s after the approval" in dns and "never automatically" in dns
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert plan.Style.for_stream(Terminal()).verdict(False) == "\033[1;31mFAIL\033[0m"
+    assert plan.Style.for_stream(io.StringIO()).verdict(False) == "FAIL"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert plan.Style.for_stream(Terminal()).verdict(True) == "pass"
+
+
+def test_plurals() -> None:
+    assert [plan.plural(1, "resource"), plan.plural(2, "region"), plan.plural(0, "advisory", "advisories"),
+            plan.plural(1, "AZ")] == ["1 resource", "2 regions", "0 advisories", "1 AZ"]
