@@ -37,7 +37,7 @@ def default_tags(stack: StackConfig, region: str) -> dict[str, str]:
 
 
 class Platform(pulumi.ComponentResource):
-    """Builds every region; `exports` is the stack-output contract the DR tooling reads (see README)."""
+    """Builds every region; `exports` is the stack-output contract the DR tooling reads (docs/contracts.md)."""
 
     def __init__(self, name: str, stack: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:platform:Platform", name, None, opts)
