@@ -87,7 +87,7 @@ def summary(plan: Plan, findings: Sequence[Finding] = (), types: bool = False, s
         lines += (_types(placed[elsewhere]) if types else []) + [""]
     lines += _global_block(placed.get(_GLOBAL, []), style, types)
     lines += _dns_block(plan, regions, objectives, health_alarms, style)
-    lines += _recovery_block(objectives, regions, style)
+    lines += _recovery_block(objectives, style)
     lines += _policy_results(findings, style)
     return "\n".join(lines).rstrip("\n")
 
@@ -105,14 +105,14 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
     rto = objectives.get("rtoMinutes") or {}
     if rto and rto.get("achievable") is not None:
         checks.append(("RTO", rto["achievable"] <= rto["target"], f"{rto['achievable']:.1f} of {rto['target']:g} min"))
-    elif rto:
-        checks.append(("RTO", True, "single region, no failover"))
     capacity = objectives.get("capacity")
     if capacity:
         checks.append(("capacity", _holds(capacity), "NodePool limits hold the peak"))
     passed = all(ok for _, ok, _ in checks)
     head = f"{plan.project}/{plan.stack} {style.verdict(passed, 'PASS' if passed else 'FAIL')}"
     parts = [f"{name} {style.verdict(ok)} ({detail})" for name, ok, detail in checks]
+    if rto and rto.get("achievable") is None:  # nothing to fail over to: no time to prove
+        parts.insert(2 if rpo else 1, "RTO n/a (single region)")
     return (f"{head}: {' · '.join(parts)}; {plural(len(plan.resources), 'resource')} in "
             f"{plural(len(order), 'region')}")
 
@@ -232,7 +232,7 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     return lines + [""]
 
 
-def _recovery_block(objectives: dict[str, Any], regions: dict[str, Any], style: Style) -> list[str]:
+def _recovery_block(objectives: dict[str, Any], style: Style) -> list[str]:
     """RPO per kind of loss, and the RTO where no Region switch plan gives it."""
     lines = []
     rpo = objectives.get("rpoMinutes")
