@@ -14,7 +14,7 @@ help:  ## list the targets (this)
 # The venv is filled by uv when it is on PATH or installs from PyPI (about 3x faster than pip, compiling
 # bytecode on both cores), else by pip. `make plan` installs only the plan's dependencies.
 define fill_venv
-	@echo "make: installing $(1) into $(VENV) (once; about 15 s with uv, 40 s with pip)" >&2
+	@echo "make: installing $(1) into $(VENV) (once; about 15 s with uv, longer with pip alone)" >&2
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; then \
 		uv=$$(command -v uv || echo $(VENV)/bin/uv); \
