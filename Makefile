@@ -48,13 +48,15 @@ test: $(VENV)/.dev-deps  ## the whole suite: unit, component and whole-program t
 bench: $(VENV)/.dev-deps  ## plan vs importing its SDK classes, synthetic stacks, the suite (writes nothing here)
 	$(PYTHON) -m mercur.offline.bench
 
-# The README shows docs/prod-diagram.png; a test holds docs/prod-diagram.mmd to what `plan prod --out` writes.
+# The README shows docs/prod-diagram.png; a test holds docs/prod-diagram.mmd to what `plan prod --out` writes
+# and the PNG to that .mmd (through the hash beside it).
 MERMAID_CLI := @mermaid-js/mermaid-cli@11.17.0
 diagram: $(VENV)/.plan-deps  ## redraw docs/prod-diagram.{mmd,png} (needs npm and Debian's chromium)
 	@rm -rf $(VENV)/diagram && $(PYTHON) -m mercur plan prod --out $(VENV)/diagram > /dev/null
 	cp $(VENV)/diagram/diagram.mmd docs/prod-diagram.mmd
 	PUPPETEER_SKIP_DOWNLOAD=1 npx --yes $(MERMAID_CLI) --puppeteerConfigFile docs/puppeteer.json \
 		--input docs/prod-diagram.mmd --output docs/prod-diagram.png --width 1600 --backgroundColor white --quiet
+	cd docs && sha256sum prod-diagram.mmd > prod-diagram.png.sha256  # which .mmd the PNG shows (a test reads it)
 
 clean:  ## remove the venv
 	rm -rf $(VENV) .pytest_cache

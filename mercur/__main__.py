@@ -17,6 +17,7 @@ from typing import Iterator
 from contextlib import contextmanager
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+EXIT_READER_LEFT = 128 + 13  # as a shell reports a process that SIGPIPE ended: not confused with a policy failure
 PROGRESS_AFTER_SECONDS = 2.0  # a plan that takes longer says on stderr that it is still working, and how far
 
 
@@ -174,7 +175,7 @@ def run() -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail too
-        code = EXIT_FAILED
+        code = EXIT_READER_LEFT
     return code
 
 

@@ -64,7 +64,9 @@ def _shared_plan(stack: str, tmp_path_factory: pytest.TempPathFactory) -> synth.
         if cached.exists():
             return pickle.loads(cached.read_bytes())
         plan = _synthesize(stack, ROOT)
-        cached.write_bytes(pickle.dumps(plan))
+        partial = cached.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(plan))
+        partial.replace(cached)  # whole or absent, even if this worker dies while writing
         return plan
 
 
@@ -79,6 +81,16 @@ def checked_in_plans(plan_of, monkeypatch):
 @pytest.fixture(params=STACKS)
 def stack_plan(request: pytest.FixtureRequest, plan_of: Callable[[str], synth.Plan]) -> synth.Plan:
     return plan_of(request.param)
+
+
+def third_region(values: dict[str, Any]) -> None:
+    """Edits prod's config to three serving regions: no Region switch plan (it covers two), so DNS fails over
+    down the chain (us-west-1, then us-east-1, then us-east-2)."""
+    values["mercur:dr"].pop("regionSwitch")
+    values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
+    values["mercur:dns"]["certificates"]["us-east-2"] = \
+        "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    values["mercur:deploy"]["network"]["transitGateways"]["us-east-2"] = "tgw-0123456789abcdef0"
 
 
 class Project:

@@ -26,6 +26,9 @@ def _run(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
                               timeout=60, check=True).stdout
     if words[:2] == ["make", "plan"]:
         stack = dict(w.split("=", 1) for w in words[2:]).get("STACK", "prod")
+        recipe = subprocess.run(["make", "--no-print-directory", "-n", *words[1:]], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60, check=True).stdout.splitlines()
+        assert recipe[-1].split() == [".venv/bin/python", "-m", "mercur", "plan", stack], recipe  # run here
         args = ["plan", stack]
     elif words[:3] == [".venv/bin/python", "-m", "mercur"]:
         args = words[3:]

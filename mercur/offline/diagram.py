@@ -70,8 +70,8 @@ def _region(plan: Plan, region: str, role: str) -> list[str]:
     entry = _entry_app(plan, region)
     check = _health_check(plan, region)
     if check:
-        text = _label(f"health check {region}",
-                      f"{check['type']} {check['resourcePath']} every {check['requestInterval']} s")
+        text = _label(f"endpoint check {region}",
+                      f"{check['type']} {check['resourcePath']} every {check['requestInterval']} s", "→ alarm")
         lines.append(f'    {_id("check", region)}{{{{"{text}"}}}}')
     if entry:
         lines.append(f'    {_id("lb", region)}[/"{_label("load balancer (NLB)", entry)}"/]')
@@ -100,7 +100,9 @@ def _region(plan: Plan, region: str, role: str) -> list[str]:
     if entry and any(r.type == "eks:index:Cluster" for r in here):
         lines.append(f"  {_id('lb', region)} --> {_id('eks', region)}")
     if database and any(r.type == "eks:index:Cluster" for r in here):
-        lines.append(f"  {_id('eks', region)} --> {_id('db', region)}")
+        # Invisible: keeps the database a row below the cluster (the apps use the global writer endpoint, not
+        # this cluster's, so no edge is drawn), which keeps the picture within 2:1.
+        lines.append(f"  {_id('eks', region)} ~~~ {_id('db', region)}")
     return lines
 
 
@@ -149,19 +151,30 @@ def _entry_app(plan: Plan, region: str) -> str | None:
 
 
 def _traffic_edges(plan: Plan) -> list[str]:
-    lines = []
-    regions = plan.outputs.get("regions", {})
-    by_hostname = {hostname: region for region, details in regions.items()
+    """DNS to each region's load balancer, labelled by the policy path (`SECONDARY·PRIMARY` through a nested
+    failover set); only the top record's PRIMARY (or plain alias) is drawn as serving traffic."""
+    records = plan.of_type("aws:route53/record:Record")
+    if not records:
+        return []
+    by_hostname = {hostname: region for region, details in plan.outputs.get("regions", {}).items()
                    for hostname in (details.get("endpoints") or {}).values()}
-    for record in sorted(plan.of_type("aws:route53/record:Record"),
-                         key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"] != "PRIMARY"):
-        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
-        for alias in record.inputs.get("aliases") or []:
-            region = by_hostname.get(alias["name"])
-            if region:
-                arrow = "-.->" if policy == "SECONDARY" else "==>"
-                lines.append(f"  dns {arrow}|{policy}| {_id('lb', region)}")
-    return lines
+
+    def follow(name: str, path: tuple[str, ...]) -> list[str]:
+        lines = []
+        for record in sorted((r for r in records if r.inputs["name"] == name),
+                             key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"]
+                             != "PRIMARY"):
+            policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
+            for alias in record.inputs.get("aliases") or []:
+                if alias["name"] in by_hostname:
+                    label = "·".join((*path, policy))
+                    arrow = "==>" if label in ("PRIMARY", "ALIAS") else "-.->"
+                    lines.append(f"  dns {arrow}|{label}| {_id('lb', by_hostname[alias['name']])}")
+                else:
+                    lines += follow(alias["name"], (*path, policy))
+        return lines
+
+    return follow(plan.outputs.get("recordName", records[0].inputs["name"]), ())
 
 
 def _database_edges(plan: Plan, order: list[str]) -> list[str]:
@@ -175,9 +188,10 @@ def _database_edges(plan: Plan, order: list[str]) -> list[str]:
         return []
     replicas = [r for r in members if r != writer]
     text = _label(f"Aurora global database {database['globalClusterId']}",
-                  f"storage replication {writer} → {', '.join(replicas)}")
+                  f"storage replication {writer} → {', '.join(replicas)}",
+                  "apps in every region use its writer endpoint")
     return ([f'  gdb[("{text}")]', f"  {_id('db', writer)} ===|writer| gdb"]
-            + [f"  {_id('db', replica)} ===|replica| gdb" for replica in replicas])
+            + [f"  {_id('db', replica)} ---|replica| gdb" for replica in replicas])
 
 
 def _backup_edges(plan: Plan, order: list[str]) -> list[str]:
@@ -200,4 +214,5 @@ def _legend(failover: bool) -> list[str]:
     rows = ["green: active region" + (" · amber: passive" if failover else ""),
             "thick: serving traffic, the database writer",
             "dotted: " + ("standby traffic, health checks, backup copies" if failover else "health checks")]
+    rows += ["flips: the switch plan sets the health checks the records answer by"] if failover else []
     return ['  subgraph legend["Legend"]', f'    key["{_label(*rows)}"]', "  end", "  class key legend"]

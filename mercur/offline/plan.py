@@ -82,8 +82,8 @@ def summary(plan: Plan, findings: Sequence[Finding] = (), types: bool = False, s
         lines.append("")
     for elsewhere in sorted(set(placed) - set(order) - {_GLOBAL}):  # e.g. Route53's alarms, in us-east-1
         lines.append(style.bold(f"{elsewhere} · not serving · {plural(len(placed[elsewhere]), 'resource')}")
-                     + (": the health-check alarms and their topic (Route53 publishes health only here)"
-                        if any(a.region == elsewhere for a in health_alarms) else ""))
+                     + (": what Route53 keeps in this region (health-check alarms and their topic, query logs, "
+                        "the DNSSEC signing key)" if any(a.region == elsewhere for a in health_alarms) else ""))
         lines += (_types(placed[elsewhere]) if types else []) + [""]
     lines += _global_block(placed.get(_GLOBAL, []), style, types)
     lines += _dns_block(plan, regions, objectives, health_alarms, style)
@@ -104,10 +104,15 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
         checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"))
     rto = objectives.get("rtoMinutes") or {}
     if rto and rto.get("achievable") is not None:
-        checks.append(("RTO", rto["achievable"] <= rto["target"], f"{rto['achievable']:.1f} of {rto['target']:g} min"))
+        scope = "after the switch's approval" if "regionSwitch" in objectives else "to the first request"
+        checks.append(("RTO", rto["achievable"] <= rto["target"],
+                       f"{rto['achievable']:.1f} of {rto['target']:g} min {scope}"))
     capacity = objectives.get("capacity")
-    if capacity:
-        checks.append(("capacity", _holds(capacity), "NodePool limits hold the peak"))
+    pools = [p for p in plan.of_type("kubernetes:karpenter.sh/v1:NodePool") if p.region in order]
+    if capacity and pools:
+        holding = sum(1 for pool in pools if _holds(pool, capacity["required"]))
+        checks.append(("capacity", holding == len(pools),
+                       f"NodePool limits hold the peak in {holding} of {plural(len(pools), 'region')}"))
     passed = all(ok for _, ok, _ in checks)
     head = f"{plan.project}/{plan.stack} {style.verdict(passed, 'PASS' if passed else 'FAIL')}"
     parts = [f"{name} {style.verdict(ok)} ({detail})" for name, ok, detail in checks]
@@ -117,9 +122,15 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
             f"{plural(len(order), 'region')}")
 
 
-def _holds(capacity: dict[str, Any]) -> bool:
-    limits, required = capacity["limits"], capacity["required"]
-    return limits["cpu"] >= required["cpu"] and limits["memoryGib"] >= required["memoryGib"]
+_GIB = {"Mi": 1 / 1024, "Gi": 1, "Ti": 1024}
+
+
+def _holds(pool: Resource, required: dict[str, float]) -> bool:
+    """The NodePool as built (not the stack file's numbers) against the nodes a region's peak needs."""
+    limits = pool.inputs["spec"]["limits"]
+    memory = str(limits["memory"])
+    memory_gib = float(memory[:-2]) * _GIB[memory[-2:]] if memory[-2:] in _GIB else float(memory) / 2**30
+    return float(limits["cpu"]) >= required["cpu"] and memory_gib >= required["memoryGib"]
 
 
 def _row(label: str, text: str) -> str:
@@ -148,7 +159,7 @@ def _region_block(here: list[Resource], details: dict[str, Any], objectives: dic
         text = f"NodePool {pool.inputs['metadata']['name']}: {_requirements(pool.inputs['spec'])}; limits " \
                f"{limits['cpu']} vCPU / {limits['memory']}"
         if capacity:
-            required, holds = capacity["required"], _holds(capacity)
+            required, holds = capacity["required"], _holds(pool, capacity["required"])
             text += (f" {'≥' if holds else '<'} {required['cpu']:g} vCPU / {required['memoryGib']:g}Gi needed at the "
                      f"peak ({style.verdict(holds, 'holds' if holds else 'DOES NOT HOLD')})")
         lines.append(_row("nodes", text))
@@ -205,13 +216,14 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
                for app, hostname in (details.get("endpoints") or {}).items()}
     name = plan.outputs.get("recordName", records[0].inputs["name"])
     kind = "failover" if any(r.inputs.get("failoverRoutingPolicies") for r in records) else "alias"
-    lines = [style.bold(f"DNS {name} · {kind} record")]
-    for record in sorted(records, key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"]
-                         != "PRIMARY"):
-        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
-        for alias in record.inputs.get("aliases") or []:
-            region, app = serving.get(alias["name"], ("?", alias["name"]))
-            lines.append(_row(policy, f"→ {region} {app} load balancer"))
+    lines = [style.bold(f"DNS {name} · {kind} record")] + _record_rows(records, name, serving, "")
+    switch = plan.outputs.get("regionSwitch") or {}
+    target_health = any(a.get("evaluateTargetHealth") for r in records for a in r.inputs.get("aliases") or [])
+    if kind == "failover":
+        by = "the health checks the Region switch plan sets" if switch.get("healthCheckIds") else \
+            "the endpoint health checks below"
+        lines.append(_row("answers", f"by {by}" + (", and each load balancer's own target health"
+                                                   if target_health else "")))
     checks = [r for r in plan.of_type("aws:route53/healthCheck:HealthCheck") if r.inputs.get("fqdn")]
     if checks:
         check = checks[0].inputs
@@ -220,8 +232,8 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
                                     f"{check['requestInterval']} s × {check['failureThreshold']} failures"))
     if alarms:
         where = sorted({a.region for a in alarms})
-        lines.append(_row("alarms", f"{', '.join(a.inputs['name'] for a in sorted(alarms, key=lambda a: a.inputs['name']))}"
-                                    f" (in {', '.join(where)}, where Route53 publishes health)"))
+        names = ", ".join(a.inputs["name"] for a in sorted(alarms, key=lambda a: a.inputs["name"]))
+        lines.append(_row("alarms", f"{names} (in {', '.join(where)}, where Route53 publishes health)"))
     switch_plans = plan.of_type("aws:arcregionswitch/plan:Plan")
     for switch in switch_plans:
         steps = " → ".join(s["name"] for s in switch.inputs["workflows"][0]["steps"])
@@ -230,6 +242,24 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     if "regionSwitch" in objectives and rto.get("achievable") is not None:
         lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"], style)
     return lines + [""]
+
+
+def _record_rows(records: list[Resource], name: str, serving: dict[str, tuple[str, str]], indent: str) -> list[str]:
+    """The records of `name`, PRIMARY first; a record aliasing another name (a nested failover set, with three
+    or more regions) is followed down to the regions it serves."""
+    rows = []
+    here = sorted((r for r in records if r.inputs["name"] == name),
+                  key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"] != "PRIMARY")
+    for record in here:
+        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
+        for alias in record.inputs.get("aliases") or []:
+            if alias["name"] in serving:
+                region, app = serving[alias["name"]]
+                rows.append(_row(indent + policy, f"→ {region} {app} load balancer"))
+            else:
+                rows.append(_row(indent + policy, f"→ failover set {alias['name']}"))
+                rows += _record_rows(records, alias["name"], serving, indent + "  ")
+    return rows
 
 
 def _recovery_block(objectives: dict[str, Any], style: Style) -> list[str]:
@@ -271,8 +301,8 @@ def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, An
                            f"{check['failureThreshold']}), then "
                            + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"
                               if switch["approvalTimeoutMinutes"] else "the plan runs")
-                           + (f"; automatically after {switch['automaticAfterMinutes']} min red"
-                              if switch["automaticAfterMinutes"] else "; never automatically"))]
+                           + (f"; the plan starts by itself after {switch['automaticAfterMinutes']} min red"
+                              if switch["automaticAfterMinutes"] else "; the plan never starts by itself"))]
 
 
 _LOSS_KINDS = {"regionLoss": "a region lost", "corruption": "bad data written",

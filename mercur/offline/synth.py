@@ -427,7 +427,8 @@ _live: list[_RecordingMonitor] = []  # the monitor of the synthesis under way, f
 def resources_declared() -> int:
     """How many resources the synthesis under way has declared so far (0 when none runs): read from another
     thread for progress, a length read under the GIL."""
-    return len(_live[-1].recorded) if _live else 0
+    live = _live[-1:]  # one read: the synthesis may end (and leave _live) between a test and an index
+    return len(live[0].recorded) if live else 0
 
 
 def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import third_region
 from mercur import config
 from mercur.components import failover
 from mercur.offline import synth
@@ -14,15 +15,6 @@ from mercur.offline.synth import Plan
 
 def _records(plan: Plan) -> list[synth.Resource]:
     return plan.of_type("aws:route53/record:Record")
-
-
-def _third_region(values: dict) -> None:
-    """Three serving regions: no Region switch plan (it covers two), DNS fails over down the chain."""
-    values["mercur:dr"].pop("regionSwitch")
-    values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
-    values["mercur:dns"]["certificates"]["us-east-2"] = \
-        "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-    values["mercur:deploy"]["network"]["transitGateways"]["us-east-2"] = "tgw-0123456789abcdef0"
 
 
 def test_alarm_topic_key_lets_only_cloudwatch_of_this_account_publish() -> None:
@@ -101,7 +93,7 @@ def test_existing_zones_are_looked_up_not_created(plan_of) -> None:
 
 
 def test_three_regions_build_a_failover_chain(project) -> None:
-    plan = project.edit("prod", _third_region).synthesize("prod")
+    plan = project.edit("prod", third_region).synthesize("prod")
     by_name: dict[str, dict[str, synth.Resource]] = {}
     for record in _records(plan):
         by_name.setdefault(record.inputs["name"], {})[record.inputs["failoverRoutingPolicies"][0]["type"]] = record

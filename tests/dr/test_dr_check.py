@@ -9,7 +9,7 @@ from moto.eks.models import eks_backends
 
 from mercur.config import load_file
 from mercur.dr import check, outputs
-from conftest import ROOT, STACKS
+from conftest import ROOT, STACKS, third_region
 
 
 def _run(world, stack: str = "prod", now: datetime | None = None, seeded=None):
@@ -119,13 +119,7 @@ def test_health_is_route53s_published_verdict_not_its_checkers_last_observations
 
 
 def test_three_regions_healthy_are_ready_down_the_whole_chain(project, world) -> None:
-    def third(values: dict) -> None:
-        values["mercur:dr"].pop("regionSwitch")
-        values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
-        values["mercur:dns"]["certificates"]["us-east-2"] = \
-            "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-        values["mercur:deploy"]["network"]["transitGateways"]["us-east-2"] = "tgw-0123456789abcdef0"
-    project.edit("prod", third)
+    project.edit("prod", third_region)
     seeded = world("prod", project=project)
     config = load_file(project.path, "prod")
     report = check.check(config, outputs.parse(seeded.outputs, "outputs.json", config), seeded.client)

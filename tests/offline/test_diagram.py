@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 
 from conftest import ROOT
@@ -54,8 +55,9 @@ def test_dns_and_health_checks_lead_to_each_regions_load_balancer(plan_of) -> No
 
 def test_the_global_database_joins_writer_and_replica(plan_of) -> None:
     text = diagram.mermaid(plan_of("prod"))
-    assert "  db_us_west_1 ===|writer| gdb\n" in text and "  db_us_east_1 ===|replica| gdb\n" in text
-    assert "storage replication us-west-1 → us-east-1" in text
+    assert "  db_us_west_1 ===|writer| gdb\n" in text and "  db_us_east_1 ---|replica| gdb\n" in text
+    assert "storage replication us-west-1 → us-east-1<br/>apps in every region use its writer endpoint" in text
+    assert not re.search(r"eks_\w+ -+> db_", text)  # no app talks to its own region's replica
     assert "gdb" not in diagram.mermaid(plan_of("dev"))
 
 
@@ -78,6 +80,9 @@ def test_the_committed_prod_diagram_is_what_plan_prod_out_writes_today(plan_of, 
     result = plan_of("prod")
     plan.write(result, compliance.evaluate(result, "prod"), tmp_path)
     assert (ROOT / "docs" / "prod-diagram.mmd").read_text() == (tmp_path / "diagram.mmd").read_text()
+    mmd = (ROOT / "docs" / "prod-diagram.mmd").read_bytes()
+    rendered_from = (ROOT / "docs" / "prod-diagram.png.sha256").read_text().split()[0]
+    assert rendered_from == hashlib.sha256(mmd).hexdigest(), "run `make diagram`: the PNG shows an older .mmd"
     png = (ROOT / "docs" / "prod-diagram.png").read_bytes()
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 1.0 <= width / height <= 2.0

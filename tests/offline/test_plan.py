@@ -10,8 +10,8 @@ from collections import Counter
 
 import yaml
 
-from conftest import YAML_LOADER
-from mercur.offline import plan
+from conftest import YAML_LOADER, third_region
+from mercur.offline import diagram, plan
 
 
 def test_document_is_the_contract_later_tools_read(stack_plan) -> None:
@@ -55,7 +55,8 @@ def test_the_first_line_is_the_verdict_on_policies_rpo_rto_and_capacity(plan_of)
     rto = plan_of("prod").outputs["objectives"]["rtoMinutes"]
     first = _summary(plan_of, "prod").splitlines()[0]
     assert first.startswith("mercur/prod PASS: policies pass (0 violations, 0 advisories) · RPO pass (3 of 3 ")
-    assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']} min)" in first and "capacity pass" in first
+    assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']} min after the switch's approval)" in first
+    assert "capacity pass (NodePool limits hold the peak in 2 of 2 regions)" in first
     assert first.endswith(f"; {len(plan_of('prod').resources)} resources in 2 regions")
     dev = _summary(plan_of, "dev").splitlines()[0]
     assert dev.endswith("resources in 1 region") and " · RTO n/a (single region) · " in dev
@@ -65,11 +66,14 @@ def test_a_failing_objective_or_policy_turns_the_verdict_to_fail_naming_it(plan_
     from mercur.offline.compliance import Finding
     result = copy.deepcopy(plan_of("prod"))
     result.outputs["objectives"]["rpoMinutes"]["corruption"]["target"] = 1  # achievable is 5 min
-    result.outputs["objectives"]["capacity"]["limits"]["cpu"] = 8
+    [east] = [p for p in result.of_type("kubernetes:karpenter.sh/v1:NodePool") if p.region == "us-east-1"]
+    east.inputs["spec"]["limits"]["cpu"] = "8"  # the pool as built, whatever the stack file said
     violation = Finding("rule-x", "urn:pulumi:prod::mercur::x", "broken", True)
     first, *rest = plan.summary(result, [violation]).splitlines()
     assert first.startswith("mercur/prod FAIL: policies FAIL (1 violation, 0 advisories) · RPO FAIL (2 of 3 ")
-    assert "RTO pass" in first and "capacity FAIL" in first
+    assert "RTO pass" in first and "capacity FAIL (NodePool limits hold the peak in 1 of 2 regions)" in first
+    [holds] = [line for line in rest if line.startswith("  nodes ") and "(DOES NOT HOLD)" in line]
+    assert "limits 8 vCPU / 256Gi < 24 vCPU" in holds
     assert "  [mandatory] rule-x: urn:pulumi:prod::mercur::x: broken" in rest
     assert any(line.startswith("  bad data written ") and " FAIL " in line for line in rest)
 
@@ -114,7 +118,21 @@ def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
     dns = text[text.index("DNS shop.mercur.example · failover record"):]
     assert dns.index("PRIMARY   → us-west-1 storefront") < dns.index("SECONDARY → us-east-1 storefront")
     assert "mercur-prod-us-west-1-unhealthy" in dns and "Region switch mercur-prod-switch · approve → " in dns
-    assert "= 310 s after the approval" in dns and "never automatically" in dns
+    assert "= 310 s after the approval" in dns and "the plan never starts by itself" in dns
+    assert "  answers   by the health checks the Region switch plan sets, and each load balancer's own" in dns
+
+
+def test_three_regions_show_the_nested_failover_set_in_summary_and_diagram(project) -> None:
+    result = project.edit("prod", third_region).synthesize("prod")
+    text = plan.summary(result)
+    assert ("  PRIMARY   → us-west-1 storefront load balancer\n"
+            "  SECONDARY → failover set standby-1.shop.mercur.example\n"
+            "    PRIMARY → us-east-1 storefront load balancer\n"
+            "    SECONDARY → us-east-2 storefront load balancer\n") in text
+    assert "to the first request" in text.splitlines()[0] and "in 3 of 3 regions" in text.splitlines()[0]
+    edges = [line for line in diagram.mermaid(result).splitlines() if line.startswith("  dns ")]
+    assert edges == ["  dns ==>|PRIMARY| lb_us_west_1", "  dns -.->|SECONDARY·PRIMARY| lb_us_east_1",
+                     "  dns -.->|SECONDARY·SECONDARY| lb_us_east_2"]
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch) -> None:
