@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import pickle
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,30 +46,48 @@ _synthesize = synth.synthesize  # bound here: a test may patch synth.synthesize 
 
 
 @pytest.fixture
-def plan_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], synth.Plan]:
-    """The plan of a checked-in stack file, synthesized once per test run: the xdist worker that asks first
-    synthesizes it and leaves it pickled in the run's shared temporary folder for the other."""
+def plan_of() -> Callable[[str], synth.Plan]:
+    """The plan of a checked-in stack file, synthesized once per test run (see _shared_plan)."""
     def get(stack: str) -> synth.Plan:
         if stack not in _plans:
-            _plans[stack] = _shared_plan(stack, tmp_path_factory)
+            _plans[stack] = _shared_plan(stack, ROOT)
         return _plans[stack]
     return get
 
 
-def _shared_plan(stack: str, tmp_path_factory: pytest.TempPathFactory) -> synth.Plan:
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return _synthesize(stack, ROOT)
-    shared = tmp_path_factory.getbasetemp().parent  # one per run, above each worker's own basetemp
-    with open(shared / f"plan-{stack}.lock", "a") as lock:
+def _shared_plan(stack: str, project_dir: Path) -> synth.Plan:
+    """A plan synthesized once per run and content: the xdist worker that asks first synthesizes it and leaves
+    it pickled in the run's shared folder for the other. Keyed by every file the program reads, so only for
+    tests that leave the mock engine as it is (a test that patches synth must synthesize on its own)."""
+    files = sorted(project_dir.glob("Pulumi*.yaml")) + [project_dir / "__main__.py"]
+    key = hashlib.sha256(stack.encode() + b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()
+    if key in _by_content:
+        return _by_content[key]
+    shared = Path(os.environ.get("MERCUR_TEST_SHARED", tempfile.gettempdir()))
+    with open(shared / f"plan-{key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits no longer than it would take to synthesize
-        cached = shared / f"plan-{stack}.pickle"
+        cached = shared / f"plan-{key}.pickle"
         if cached.exists():
-            return pickle.loads(cached.read_bytes())
-        plan = _synthesize(stack, ROOT)
-        partial = cached.with_suffix(".partial")
-        partial.write_bytes(pickle.dumps(plan))
-        partial.replace(cached)  # whole or absent, even if this worker dies while writing
-        return plan
+            plan = pickle.loads(cached.read_bytes())
+        else:
+            plan = _synthesize(stack, project_dir)
+            partial = cached.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(plan))
+            partial.replace(cached)  # whole or absent, even if this worker dies while writing
+    _by_content[key] = plan
+    return plan
+
+
+_by_content: dict[str, synth.Plan] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder per run for the shared plans, made by the controller and inherited by xdist's workers."""
+    if "PYTEST_XDIST_WORKER" not in os.environ and "MERCUR_TEST_SHARED" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="mercur-plans-")
+        os.environ["MERCUR_TEST_SHARED"] = folder
+        config.add_cleanup(lambda: (shutil.rmtree(folder, ignore_errors=True),
+                                    os.environ.pop("MERCUR_TEST_SHARED", None)))
 
 
 @pytest.fixture
@@ -111,8 +131,10 @@ class Project:
         (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.dump({"config": values}, Dumper=YAML_DUMPER, sort_keys=False))
         return self
 
-    def synthesize(self, stack: str) -> synth.Plan:
-        return synth.synthesize(stack, self.path)
+    def synthesize(self, stack: str, shared: bool = False) -> synth.Plan:
+        """The edited copy's plan; `shared` for an edit other tests make too, with the mock engine untouched:
+        then it is synthesized once per run (see _shared_plan)."""
+        return _shared_plan(stack, self.path) if shared else synth.synthesize(stack, self.path)
 
 
 @pytest.fixture
@@ -205,7 +227,7 @@ def world(aws, plan_of):
     def seed(stack: str, project: "Project | None" = None) -> World:
         if project is None:
             return World(plan_of(stack), load_file(ROOT, stack), aws).seed()
-        return World(project.synthesize(stack), load_file(project.path, stack), aws).seed()
+        return World(project.synthesize(stack, shared=True), load_file(project.path, stack), aws).seed()
     return seed
 
 

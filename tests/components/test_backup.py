@@ -107,7 +107,7 @@ def test_no_volumes_no_dlm(stack_plan) -> None:
 
 def test_dlm_copies_encrypted_with_the_peer_regions_key(project) -> None:
     project.edit("prod", lambda v: v["mercur:apps"][1].update(volume={"sizeGb": 20, "mountPath": "/data"}))
-    plan = project.synthesize("prod")
+    plan = project.synthesize("prod", shared=True)
     for region, peer in (("us-west-1", "us-east-1"), ("us-east-1", "us-west-1")):
         details = _one(plan, "aws:dlm/lifecyclePolicy:LifecyclePolicy", region).inputs["policyDetails"]
         [schedule] = details["schedules"]

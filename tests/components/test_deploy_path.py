@@ -50,7 +50,7 @@ def _urns(plan: synth.Plan, prefixes: tuple[str, ...]) -> set[str]:
 
 def test_swapping_the_regions_keeps_every_global_and_stateful_identity(project, plan_of) -> None:
     before = plan_of("prod")
-    after = project.edit("prod", lambda v: v["mercur:regions"].reverse()).synthesize("prod")
+    after = project.edit("prod", lambda v: v["mercur:regions"].reverse()).synthesize("prod", shared=True)
     assert after.outputs["activeRegion"] == "us-east-1"
     kinds = ("aws:route53/", "aws:iam/", "aws:kms/key:Key", "aws:backup/vault:Vault", "aws:ec2/vpc:Vpc",
              "eks:index:Cluster")

@@ -93,7 +93,7 @@ def test_existing_zones_are_looked_up_not_created(plan_of) -> None:
 
 
 def test_three_regions_build_a_failover_chain(project) -> None:
-    plan = project.edit("prod", third_region).synthesize("prod")
+    plan = project.edit("prod", third_region).synthesize("prod", shared=True)
     by_name: dict[str, dict[str, synth.Resource]] = {}
     for record in _records(plan):
         by_name.setdefault(record.inputs["name"], {})[record.inputs["failoverRoutingPolicies"][0]["type"]] = record
@@ -142,7 +142,7 @@ def test_a_zone_the_stack_creates_is_signed_and_logs_its_queries(plan_of) -> Non
 def test_records_are_named_by_role_so_a_swap_only_retargets_them(project, plan_of) -> None:
     before = {r.name: r for r in _records(plan_of("prod"))}
     after = {r.name: r for r in _records(project.edit("prod", lambda v: v["mercur:regions"].reverse())
-                                         .synthesize("prod"))}
+                                         .synthesize("prod", shared=True))}
     assert set(before) == set(after) and len(before) == 2
     for name, record in before.items():
         role = record.inputs["failoverRoutingPolicies"]

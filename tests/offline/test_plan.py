@@ -123,7 +123,7 @@ def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
 
 
 def test_three_regions_show_the_nested_failover_set_in_summary_and_diagram(project) -> None:
-    result = project.edit("prod", third_region).synthesize("prod")
+    result = project.edit("prod", third_region).synthesize("prod", shared=True)
     text = plan.summary(result)
     assert ("  PRIMARY   → us-west-1 storefront load balancer\n"
             "  SECONDARY → failover set standby-1.shop.mercur.example\n"
