@@ -10,13 +10,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import pulumi
 import pytest
 import yaml
 
-from mercur.offline import synth
+if TYPE_CHECKING:
+    from mercur.offline import synth
+
 
 # libyaml's safe loader and dumper where the wheel has them (it does on every platform we run): 10x faster
 # than the pure-Python ones, which took 1.7 s of the suite on the edited stack files alone.
@@ -31,6 +32,8 @@ STACKS = ("dev", "staging", "prod")
 def _declarations_only_through_synth(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without mocks the SDK fakes registrations and tests pass vacuously: refuse any resource declared
     outside `mercur.offline.synth`, loudly and at the line that declares it."""
+    import pulumi
+    from mercur.offline import synth
     declare = pulumi.Resource.__init__
 
     def guarded(self: pulumi.Resource, *args: Any, **kwargs: Any) -> None:
@@ -42,7 +45,13 @@ def _declarations_only_through_synth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _plans: dict[str, synth.Plan] = {}
-_synthesize = synth.synthesize  # bound here: a test may patch synth.synthesize to answer from this cache
+_unpatched: list[Callable[[str, Path], synth.Plan]] = []
+
+
+def _synthesize(stack: str, project_dir: Path) -> synth.Plan:
+    """mercur.offline.synth.synthesize as it was before any test patched it (pytest_collection_finish binds it;
+    the SDKs are imported in the workers only, not in xdist's controller)."""
+    return _unpatched[0](stack, project_dir)
 
 
 @pytest.fixture
@@ -94,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def checked_in_plans(plan_of, monkeypatch):
     """For tests of a command, not of the synthesis: the checked-in stacks' plans come from the run's cache
     (the same program on the same files), anything else is synthesized."""
+    from mercur.offline import synth
     monkeypatch.setattr(synth, "synthesize", lambda stack, project_dir: plan_of(stack)
                         if project_dir == ROOT.resolve() else _synthesize(stack, project_dir))
 
@@ -134,6 +144,7 @@ class Project:
     def synthesize(self, stack: str, shared: bool = False) -> synth.Plan:
         """The edited copy's plan; `shared` for an edit other tests make too, with the mock engine untouched:
         then it is synthesized once per run (see _shared_plan)."""
+        from mercur.offline import synth
         return _shared_plan(stack, self.path) if shared else synth.synthesize(stack, self.path)
 
 
@@ -232,8 +243,10 @@ def world(aws, plan_of):
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The garbage-collector policy of mercur.offline.gcpolicy, for a long-lived process."""
-    from mercur.offline import gcpolicy
+    """Before any test: the unpatched synthesize, and the garbage-collector policy of mercur.offline.gcpolicy
+    for a long-lived process."""
+    from mercur.offline import gcpolicy, synth
+    _unpatched[:] = [synth.synthesize]
     gcpolicy.for_test_session()
 
 
