@@ -35,8 +35,8 @@ SYNTHETIC_REGIONS = ("us-west-1", "us-east-1", "us-east-2", "us-west-2", "eu-wes
 SIZES = ((2, 10), (4, 20), (6, 30))
 
 
-def sdk_classes(project_dir: Path = PROJECT_DIR) -> list[tuple[str, str]]:
-    """(module, class) of every SDK resource class the prod plan instantiates, found by running it once."""
+def sdk_classes(project_dir: Path = PROJECT_DIR, stack: str = "prod") -> list[tuple[str, str]]:
+    """(module, class) of every SDK resource class the stack's plan instantiates, found by running it once."""
     import pulumi
     from mercur.offline import compliance, synth
 
@@ -49,10 +49,10 @@ def sdk_classes(project_dir: Path = PROJECT_DIR) -> list[tuple[str, str]]:
 
     pulumi.Resource.__init__ = recording  # type: ignore[method-assign]
     try:
-        plan = synth.synthesize("prod", project_dir)
+        plan = synth.synthesize(stack, project_dir)
     finally:
         pulumi.Resource.__init__ = declare  # type: ignore[method-assign]
-    compliance.evaluate(plan, plan.environment or "prod")  # the policy classes the plan uses come from here
+    compliance.evaluate(plan, plan.environment or stack)  # the policy classes the plan uses come from here
     return sorted((cls.__module__, cls.__qualname__) for cls in used
                   if cls.__module__.split(".")[0] in SDK_PACKAGES)
 
