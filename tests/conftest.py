@@ -100,12 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def checked_in_plans(plan_of, monkeypatch):
-    """For tests of a command, not of the synthesis: the checked-in stacks' plans come from the run's cache
-    (the same program on the same files), anything else is synthesized."""
+def checked_in_plans(monkeypatch):
+    """For tests of a command, not of the synthesis: every plan the command asks for comes from the run's
+    cache (see _shared_plan), synthesized once per run for the same files."""
     from mercur.offline import synth
-    monkeypatch.setattr(synth, "synthesize", lambda stack, project_dir: plan_of(stack)
-                        if project_dir == ROOT.resolve() else _synthesize(stack, project_dir))
+    monkeypatch.setattr(synth, "synthesize", _shared_plan)
 
 
 @pytest.fixture(params=STACKS)

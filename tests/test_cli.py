@@ -107,7 +107,7 @@ def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys, checked_in_pla
     assert "Policies · 0 mandatory violations, 0 advisory findings" in capsys.readouterr().out
 
 
-def test_a_public_prod_api_exits_1_naming_the_rule(project, capsys) -> None:
+def test_a_public_prod_api_exits_1_naming_the_rule(project, capsys, checked_in_plans) -> None:
     project.edit("prod", lambda v: v["mercur:cluster"].update(endpointPublicAccess=True,
                                                               publicAccessCidrs=["198.51.100.0/24"]))
     assert main(["plan", "prod", "--json", "--project-dir", str(project.path)]) == 1

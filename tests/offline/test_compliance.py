@@ -23,7 +23,7 @@ def test_dev_findings_are_advisory(plan_of) -> None:
 def test_a_public_prod_api_is_a_mandatory_violation_naming_the_rule(project) -> None:
     project.edit("prod", lambda v: v["mercur:cluster"].update(endpointPublicAccess=True,
                                                               publicAccessCidrs=["198.51.100.0/24"]))
-    findings = compliance.blocking(compliance.evaluate(project.synthesize("prod"), "prod"))
+    findings = compliance.blocking(compliance.evaluate(project.synthesize("prod", shared=True), "prod"))
     assert {f.rule for f in findings} == {"eks-endpoint-private"} and len(findings) == 2
     assert findings[0].line().startswith("[mandatory] eks-endpoint-private: urn:pulumi:prod::mercur::")
 
