@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any, Callable
+from typing import Callable
 
 from ..config import StackConfig
 from .aws import ROUTE53_REGION, ClientFactory

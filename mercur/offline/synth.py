@@ -368,10 +368,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                   and _computed(r.type, r.name, r.id, None, r.inputs)["arn"] == plan_arn]
         checks = []
         for step in plan.inputs["workflows"][0]["steps"]:
-            for config in step.get("route53HealthCheckConfigs") or []:
-                for record_set in config["recordSets"]:
+            for step_config in step.get("route53HealthCheckConfigs") or []:
+                for record_set in step_config["recordSets"]:
                     checks.append({"healthCheckId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plan_arn}/{record_set['region']}")),
-                                   "hostedZoneId": config["hostedZoneId"], "recordName": config["recordName"],
+                                   "hostedZoneId": step_config["hostedZoneId"], "recordName": step_config["recordName"],
                                    "region": record_set["region"], "status": "healthy"})
         return {"id": plan_arn, "planArn": plan_arn, "healthChecks": checks}
 

@@ -3,7 +3,6 @@ every provider pinned to the stack's account, identities that survive a region s
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
