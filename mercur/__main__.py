@@ -12,9 +12,9 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
-from contextlib import contextmanager
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 EXIT_READER_LEFT = 128 + 13  # as a shell reports a process that SIGPIPE ended: not confused with a policy failure
@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         "plan", help="show what a stack would build, offline (no CLI, no AWS)",
         description="Run the Pulumi program for Pulumi.STACK.yaml under Pulumi's mock runtime, report every "
                     "resource it declares and evaluate the policy rules. Exit 0: clean (advisory findings "
-                    "allowed); 1: a mandatory policy is violated; 2: the stack file is invalid.")
+                    "allowed); 1: a mandatory policy is violated; 2: the stack file is invalid; 141: the reader of the "
+                    "output left early.")
     plan.add_argument("stack", help="stack name: reads Pulumi.STACK.yaml from the project directory")
     plan.add_argument("--types", action="store_true", help="add each region's resource counts per type")
     plan.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")

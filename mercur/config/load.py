@@ -164,9 +164,10 @@ def _region_cidrs(name: str, data: bytes) -> list[str]:
 def _shown(directory: Path) -> str:
     """A directory as the person typing the command sees it: relative to where they are, if inside it."""
     try:
-        return str(directory.resolve().relative_to(Path.cwd().resolve())) or "."
+        relative = str(directory.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(directory)
+    return "the current directory" if relative == "." else relative
 
 
 def stack_file_keys(project_dir: Path, stack: str) -> dict[str, Any]:

@@ -248,3 +248,13 @@ def test_a_version_near_its_end_of_support_warns_ninety_days_ahead(project, monk
 ])
 def test_bad_deploy_and_alert_settings_are_one_line(project, change, key, words) -> None:
     assert_rejected(project, "prod", change, key, words)
+
+
+def test_a_missing_stack_file_names_the_directory_as_the_reader_sees_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inner").mkdir()
+    for directory, shown in ((tmp_path, "the current directory"), (tmp_path / "inner", "inner"),
+                             (ROOT, str(ROOT))):
+        with pytest.raises(ConfigError) as caught:
+            config.load_file(directory, "nosuch")
+        assert f"no such stack file in {shown};" in str(caught.value)
