@@ -14,9 +14,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from . import reading
 from .synth import Plan, Resource
 
-_WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 _STYLES = ["  classDef active fill:#e7f5e9,stroke:#2e7d32,stroke-width:2px,color:#1b3d1f",
            "  classDef passive fill:#fff4e0,stroke:#b26a00,stroke-width:2px,color:#4a2c00",
            "  classDef route53 fill:#eef2fb,stroke:#3a5ba0,color:#1a2a4a",
@@ -76,7 +76,7 @@ def _region(plan: Plan, region: str, role: str) -> list[str]:
     if entry:
         lines.append(f'    {_id("lb", region)}[/"{_label("load balancer (NLB)", entry)}"/]')
     for cluster in (r for r in here if r.type == "eks:index:Cluster"):
-        apps = _apps(here)
+        apps = [f"{name} ×{count}" for name, count, _ in reading.replicas(here)]
         pools = [p for p in here if p.type == "kubernetes:karpenter.sh/v1:NodePool"]
         limits = pools[0].inputs["spec"]["limits"] if pools else None
         text = _label(f"EKS {cluster.inputs['name']} {cluster.inputs['version']}", *apps,
@@ -106,18 +106,6 @@ def _region(plan: Plan, region: str, role: str) -> list[str]:
     return lines
 
 
-def _apps(here: list[Resource]) -> list[str]:
-    ranges = {r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"]
-              for r in here if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"}
-    apps = []
-    for workload in sorted((r for r in here if r.type in _WORKLOADS), key=lambda r: r.inputs["metadata"]["name"]):
-        name = workload.inputs["metadata"]["name"]
-        spec = ranges.get(name)
-        apps.append(f"{name} ×{spec['minReplicas']}–{spec['maxReplicas']}" if spec
-                    else f"{name} ×{workload.inputs['spec']['replicas']}")
-    return apps
-
-
 def _zones(plan: Plan, here: list[Resource], details: dict[str, Any]) -> list[str]:
     """One node per AZ, in zone-id order: its subnets (by address) and its NAT gateway."""
     names = dict(zip(details.get("availabilityZoneIds", []), details.get("availabilityZones", [])))
@@ -144,37 +132,18 @@ def _health_check(plan: Plan, region: str) -> dict[str, Any] | None:
 
 def _entry_app(plan: Plan, region: str) -> str | None:
     """The app whose load balancer the DNS record points at in this region."""
-    endpoints = plan.outputs.get("regions", {}).get(region, {}).get("endpoints") or {}
-    targets = {alias["name"] for record in plan.of_type("aws:route53/record:Record")
-               for alias in record.inputs.get("aliases") or []}
-    return next((app for app, hostname in endpoints.items() if hostname in targets), None)
+    return next((route.app for route in reading.routes(plan) if route.region == region), None)
 
 
 def _traffic_edges(plan: Plan) -> list[str]:
     """DNS to each region's load balancer, labelled by the policy path (`SECONDARY·PRIMARY` through a nested
     failover set); only the top record's PRIMARY (or plain alias) is drawn as serving traffic."""
-    records = plan.of_type("aws:route53/record:Record")
-    if not records:
-        return []
-    by_hostname = {hostname: region for region, details in plan.outputs.get("regions", {}).items()
-                   for hostname in (details.get("endpoints") or {}).values()}
-
-    def follow(name: str, path: tuple[str, ...]) -> list[str]:
-        lines = []
-        for record in sorted((r for r in records if r.inputs["name"] == name),
-                             key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"]
-                             != "PRIMARY"):
-            policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
-            for alias in record.inputs.get("aliases") or []:
-                if alias["name"] in by_hostname:
-                    label = "·".join((*path, policy))
-                    arrow = "==>" if label in ("PRIMARY", "ALIAS") else "-.->"
-                    lines.append(f"  dns {arrow}|{label}| {_id('lb', by_hostname[alias['name']])}")
-                else:
-                    lines += follow(alias["name"], (*path, policy))
-        return lines
-
-    return follow(plan.outputs.get("recordName", records[0].inputs["name"]), ())
+    lines = []
+    for route in (r for r in reading.routes(plan) if r.region):
+        label = "·".join(route.path)
+        arrow = "==>" if label in ("PRIMARY", "ALIAS") else "-.->"
+        lines.append(f"  dns {arrow}|{label}| {_id('lb', route.region)}")
+    return lines
 
 
 def _database_edges(plan: Plan, order: list[str]) -> list[str]:

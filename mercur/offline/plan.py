@@ -11,11 +11,11 @@ from typing import Any, Sequence
 import yaml
 
 from .compliance import Finding
+from . import reading
 from .diagram import mermaid
 from .synth import Plan, Resource
 
 _GLOBAL = "global"
-_WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 _LABEL_WIDTH = 9  # the per-region block's left column: network, cluster, nodes, apps, database, backups
 
 
@@ -163,17 +163,9 @@ def _region_block(here: list[Resource], details: dict[str, Any], objectives: dic
             text += (f" {'≥' if holds else '<'} {required['cpu']:g} vCPU / {required['memoryGib']:g}Gi needed at the "
                      f"peak ({style.verdict(holds, 'holds' if holds else 'DOES NOT HOLD')})")
         lines.append(_row("nodes", text))
-    ranges = {r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"]
-              for r in of("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")}
-    apps = []
-    for workload in (r for r in here if r.type in _WORKLOADS):
-        name = workload.inputs["metadata"]["name"]
-        spec = ranges.get(name)
-        count = (f"{spec['minReplicas']}–{spec['maxReplicas']}" if spec else f"{workload.inputs['spec']['replicas']}")
-        volumes = " with volumes" if workload.type.endswith("StatefulSet") else ""
-        apps.append(f"{name} {count}{volumes}")
+    apps = [f"{name} {count}{' with volumes' if volumes else ''}" for name, count, volumes in reading.replicas(here)]
     if apps:
-        lines.append(_row("apps", ", ".join(sorted(apps)) + " replicas (min–max)"))
+        lines.append(_row("apps", ", ".join(apps) + " replicas (min–max)"))
     database = details.get("database")
     instances = of("aws:rds/clusterInstance:ClusterInstance")
     if database:
@@ -212,11 +204,13 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     records = plan.of_type("aws:route53/record:Record")
     if not records:
         return []
-    serving = {hostname: (region, app) for region, details in regions.items()
-               for app, hostname in (details.get("endpoints") or {}).items()}
     name = plan.outputs.get("recordName", records[0].inputs["name"])
     kind = "failover" if any(r.inputs.get("failoverRoutingPolicies") for r in records) else "alias"
-    lines = [style.bold(f"DNS {name} · {kind} record")] + _record_rows(records, name, serving, "")
+    lines = [style.bold(f"DNS {name} · {kind} record")]
+    for route in reading.routes(plan):  # a nested failover set's records indented under the alias to it
+        label = "  " * (len(route.path) - 1) + route.path[-1]
+        lines.append(_row(label, f"→ {route.region} {route.app} load balancer" if route.region
+                          else f"→ failover set {route.target}"))
     switch = plan.outputs.get("regionSwitch") or {}
     target_health = any(a.get("evaluateTargetHealth") for r in records for a in r.inputs.get("aliases") or [])
     if kind == "failover":
@@ -242,24 +236,6 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     if "regionSwitch" in objectives and rto.get("achievable") is not None:
         lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"], style)
     return lines + [""]
-
-
-def _record_rows(records: list[Resource], name: str, serving: dict[str, tuple[str, str]], indent: str) -> list[str]:
-    """The records of `name`, PRIMARY first; a record aliasing another name (a nested failover set, with three
-    or more regions) is followed down to the regions it serves."""
-    rows = []
-    here = sorted((r for r in records if r.inputs["name"] == name),
-                  key=lambda r: (r.inputs.get("failoverRoutingPolicies") or [{"type": ""}])[0]["type"] != "PRIMARY")
-    for record in here:
-        policy = (record.inputs.get("failoverRoutingPolicies") or [{"type": "ALIAS"}])[0]["type"]
-        for alias in record.inputs.get("aliases") or []:
-            if alias["name"] in serving:
-                region, app = serving[alias["name"]]
-                rows.append(_row(indent + policy, f"→ {region} {app} load balancer"))
-            else:
-                rows.append(_row(indent + policy, f"→ failover set {alias['name']}"))
-                rows += _record_rows(records, alias["name"], serving, indent + "  ")
-    return rows
 
 
 def _recovery_block(objectives: dict[str, Any], style: Style) -> list[str]:
