@@ -36,10 +36,11 @@ def mermaid(plan: Plan) -> str:
     roles = {region: "active" if position == 0 else "passive" for position, region in enumerate(order)}
     title = f"{plan.project}/{plan.stack} · " + ", ".join(f"{region} {role}" for region, role in roles.items())
     lines = ["---", f'title: "{title}"', "---", "flowchart TB"]
+    routes = reading.routes(plan)
     lines += _route53(plan, order)
     for region in order:
-        lines += _region(plan, region, roles[region])
-    lines += _traffic_edges(plan) + _database_edges(plan, order) + _backup_edges(plan, order)
+        lines += _region(plan, region, roles[region], routes)
+    lines += _traffic_edges(routes) + _database_edges(plan, order) + _backup_edges(plan, order)
     lines += _legend(len(order) > 1) + _STYLES
     lines += [f"  class {_id('region', region)} {role}" for region, role in roles.items()]
     return "\n".join(lines) + "\n"
@@ -63,11 +64,11 @@ def _route53(plan: Plan, order: list[str]) -> list[str]:
     return lines
 
 
-def _region(plan: Plan, region: str, role: str) -> list[str]:
+def _region(plan: Plan, region: str, role: str, routes: list[reading.Route]) -> list[str]:
     here = [r for r in plan.resources if r.region == region]
     details: dict[str, Any] = plan.outputs.get("regions", {}).get(region, {})
     lines = [f'  subgraph {_id("region", region)}["{region} · {role}"]', "    direction TB"]
-    entry = _entry_app(plan, region)
+    entry = next((route.app for route in routes if route.region == region), None)  # what DNS sends here
     check = _health_check(plan, region)
     if check:
         text = _label(f"endpoint check {region}",
@@ -130,16 +131,11 @@ def _health_check(plan: Plan, region: str) -> dict[str, Any] | None:
                  if r.inputs.get("fqdn") and r.inputs["tags"].get("mercur:region") == region), None)
 
 
-def _entry_app(plan: Plan, region: str) -> str | None:
-    """The app whose load balancer the DNS record points at in this region."""
-    return next((route.app for route in reading.routes(plan) if route.region == region), None)
-
-
-def _traffic_edges(plan: Plan) -> list[str]:
+def _traffic_edges(routes: list[reading.Route]) -> list[str]:
     """DNS to each region's load balancer, labelled by the policy path (`SECONDARY·PRIMARY` through a nested
     failover set); only the top record's PRIMARY (or plain alias) is drawn as serving traffic."""
     lines = []
-    for route in (r for r in reading.routes(plan) if r.region):
+    for route in (r for r in routes if r.region):
         label = "·".join(route.path)
         arrow = "==>" if label in ("PRIMARY", "ALIAS") else "-.->"
         lines.append(f"  dns {arrow}|{label}| {_id('lb', route.region)}")

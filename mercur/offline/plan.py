@@ -71,11 +71,12 @@ def summary(plan: Plan, findings: Sequence[Finding] = (), types: bool = False, s
         placed.setdefault(resource.region or _GLOBAL, []).append(resource)
     health_alarms = [r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
                      if "HealthCheckId" in (r.inputs.get("dimensions") or {})]
+    alarm_urns = {alarm.urn for alarm in health_alarms}
 
     lines = [_verdict(plan, findings, objectives, order, style), ""]
     for position, region in enumerate(order):
         role = "active" if position == 0 else "passive"
-        here = [r for r in placed.get(region, []) if r not in health_alarms]
+        here = [r for r in placed.get(region, []) if r.urn not in alarm_urns]
         lines.append(style.bold(f"{region} · {role} · {plural(len(placed.get(region, [])), 'resource')}"))
         lines += _region_block(here, regions.get(region, {}), objectives, style)
         lines += _types(placed.get(region, [])) if types else []
