@@ -5,22 +5,24 @@ STACK    ?= prod
 PLAN_OUT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help plan test bench diagram clean
+.PHONY: help plan test bench diagram lock clean
 
 help:  ## list the targets (this)
 	@echo "make plan [STACK=dev|staging|prod] [PLAN_OUT=dir]   make test   (first run installs into $(VENV))"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  \1\t\2/' | expand -t 12
 
-# The venv is filled by uv when it is on PATH or installs from PyPI (about 3x faster than pip, compiling
-# bytecode on both cores), else by pip. `make plan` installs only the plan's dependencies.
+# The venv is filled from the locks (exact versions, every file's hash) by uv when it is on PATH or installs
+# from PyPI (about 3x faster than pip, compiling bytecode on both cores), else by pip, which checks the same
+# hashes by itself. `make plan` installs only the plan's lock. The installer's own version does not matter:
+# the lock alone decides what lands in the venv.
 define fill_venv
 	@echo "make: installing $(1) into $(VENV) (once; about 15 s with uv, longer with pip alone)" >&2
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; then \
 		uv=$$(command -v uv || echo $(VENV)/bin/uv); \
-		$$uv pip install --quiet --compile-bytecode --python $(PYTHON) -r $(1); \
+		$$uv pip install --quiet --require-hashes --compile-bytecode --python $(PYTHON) -r $(1); \
 	else \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check -r $(1); \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(1); \
 	fi
 endef
 
@@ -57,6 +59,15 @@ diagram: $(VENV)/.plan-deps  ## redraw docs/prod-diagram.{mmd,png} (needs npm an
 	PUPPETEER_SKIP_DOWNLOAD=1 npx --yes $(MERMAID_CLI) --puppeteerConfigFile docs/puppeteer.json \
 		--input docs/prod-diagram.mmd --output docs/prod-diagram.png --width 1600 --backgroundColor white --quiet
 	cd docs && sha256sum prod-diagram.mmd > prod-diagram.png.sha256  # which .mmd the PNG shows (a test reads it)
+
+# The three locks come from one resolution: the dev lock (a superset) first, then the program's and the policy
+# pack's constrained to its pins, so a package has one version everywhere. `uv pip compile` keeps existing pins;
+# to move one, add e.g. `--upgrade-package pulumi-aws` (Dependabot does this through the pip ecosystem).
+LOCK = $$(command -v uv || echo $(VENV)/bin/uv) pip compile --quiet --generate-hashes --universal --python-version 3.11
+lock: $(VENV)/.plan-deps  ## re-lock requirements*.txt and policy/requirements.txt from their .in files
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+	$(LOCK) requirements.in -c requirements-dev.txt -o requirements.txt
+	$(LOCK) policy/requirements.in -c requirements-dev.txt -o policy/requirements.txt
 
 clean:  ## remove the venv
 	rm -rf $(VENV) .pytest_cache

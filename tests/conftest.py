@@ -261,5 +261,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run ends on short tests instead of one worker finishing a long one alone."""
     def cost(item: pytest.Item) -> int:
         fixtures = getattr(item, "fixturenames", ())
-        return 0 if "aws" in fixtures else 1 if "project" in fixtures else 2
+        return 0 if "aws" in fixtures or item.get_closest_marker("costly") else 1 if "project" in fixtures else 2
     items.sort(key=cost)

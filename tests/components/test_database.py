@@ -205,6 +205,7 @@ POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 
 @pytest.mark.skipif(not (POSTGRES_BIN / "initdb").exists() or not shutil.which("runuser") or os.getuid() != 0,
                     reason="needs PostgreSQL's server binaries and root (to run them as the postgres user)")
+@pytest.mark.costly
 def test_the_bootstrap_sql_creates_the_user_and_database_once_on_a_real_postgresql() -> None:
     """Against a real server: the first run creates the IAM-only user and its database, the second changes
     nothing and still succeeds (the Job may run again after a region swap)."""
