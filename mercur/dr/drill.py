@@ -4,8 +4,11 @@ The order that keeps a drill safe:
 1. every flag and the report path are checked before AWS is called (`Options.from_args`);
 2. pre-flight: `dr check` must be READY and no switch may be in progress — nothing changes before that;
 3. each change is written in the `Ledger` *before* the call that makes it (a lost response still leaves a
-   change to undo), with how to undo it by hand;
-4. an AWS error, a timeout, Ctrl-C or SIGTERM unwinds to `restore`, which undoes every change in reverse order
+   change to undo), with how to undo it by hand and, as data, how to undo it by program (`Undo`);
+4. the report file is rewritten (whole, atomically) at every change, restore and result: when the process is
+   killed outright (a cancelled CI job, after its 10 s), the file names every change made and whether it was
+   restored, and `dr undo` (mercur.dr.undo) rebuilds the undo of each from it — with the same code;
+5. an AWS error, a timeout, Ctrl-C or SIGTERM unwinds to `restore`, which undoes every change in reverse order
    with further signals ignored; what it cannot undo is named, with the command that does, and the exit is 1.
 """
 
@@ -13,15 +16,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -85,35 +89,59 @@ class Pace:
             self.sleep(self.poll_seconds)
 
 
+@dataclass(frozen=True)
+class Undo:
+    """How one kind of change is undone, from its description alone: the dict the report keeps under
+    `changes[].undo` ({"kind": ..., and `fields`}). The drill's ledger and `dr undo` both build the undo from it."""
+    fields: tuple[str, ...]  # what the description holds besides its kind (each a non-empty string)
+    run: Callable[["Context", Mapping[str, str]], None]  # undoes and verifies; raises when it could not
+    manual: Callable[[Mapping[str, str]], str]  # the command that undoes it by hand
+
+
+def undo_kinds() -> dict[str, Undo]:
+    """Every kind of change a drill makes, by the `kind` of its description."""
+    from . import failover, restore
+    return {**failover.UNDO, **restore.UNDO}
+
+
 @dataclass
 class Change:
     what: str
-    undo: Callable[[], None]  # undoes and verifies; raises when it could not
+    description: dict[str, Any]  # how to undo it, as data (the report's `undo`; see Undo)
+    undo: Callable[[], None]  # built from the description: undoes and verifies; raises when it could not
     manual: str  # the command that undoes it by hand
     restored: bool = False
     error: str | None = None
     attempts: int = 0
 
     def document(self) -> dict[str, Any]:
-        return {"what": self.what, "restored": self.restored, "undoByHand": None if self.restored else self.manual,
-                **({"error": self.error} if self.error else {})}
+        return {"what": self.what, "undo": self.description, "restored": self.restored,
+                "undoByHand": None if self.restored else self.manual, **({"error": self.error} if self.error else {})}
 
 
 class Ledger:
-    """Every change a drill makes, recorded before the call that makes it."""
+    """Every change a drill makes, recorded before the call that makes it; `on_change` runs after each record,
+    settle and restore attempt (the drill rewrites its report there)."""
 
-    def __init__(self, pace: Pace) -> None:
+    def __init__(self, pace: Pace, on_change: Callable[[], None] | None = None) -> None:
         self.pace, self.changes = pace, []  # type: list[Change]
+        self.on_change = on_change or (lambda: None)
+        self.context: Context | None = None  # what the undos run with: bound when the Context is made
 
-    def record(self, what: str, undo: Callable[[], None], manual: str) -> Change:
-        change = Change(what, undo, manual)
+    def record(self, what: str, undo: Mapping[str, str]) -> Change:
+        """`undo` describes how to undo the change (see Undo); the one way an undo is built, by the drill and by
+        `dr undo` from a report."""
+        kind, context, description = undo_kinds()[undo["kind"]], self.context, dict(undo)
+        change = Change(what, description, lambda: kind.run(context, description), kind.manual(description))
         self.changes.append(change)
+        self.on_change()
         return change
 
     def settle(self, change: Change) -> None:
         """Undo one change now, as part of the drill (an error propagates: `restore` tries again later)."""
         change.undo()
         change.restored = True
+        self.on_change()
 
     def restore(self) -> bool:
         """Undo every change not yet undone, newest first, each tried at most RESTORE_ATTEMPTS times in all
@@ -125,9 +153,11 @@ class Ledger:
                     self.pace.progress(f"restoring: {change.what}")
                     change.undo()
                     change.restored, change.error = True, None
+                    self.on_change()
                 except Exception as error:  # noqa: BLE001 - keep trying; the report names what stays changed
                     change.error = f"{type(error).__name__}: {error}"
                     self.pace.progress(f"  attempt {change.attempts} failed: {change.error}")
+                    self.on_change()
                     if change.attempts < RESTORE_ATTEMPTS:  # what refused now (a conflict) often works later
                         self.pace.sleep(min(120.0, 15.0 * 2 ** change.attempts))
             if not change.restored:
@@ -202,6 +232,11 @@ class Options:
         kinds = ("failover", "restore") if args.kind == "all" else (args.kind,)
         return cls(kinds, report, flags["timeout"], flags["poll"], bool(args.approve))
 
+    def document(self) -> dict[str, Any]:
+        """What `dr undo` needs to undo as the drill would have (the drill id is the report's `drillId`)."""
+        return {"kinds": list(self.kinds), "approve": self.approve, "timeoutSeconds": self.timeout_seconds,
+                "pollSeconds": self.poll_seconds}
+
 
 @dataclass
 class Context:
@@ -215,6 +250,9 @@ class Context:
     approve: bool = False
     probes: Any = None  # mercur.dr.probes.Probes: the zone's name servers and the app, as clients see them
 
+    def __post_init__(self) -> None:
+        self.ledger.context = self
+
 
 @dataclass
 class DrillReport:
@@ -227,6 +265,10 @@ class DrillReport:
     changes: list[Change] = field(default_factory=list)
     interrupted: int | None = None
     finished: str | None = None
+    path: Path | None = None  # the report file, rewritten as the drill goes (see save)
+    options: dict[str, Any] = field(default_factory=dict)
+    unwritten: str | None = None  # why the latest write of the file failed; None: the file holds this report
+    ever_unwritten: str | None = None  # why a write failed, if one ever did
 
     @property
     def restored(self) -> bool:
@@ -234,6 +276,8 @@ class DrillReport:
 
     @property
     def verdict(self) -> str:
+        if self.finished is None:
+            return "running"
         if not self.restored:
             return "not restored"
         if self.interrupted is not None:
@@ -254,9 +298,24 @@ class DrillReport:
     def document(self) -> dict[str, Any]:
         return {"stack": self.stack, "environment": self.environment, "drillId": self.drill_id,
                 "started": self.started, "finished": self.finished, "verdict": self.verdict,
-                "exitCode": self.exit_code, "preflight": self.preflight, "drills": self.drills,
-                "changes": [c.document() for c in self.changes],
+                "exitCode": self.exit_code if self.finished else None, "options": self.options,
+                "preflight": self.preflight, "drills": self.drills, "changes": [c.document() for c in self.changes],
                 "interrupted": signal.Signals(self.interrupted).name if self.interrupted else None}
+
+    def save(self, progress: Callable[[str], None]) -> None:
+        """Rewrite the report file whole. A write that fails (its directory removed, the disk full) is noted
+        and said once, never raised: the drill goes on and restores; its verdict line says so."""
+        if self.path is None:
+            return
+        try:
+            write_atomically(self.path, self.document())
+        except OSError as error:
+            first = self.ever_unwritten is None
+            self.unwritten = self.ever_unwritten = f"{type(error).__name__}: {error.strerror or error}"
+            if first:
+                progress(f"the report {self.path} cannot be written ({self.unwritten}): the drill goes on")
+            return
+        self.unwritten = None
 
     def line(self) -> str:
         """The one human verdict line: the measured objectives against their targets, and what stays changed."""
@@ -271,7 +330,22 @@ class DrillReport:
         failed = [f"{d['kind']}: {d['error']}" for d in self.drills if d.get("error")]
         tail = [f"LEFT CHANGED: {c.what} (undo: {c.manual})" for c in left]
         restored = f"{len(self.changes)} change(s) restored" if self.changes and not left else None
-        return f"{self.stack} drill: {head} — " + "; ".join(filter(None, [*parts, *failed, restored, *tail]))
+        written = (f"the report could NOT be written to {self.path} ({self.unwritten})" if self.unwritten else
+                   f"the report could not be rewritten as the drill went ({self.ever_unwritten}); the final one "
+                   "was written" if self.ever_unwritten else None)
+        return f"{self.stack} drill: {head} — " + "; ".join(filter(None, [*parts, *failed, restored, *tail, written]))
+
+
+def write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    """`path` holds the old document or the new one, never a part: a temporary file beside it, then renamed."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        os.replace(temporary, path)
+    except OSError:
+        with suppress(OSError):  # a full disk may leave a part behind; a removed directory, nothing
+            temporary.unlink(missing_ok=True)
+        raise
 
 
 def _utc() -> str:
@@ -288,9 +362,12 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
     clients = cached(clients or aws.default_clients)
     drill_id = f"drill-{uuid.uuid4().hex[:8]}"
     ledger = Ledger(pace)
-    report = DrillReport(stack.stack, stack.environment, drill_id, changes=ledger.changes)
+    report = DrillReport(stack.stack, stack.environment, drill_id, changes=ledger.changes, path=options.report,
+                         options=options.document())
+    ledger.on_change = save = lambda: report.save(pace.progress)  # each change on disk before its call
     context = Context(stack, outputs, clients, pace, ledger, drill_id, options.approve, probes)
     runs = {"failover": failover.run, "restore": restore.run}
+    save()
     try:
         with signals_interrupt():
             pace.progress(f"pre-flight: dr check {stack.stack}")
@@ -299,6 +376,7 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
             if "failover" in options.kinds:
                 failing += failover.preflight(context)
             report.preflight = {"ready": not failing, "failing": failing}
+            save()
             for line in failing:
                 pace.progress(f"  FAIL {line}")
             if failing:
@@ -306,6 +384,7 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
             for kind in options.kinds:
                 result: dict[str, Any] = {"kind": kind, "started": _utc()}
                 report.drills.append(result)
+                save()
                 try:
                     runs[kind](context, result)
                 except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError, OSError) as error:
@@ -315,23 +394,25 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
                     pace.progress(f"{kind} drill failed: {result['error']}")
                 finally:
                     result["finished"] = _utc()
-                    _restore(ledger, pace)
+                    save()
+                    restore_deferring_signals(ledger, pace)
     except Interrupted as signal_received:
         report.interrupted = signal_received.signum
         pace.progress(f"{signal_received} received: restoring what the drill changed")
         for result in report.drills:
             result.setdefault("verdict", "interrupted")
+        save()
     finally:
         try:
-            _restore(ledger, pace)
+            restore_deferring_signals(ledger, pace)
         except Interrupted as signal_received:
             report.interrupted = report.interrupted or signal_received.signum
         report.finished = _utc()
-        options.report.write_text(json.dumps(report.document(), indent=2, default=str) + "\n")
+        save()
     return report
 
 
-def _restore(ledger: Ledger, pace: Pace) -> None:
+def restore_deferring_signals(ledger: Ledger, pace: Pace) -> None:
     """Restore with signals deferred; a signal that arrived meanwhile then stops the drill (Interrupted)."""
     if all(c.restored for c in ledger.changes):
         return
@@ -348,6 +429,6 @@ def main(stack: StackConfig, outputs: StackOutputs, options: Options) -> int:
     clients = cached(aws.default_clients)
     report = run(stack, outputs, options, clients,
                  probes=probes.Probes(stack, outputs, clients) if outputs.record_name else None)
-    print(f"drill report written to {options.report}", file=sys.stderr)
+    print(f"drill report {'NOT ' if report.unwritten else ''}written to {options.report}", file=sys.stderr)
     print(report.line())
     return report.exit_code

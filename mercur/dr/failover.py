@@ -9,13 +9,13 @@ there. The execution runs on the passive region's data plane: the one a real fai
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..config.objectives import ALIAS_TTL_SECONDS
 from .aws import (ROUTE53_REGION, aware, health_check_healthy, minutes_since, newest_recovery_point,
                   replication_lag_ms)
 from .check import detection_alarms
-from .drill import Context, DrillFailed
+from .drill import Context, DrillFailed, Undo
 
 SERVICE = "arc-region-switch"
 RUNNING = {"inProgress", "pending", "pendingManualApproval", "pausedByOperator"}
@@ -45,9 +45,9 @@ def preflight(context: Context) -> list[str]:
             f"(started {item['startTime']:%H:%M} UTC): finish or cancel it first" for eid, (_, item) in running.items()]
 
 
-def _executions(context: Context, region: str) -> list[dict]:
+def _executions(context: Context, region: str, plan_arn: str | None = None) -> list[dict]:
     arc = context.clients(SERVICE, region)
-    pages = arc.get_paginator("list_plan_executions").paginate(planArn=context.outputs.switch_plan_arn)
+    pages = arc.get_paginator("list_plan_executions").paginate(planArn=plan_arn or context.outputs.switch_plan_arn)
     return [item for page in pages for item in page.get("items", [])]
 
 
@@ -60,10 +60,10 @@ def run(context: Context, result: dict[str, Any]) -> None:
                            "rpoRegionLossAndCorruptionMinutes": rpo.region_loss_and_corruption})
     result["measuredRpo"] = measured_rpo(context)
     detection = _detection(context, result)
-    switch = Switch(context, passive.name, active.name)
+    switch = Switch(context, passive.name, active.name, outputs.switch_plan_arn)
     change = context.ledger.record(
         f"{passive.name} made active by the Region switch plan (traffic, the writer, capacity)",
-        undo=switch.back, manual=_manual(context, active.name))
+        {"kind": "switch-back", "planArn": switch.plan_arn, "region": passive.name, "target": active.name})
     timeline = switch.forward()
     rto = _rto(timeline, result, detection)
     pace.progress(f"switching back to {active.name}")
@@ -114,10 +114,8 @@ def _detection(context: Context, result: dict[str, Any]) -> float | None:
         found = cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"] if alarms else []
         return bool(found) and all(a["StateValue"] == state for a in found)
 
-    change = context.ledger.record(
-        f"{active.name}'s endpoint health check {check_id} inverted (measuring detection)",
-        undo=lambda: _set_inverted(route53, check_id, False),
-        manual=f"aws route53 update-health-check --health-check-id {check_id} --no-inverted")
+    change = context.ledger.record(f"{active.name}'s endpoint health check {check_id} inverted (measuring "
+                                   "detection)", {"kind": "health-check-inverted", "checkId": check_id})
     pace.progress(f"measuring detection: inverting {active.name}'s endpoint health check {check_id} (its alarm "
                   f"{', '.join(alarms) or '(none)'} will fire: this is the drill)")
     _set_inverted(route53, check_id, True)
@@ -138,17 +136,31 @@ def _set_inverted(route53: Any, check_id: str, inverted: bool) -> None:
         raise DrillFailed(f"health check {check_id} still reads Inverted={now.get('Inverted')}")
 
 
-def _manual(context: Context, region: str) -> str:
-    return (f"aws arc-region-switch start-plan-execution --region {region} --plan-arn "
-            f"{context.outputs.switch_plan_arn} --target-region {region} --action activate --mode graceful")
+def _uninvert(context: Context, undo: Mapping[str, str]) -> None:
+    _set_inverted(context.clients("route53", ROUTE53_REGION), undo["checkId"], False)
+
+
+def _switch_back(context: Context, undo: Mapping[str, str]) -> None:
+    Switch(context, undo["region"], undo["target"], undo["planArn"]).back()
+
+
+# How each change of this drill is undone, from the report's description of it (see drill.Undo).
+UNDO = {
+    "health-check-inverted": Undo(("checkId",), _uninvert, lambda undo: (
+        f"aws route53 update-health-check --health-check-id {undo['checkId']} --no-inverted")),
+    # region: the one the drill made active; target: the one to make active again
+    "switch-back": Undo(("planArn", "region", "target"), _switch_back, lambda undo: (
+        f"aws arc-region-switch start-plan-execution --region {undo['target']} --plan-arn {undo['planArn']} "
+        f"--target-region {undo['target']} --action activate --mode graceful")),
+}
 
 
 class Switch:
     """One graceful switch to `target` and, as its undo, back to `origin`; each execution idempotent by its
     client token, run on the data plane of the region it activates."""
 
-    def __init__(self, context: Context, target: str, origin: str) -> None:
-        self.context, self.target, self.origin = context, target, origin
+    def __init__(self, context: Context, target: str, origin: str, plan_arn: str) -> None:
+        self.context, self.target, self.origin, self.plan_arn = context, target, origin, plan_arn
 
     def forward(self) -> dict[str, Any]:
         """Run the switch; returns the timeline: the execution's events and when clients saw the change."""
@@ -179,39 +191,60 @@ class Switch:
                 "events": self._events(self.target, execution_id)}
 
     def back(self) -> None:
-        """Undo: cancel any drill execution still running toward the target, then switch back to the origin."""
+        """Undo: cancel any drill execution still going toward the target; if one moved anything, switch back
+        to the origin. Safe to repeat, from the drill or from `dr undo` in another process: a switch back under
+        way is followed, one done is enough, and a failed one is followed by a new execution (its own token)."""
         arc = self.context.clients(SERVICE, self.target)
-        ours = [e for e in _executions(self.context, self.target) if e.get("comment") == _comment(self.context)
-                and e.get("executionRegion") == self.target]
-        plan_arn = self.context.outputs.switch_plan_arn
+        ours = self._ours(self.target)
         for execution in (e for e in ours if e["executionState"] in ACTIVE):
-            arc.cancel_plan_execution(planArn=plan_arn, executionId=execution["executionId"],
-                                      comment=_comment(self.context))
-            self.context.pace.wait(f"execution {execution['executionId']} cancelled", lambda e=execution: arc.get_plan_execution(
-                planArn=plan_arn, executionId=e["executionId"])["executionState"] not in ACTIVE)
+            self._cancel(arc, execution["executionId"])
         if not any(self._moved(arc, e["executionId"]) for e in ours):
             return  # never started, or never past its approval: nothing moved
-        # One token for the way back: a retried undo finds the switch back it started (running or done).
-        self._execute(self.origin, f"{self.context.drill_id}-back", None)
+        back = self._ours(self.origin)
+        for execution in (e for e in back if e["executionState"] in ACTIVE - RUNNING):  # stuck on a failed step
+            self._cancel(self.context.clients(SERVICE, self.origin), execution["executionId"])
+        under_way = [e for e in back if e["executionState"] in RUNNING]
+        if under_way:
+            self._follow(self.origin, under_way[0]["executionId"], None)
+        elif not any(e["executionState"] in SUCCEEDED for e in back):
+            # A token per attempt: ARC answers a token it has seen with that execution, a failed one too. The
+            # count of switches back listed makes a retry after a lost response reuse its own token.
+            self._execute(self.origin, f"{self.context.drill_id}-back-{len(back) + 1}", None)
         probes = self.context.probes
         if probes is not None:
             self.context.pace.wait(f"the zone's name servers answer with {self.origin} again",
                                    lambda: probes.answering() == self.origin)
 
+    def _ours(self, region: str) -> list[dict]:
+        """This drill's executions activating `region`, oldest first."""
+        return sorted((e for e in _executions(self.context, region, self.plan_arn)
+                       if e.get("comment") == _comment(self.context) and e.get("executionRegion") == region),
+                      key=lambda e: aware(e["startTime"]))
+
+    def _cancel(self, arc: Any, execution_id: str) -> None:
+        arc.cancel_plan_execution(planArn=self.plan_arn, executionId=execution_id, comment=_comment(self.context))
+        self.context.pace.wait(f"execution {execution_id} cancelled", lambda: arc.get_plan_execution(
+            planArn=self.plan_arn, executionId=execution_id)["executionState"] not in ACTIVE)
+
     def _moved(self, arc: Any, execution_id: str) -> bool:
         """Whether an execution got past its approval: any other step started."""
-        execution = arc.get_plan_execution(planArn=self.context.outputs.switch_plan_arn, executionId=execution_id)
+        execution = arc.get_plan_execution(planArn=self.plan_arn, executionId=execution_id)
         blocks = _blocks(execution, self.target)
         return any(s.get("status") in MOVED and blocks.get(s["name"]) != "ManualApproval"
                    for s in execution.get("stepStates", []))
 
     def _execute(self, region: str, token: str, observe: Callable[[dict, dict], None] | None) -> tuple[str, dict]:
-        context, plan_arn = self.context, self.context.outputs.switch_plan_arn
-        arc = context.clients(SERVICE, region)
-        context.pace.progress(f"starting the Region switch to {region} (graceful)")
-        execution_id = arc.start_plan_execution(planArn=plan_arn, targetRegion=region, action="activate",
-                                                mode="graceful", comment=_comment(context),
+        arc = self.context.clients(SERVICE, region)
+        self.context.pace.progress(f"starting the Region switch to {region} (graceful)")
+        execution_id = arc.start_plan_execution(planArn=self.plan_arn, targetRegion=region, action="activate",
+                                                mode="graceful", comment=_comment(self.context),
                                                 clientToken=token)["executionId"]
+        return self._follow(region, execution_id, observe)
+
+    def _follow(self, region: str, execution_id: str, observe: Callable[[dict, dict], None] | None) -> tuple[str, dict]:
+        """Wait for an execution to end, approving its approval steps with --approve (else saying how)."""
+        context, plan_arn = self.context, self.plan_arn
+        arc = context.clients(SERVICE, region)
         told: set[str] = set()
 
         def poll() -> dict | None:
@@ -243,8 +276,7 @@ class Switch:
 
     def _events(self, region: str, execution_id: str) -> list[dict]:
         arc = self.context.clients(SERVICE, region)
-        pages = arc.get_paginator("list_plan_execution_events").paginate(
-            planArn=self.context.outputs.switch_plan_arn, executionId=execution_id)
+        pages = arc.get_paginator("list_plan_execution_events").paginate(planArn=self.plan_arn, executionId=execution_id)
         return [event for page in pages for event in page.get("items", [])]
 
 

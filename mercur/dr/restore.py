@@ -13,7 +13,7 @@ from typing import Any
 
 from .aws import minutes_since, newest_recovery_point
 from .check import newest_snapshot
-from .drill import DRILL_TAG, Context, DrillFailed
+from .drill import DRILL_TAG, Context, DrillFailed, Undo
 
 ENGINE = "aurora-postgresql"
 
@@ -48,10 +48,8 @@ def _database(context: Context, source: Any, target: Any, result: dict[str, Any]
     cluster_id, instance_id = context.drill_id, f"{context.drill_id}-1"
     tags = [{"Key": DRILL_TAG, "Value": context.drill_id}]
     result.update(recoveryPointArn=point["RecoveryPointArn"], clusterId=cluster_id)
-    context.ledger.record(f"temporary cluster {cluster_id} in {target.name}", undo=lambda: cleanup_databases(
-        rds, context.drill_id, context.pace), manual=f"aws rds delete-db-instance --region {target.name} --db-instance-identifier "
-        f"{instance_id} --skip-final-snapshot; aws rds delete-db-cluster --region {target.name} "
-        f"--db-cluster-identifier {cluster_id} --skip-final-snapshot")
+    context.ledger.record(f"temporary cluster {cluster_id} in {target.name}",
+                          {"kind": "temporary-cluster", "region": target.name, "drillId": context.drill_id})
     database = context.stack.database
     serverless = database.instance_class == "db.serverless"
     start = context.pace.clock()
@@ -142,9 +140,7 @@ def _volume(context: Context, source: Any, target: Any, result: dict[str, Any]) 
     _age(snapshot["StartTime"], result)
     result["snapshotId"] = snapshot["SnapshotId"]
     context.ledger.record(f"drill volumes tagged {DRILL_TAG}={context.drill_id} in {target.name}",
-                          undo=lambda: cleanup_volumes(ec2, context.drill_id),
-                          manual=f"aws ec2 describe-volumes --region {target.name} --filters "
-                                 f"Name=tag:{DRILL_TAG},Values={context.drill_id} (then delete-volume each)")
+                          {"kind": "drill-volumes", "region": target.name, "drillId": context.drill_id})
     start = context.pace.clock()
     volume_id = ec2.create_volume(
         SnapshotId=snapshot["SnapshotId"], AvailabilityZone=target.availability_zones[0], VolumeType="gp3",
@@ -169,3 +165,18 @@ def cleanup_volumes(ec2: Any, drill_id: str) -> None:
 def _age(moment: datetime, result: dict[str, Any]) -> None:
     result["measuredRpo"] = {"recoveryPointMinutes": round(minutes_since(moment), 1)}
 
+
+
+# How each change of this drill is undone, from the report's description of it (see drill.Undo). The drill's
+# cluster is named by its id (`drillId`, its instance `drillId-1`); both are found by the drill's tag.
+UNDO = {
+    "temporary-cluster": Undo(("region", "drillId"), lambda context, undo: cleanup_databases(
+        context.clients("rds", undo["region"]), undo["drillId"], context.pace), lambda undo: (
+        f"aws rds delete-db-instance --region {undo['region']} --db-instance-identifier {undo['drillId']}-1 "
+        f"--skip-final-snapshot; aws rds delete-db-cluster --region {undo['region']} --db-cluster-identifier "
+        f"{undo['drillId']} --skip-final-snapshot")),
+    "drill-volumes": Undo(("region", "drillId"), lambda context, undo: cleanup_volumes(
+        context.clients("ec2", undo["region"]), undo["drillId"]), lambda undo: (
+        f"aws ec2 describe-volumes --region {undo['region']} --filters Name=tag:{DRILL_TAG},Values={undo['drillId']}"
+        " (then delete-volume each)")),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -174,6 +175,68 @@ def test_a_switch_back_that_fails_is_named_with_its_undo_and_exits_1(world, tmp_
                                                               "us-west-1" in line
     document = json.loads(options.report.read_text())
     assert document["changes"][-1]["undoByHand"].startswith("aws arc-region-switch start-plan-execution")
+
+
+def test_a_switch_back_that_fails_once_is_retried_with_a_new_token(world, tmp_path) -> None:
+    """Why: the way back had one client token, so each retry after a failed execution reattached to the failed
+    one: a single transient failure left staging failed over."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    tokens: list[str] = []
+    handlers = seeded.executions.handlers
+
+    def failing_once(region):
+        found = handlers(region)
+        start = found["StartPlanExecution"]
+
+        def start_back(**params):
+            if params["targetRegion"] == "us-west-1":
+                tokens.append(params["clientToken"])
+                seeded.executions.fail_step = "capacity-and-writer" if len(tokens) == 1 else None
+            return start(**params)
+        return {**found, "StartPlanExecution": start_back}
+    seeded.executions.handlers = failing_once
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.restored and seeded.executions.answering == "us-west-1", report.line()
+    assert len(tokens) == 2 and len(set(tokens)) == 2
+
+
+def test_the_report_on_disk_names_each_change_before_it_is_made_and_when_restored(world, tmp_path) -> None:
+    """Why: a cancelled CI job is killed 10 s after its signal, mid-restore; the report, written at the start
+    and the end only, named nothing to undo."""
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    advance, seen, mid_switch = seeded.advance, [], []
+
+    def reading(seconds: float) -> None:  # between two polls, as a kill would find the file
+        document = json.loads(options.report.read_text())
+        assert document["verdict"] == "running" and document["options"]["approve"] is True
+        changes = [(c["undo"]["kind"], c["restored"]) for c in document["changes"]]
+        if not seen or seen[-1] != changes:
+            seen.append(changes)
+        if seeded.executions.answering == "us-east-1":
+            mid_switch.append(document["changes"][-1])
+        advance(seconds)
+    pace.sleep = reading
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "pass", report.line()
+    assert seen == [[("health-check-inverted", False)], [("health-check-inverted", True)],
+                    [("health-check-inverted", True), ("switch-back", False)]]
+    assert mid_switch and mid_switch[0]["undo"] == {"kind": "switch-back", "planArn": parsed.switch_plan_arn,
+                                                    "region": "us-east-1", "target": "us-west-1"}
+    assert json.loads(options.report.read_text())["drillId"] == report.drill_id
+    assert [c["restored"] for c in json.loads(options.report.read_text())["changes"]] == [True, True]
+
+
+def test_a_report_that_cannot_be_rewritten_mid_drill_does_not_stop_it(world, tmp_path) -> None:
+    """Why: a report directory removed mid-drill made the rewrite raise: the drill failed, and the final write
+    raised out of the restore's `finally`."""
+    (folder := tmp_path / "reports").mkdir()
+    seeded, config, parsed, options, pace, _ = _setup(world, tmp=folder)
+    advance = seeded.advance
+    pace.sleep = lambda step: (shutil.rmtree(folder, ignore_errors=True), advance(step))
+    report = _drill(seeded, config, parsed, options, pace)
+    assert report.verdict == "pass" and report.restored and seeded.executions.answering == "us-west-1"
+    assert report.line().endswith(f"the report could NOT be written to {options.report} (FileNotFoundError: "
+                                  "No such file or directory)")
 
 
 def test_restore_drill_restores_the_newest_copy_answers_and_deletes_it(world, tmp_path) -> None:
