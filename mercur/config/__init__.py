@@ -6,7 +6,7 @@ no input can break it; `load` turns any failure into one line naming the file, t
 """
 
 from .errors import ConfigError, show
-from .load import (engine_values, load_engine, load_file, load_from_engine, parse, stack_file_keys,
+from .load import (engine_values, load_bytes, load_engine, load_file, load_from_engine, parse, stack_file_keys,
                    stack_file_values)
 from .models import (CAPACITY_TYPES, EKS_STANDARD_SUPPORT_ENDS, ENVIRONMENTS, MAX_AZS, MIN_AZS,
                      PRIVATE_SUBNET_BITS, PUBLIC_SUBNET_BITS, SUPPORTED_EKS_VERSIONS, AlertsConfig, AppConfig,
@@ -20,7 +20,7 @@ __all__ = [
     "AlertsConfig", "DeployConfig", "DeployNetwork", "EKS_STANDARD_SUPPORT_ENDS", "CAPACITY_TYPES", "ENVIRONMENTS", "MAX_AZS", "MIN_AZS", "NAMESPACE", "OFFLINE_SECRET", "PRIVATE_SUBNET_BITS",
     "PROJECT", "PUBLIC_SUBNET_BITS", "REGIONS", "SUPPORTED_EKS_VERSIONS", "AppConfig", "ClusterConfig",
     "ConfigError", "DatabaseConfig", "DnsConfig", "DrConfig", "NatGateways", "NetworkConfig", "NodePoolConfig", "RegionConfig", "RegionSwitchConfig",
-    "RegionFacts", "Resources", "StackConfig", "StandbyConfig", "Volume", "engine_values", "load_engine",
+    "RegionFacts", "Resources", "StackConfig", "StandbyConfig", "Volume", "engine_values", "load_bytes", "load_engine",
     "load_file", "load_from_engine", "memory_bytes", "millicores", "parse", "show", "split_image", "stack_file",
     "stack_file_keys", "stack_file_values",
 ]

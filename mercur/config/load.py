@@ -194,6 +194,16 @@ def load_file(project_dir: Path, stack: str) -> StackConfig:
                  sibling_cidrs=_siblings(project_dir, stack))
 
 
+def load_bytes(project_dir: Path, stack: str, data: bytes) -> StackConfig:
+    """Validate `data` as the content of `Pulumi.<stack>.yaml` in the project directory, as `load_file` validates
+    the file's content (the other stack files are read for their CIDRs): an edit checked before it is written.
+    Reads nothing of the stack's own file."""
+    check_stack_name(stack)
+    name = stack_file(project_dir, stack).name
+    return parse(copy.deepcopy(_mercur_keys(name, data)), stack=stack, source=name,
+                 sibling_cidrs=_siblings(project_dir, stack))
+
+
 def engine_values(raw: Mapping[str, Any]) -> dict[str, str]:
     """The stack file's `mercur:` values as the Pulumi engine hands them to a program: JSON strings."""
     return {f"{NAMESPACE}{key}": value if isinstance(value, str) else json.dumps(value)
