@@ -3,6 +3,10 @@
   python -m mercur plan STACK [--types] [--json] [--out DIR] the stack's offline plan (no CLI, no AWS)
   python -m mercur dr check STACK --outputs FILE [--json]   could the live stack fail over right now?
   python -m mercur dr drill STACK --outputs FILE            fail over for real, measure, put it back
+  python -m mercur dr undo STACK --outputs FILE --report FILE   put back what a killed drill left changed
+  python -m mercur preview summary|compare ...              a `pulumi preview --json`: its diff, or vs the approved one
+  python -m mercur release APP IMAGE --stack STACK          pin an app's image to a digest (one line changes)
+  python -m mercur promote APP --from STAGE --to STAGE      copy that pinned image to the next stage
 """
 
 from __future__ import annotations
@@ -39,6 +43,43 @@ def _parser() -> argparse.ArgumentParser:
                       help="also write DIR/plan.json, DIR/diagram.mmd (Mermaid) and DIR/manifests/<region>/")
     _project_dir(plan)
 
+    preview = commands.add_parser(
+        "preview", help="a `pulumi preview --json`: its diff as Markdown, or held against the approved one",
+        description="What CI shows the reviewers and what the gated job checks before `pulumi up`. Exit 0: the "
+                    "summary was printed, or the previews make the same change; 1: they differ (each difference on "
+                    "a line); 2: a file is missing or is not a preview.")
+    preview_commands = preview.add_subparsers(dest="preview_command", required=True)
+    summary = preview_commands.add_parser("summary", help="the change as Markdown (job summary, PR, alert)")
+    summary.add_argument("preview", type=Path, metavar="PREVIEW.json")
+    summary.add_argument("--stack", required=True, help="the stack's name, for the heading")
+    compare = preview_commands.add_parser("compare", help="exit 1 unless NOW makes exactly APPROVED's change")
+    compare.add_argument("approved", type=Path, metavar="APPROVED.json")
+    compare.add_argument("now", type=Path, metavar="NOW.json")
+
+    release = commands.add_parser(
+        "release", help="pin one app's image in a stack file to a digest (only that image changes)",
+        description="Sets APP's image in Pulumi.STACK.yaml, pinned by digest; every other byte of the file stays. "
+                    "IMAGE is sha256:<64 hex> (the app keeps its repository; its tag is dropped, since it need not "
+                    "name the new digest) or REPOSITORY[:TAG]@sha256:<64 hex> of the app's current repository. The "
+                    "result is validated before the file is replaced. Exit 0: changed, or already that image (the "
+                    "file untouched); 2: bad input, one line naming the file, the key and the fix (the file "
+                    "untouched).")
+    release.add_argument("app", metavar="APP", help="the app's name in mercur:apps")
+    release.add_argument("image", metavar="IMAGE", help="sha256:<64 hex>, or REPOSITORY[:TAG]@sha256:<64 hex>")
+    release.add_argument("--stack", required=True, help="stack name: edits Pulumi.STACK.yaml in the project directory")
+    _project_dir(release)
+    promote = commands.add_parser(
+        "promote", help="copy one app's digest-pinned image to the next stage (dev -> staging -> prod)",
+        description="Copies APP's image exactly as Pulumi.FROM.yaml pins it (repository:tag@sha256:...) into "
+                    "Pulumi.TO.yaml: the same digest moves on, nothing is rebuilt. Only dev -> staging and staging "
+                    "-> prod; the source image must be pinned by digest. Exit 0: changed, or already that image "
+                    "(the file untouched); 2: bad input, one line naming the file, the key and the fix (the file "
+                    "untouched).")
+    promote.add_argument("app", metavar="APP", help="the app's name in mercur:apps")
+    promote.add_argument("--from", dest="source", required=True, metavar="STAGE", help="dev or staging")
+    promote.add_argument("--to", dest="target", required=True, metavar="STAGE", help="the stage after it")
+    _project_dir(promote)
+
     dr = commands.add_parser("dr", help="disaster-recovery check and drills against the live stack (boto3)")
     dr_commands = dr.add_subparsers(dest="dr_command", required=True)
     check = dr_commands.add_parser(
@@ -73,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
                                                    "(default: dr-drill-STACK-<UTC time>.json); checked first")
     drill.add_argument("--timeout", type=str, default="900", help="seconds to wait for each step (default 900)")
     drill.add_argument("--poll", type=str, default="10", help="seconds between polls (default 10)")
+    undo = dr_commands.add_parser(
+        "undo", help="put back what a drill left changed (killed, or it could not restore), from its report",
+        description="Reads the drill's report (written as the drill goes: every change is on disk before the call "
+                    "that makes it), undoes each change not marked restored exactly as the drill would have "
+                    "(newest first, three tries each, approving as the drill did) and rewrites the report. Safe "
+                    "to repeat. Exit 0: everything restored, or nothing to undo; 1: something is LEFT CHANGED "
+                    "(the line names the command that undoes it); 2: bad input (nothing was called).")
+    _live_inputs(undo)
+    undo.add_argument("--report", type=Path, required=True, metavar="FILE", help="the drill's JSON report")
     return parser
 
 
@@ -130,6 +180,43 @@ def _progress(stack: str, declared) -> Iterator[None]:
         reporter.join()
 
 
+def _preview(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .release import preview
+
+    try:
+        if args.preview_command == "summary":
+            print(preview.markdown(preview.load(args.preview), args.stack), end="")
+            return EXIT_OK
+        approved, now = preview.load(args.approved), preview.load(args.now)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INPUT
+    differences = preview.differences(approved, now)
+    for line in differences:
+        print(line)
+    print(f"{len(differences)} difference(s) from the approved preview: refusing to apply; re-run the deploy to "
+          "preview and approve again" if differences else
+          f"the change is the approved one (fingerprint {preview.fingerprint(now)})")
+    return EXIT_FAILED if differences else EXIT_OK
+
+
+def _release(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .release import stackfile
+
+    try:
+        if args.command == "release":
+            change = stackfile.release(args.project_dir.resolve(), args.stack, args.app, args.image)
+        else:
+            change = stackfile.promote(args.project_dir.resolve(), args.app, args.source, args.target)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INPUT
+    print(change.line())
+    return EXIT_OK
+
+
 def _dr(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_file
     from .dr import outputs as stack_outputs
@@ -144,6 +231,9 @@ def _dr(args: argparse.Namespace) -> int:
         if args.dr_command == "drill":
             from .dr import drill
             options = drill.Options.from_args(args, stack)  # every flag and the report path, before any change
+        if args.dr_command == "undo":
+            from .dr import undo
+            return undo.main(stack, outputs, args.report, undo.load(args.report, stack))  # credentials if needed
         require_credentials()
         if args.dr_command == "check":
             return _check(stack, outputs, args)
@@ -166,7 +256,7 @@ def _check(stack, outputs, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return _plan(args) if args.command == "plan" else _dr(args)
+    return {"plan": _plan, "preview": _preview, "release": _release, "promote": _release}.get(args.command, _dr)(args)
 
 
 def run() -> int:
