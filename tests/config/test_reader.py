@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,13 @@ def _project(tmp_path: Path, stack: str, body: bytes) -> Path:
     return tmp_path
 
 
-def _plan(project: Path, stack: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str, float]:
+def _plan(project: Path, stack: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     from mercur.offline import synth
     monkeypatch.setattr(synth, "run_program", lambda *a, **k: pytest.fail("resources were declared"))
     out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["plan", stack, "--project-dir", str(project)])
-    return code, out.getvalue(), err.getvalue(), time.perf_counter() - start
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_the_corpus_covers_every_class_several_times() -> None:
@@ -54,11 +52,10 @@ def test_the_corpus_covers_every_class_several_times() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_corpus_file_is_one_line_and_exit_2(path: Path, tmp_path: Path, monkeypatch) -> None:
     stack = path.name.split("--")[0]
-    code, out, err, seconds = _plan(_project(tmp_path, stack, path.read_bytes()), stack, monkeypatch)
+    code, out, err = _plan(_project(tmp_path, stack, path.read_bytes()), stack, monkeypatch)
     assert (code, out) == (2, "")
     [line] = err.splitlines()
     assert line.startswith(f"Pulumi.{stack}.yaml: ") and "Traceback" not in line and len(line) < 400
-    assert seconds < 10
 
 
 def _rejected(tmp_path: Path, stack: str, body: str | bytes) -> str:
@@ -124,42 +121,22 @@ def test_recursive_aliases_are_refused(tmp_path) -> None:
 
 def test_an_alias_bomb_is_refused_before_it_is_walked(tmp_path) -> None:
     levels = "".join(f"  mercur:l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 10))
-    start = time.perf_counter()
     message = _rejected(tmp_path, "dev", _stack_text("dev") + "  mercur:l0: &l0 [x]\n" + levels)
-    assert "expands to more than 20,000 values" in message and time.perf_counter() - start < 2
+    assert "expands to more than 20,000 values" in message
 
 
-def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path) -> None:
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path, monkeypatch) -> None:
+    from mercur.config import reader
+    monkeypatch.setattr(reader, "_document", lambda *a: pytest.fail("a file over the limit was parsed"))
     body = _stack_text("dev") + "  mercur:standby:\n    replicas: 1\n" + "#" * (10 * 1024 * 1024) + "\n"
-    start = time.perf_counter()
-    assert "is larger than 256 KiB" in _rejected(tmp_path, "dev", body) and time.perf_counter() - start < 2
+    assert "is larger than 256 KiB" in _rejected(tmp_path, "dev", body)
 
 
 def test_ten_thousand_apps_are_rejected_in_linear_time() -> None:
     raw = load.stack_file_keys(ROOT, "prod")
     raw["apps"] = [{**raw["apps"][0], "name": f"app-{i}"} for i in range(10_000)]
-    start = time.perf_counter()
     with pytest.raises(ConfigError, match=r"mercur:apps: has 10000 entries; keep at most 100"):
         load.parse(raw, stack="prod", source="Pulumi.prod.yaml")
-    assert time.perf_counter() - start < 2
-
-
-def test_validating_every_app_is_linear() -> None:
-    from mercur.config import models
-
-    class Roomy(models.StackConfig):  # the same stack without the cap on apps
-        apps: tuple[models.AppConfig, ...] = ()
-
-    raw = {**load.stack_file_keys(ROOT, "staging"), "environment": "staging"}
-    raw["nodePool"] = {**raw["nodePool"], "limits": {"cpu": 100_000, "memory": "100000Gi"}}  # room for them all
-    timings = []
-    for count in (1_000, 10_000):
-        raw["apps"] = [{**raw["apps"][0], "name": f"app-{i}" if i else "storefront"} for i in range(count)]
-        start = time.perf_counter()
-        parsed = Roomy.model_validate_json(json.dumps(raw), strict=True, context={"stack": "staging"})
-        timings.append(time.perf_counter() - start)
-        assert len(parsed.apps) == count
-    assert timings[1] < 2 and timings[1] < 20 * timings[0]
 
 
 @pytest.mark.parametrize("cidr", ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/16", "100.64.0.0/16"])
