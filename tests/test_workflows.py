@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -39,19 +40,42 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path) -> None:
     assert code == 1 and "stepz" in output, output
 
 
-def test_pull_requests_test_plan_every_stack_and_preview_dev_with_the_policy_pack() -> None:
+def _uses(job: dict, action: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").split("@")[0] == action]
+
+
+def _runs(job: dict) -> list[str]:
+    return [s.get("run", "") for s in job.get("steps", [])]
+
+
+def test_pull_requests_test_plan_every_stack_and_comment_dev_preview_on_the_pr() -> None:
     ci = _load("ci.yml")
     assert "pull_request" in ci["on"]
     assert any("make test" in step.get("run", "") for step in ci["jobs"]["test"]["steps"])
     assert ci["jobs"]["offline-plan"]["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
     preview = ci["jobs"]["preview"]
     assert preview["permissions"]["id-token"] == "write" and preview["permissions"]["pull-requests"] == "write"
-    [pulumi] = [s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    [pulumi] = _uses(preview, "pulumi/actions")
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
-    assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["stack-name"] == "mercur/dev"
+    assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["comment-on-summary"] is True
+    assert pulumi["with"]["stack-name"] == "${{ vars.PULUMI_ORG }}/mercur/dev"
 
 
-def test_main_deploys_dev_then_staging_then_prod_behind_environments() -> None:
+def test_fork_and_dependabot_pull_requests_skip_the_live_preview_with_a_notice() -> None:
+    """They get no secrets and no OIDC token: the live preview would fail and turn the required check red."""
+    jobs = _load("ci.yml")["jobs"]
+    live, skipped = jobs["preview"]["if"], jobs["preview-skipped"]["if"]
+    for condition in (live, skipped):
+        assert "github.event.pull_request.head.repo.full_name" in condition
+        assert "github.event.pull_request.user.login" in condition and "'dependabot[bot]'" in condition
+    assert "== github.repository" in live and "!= 'dependabot[bot]'" in live and " && " in live
+    assert "!= github.repository" in skipped and "== 'dependabot[bot]'" in skipped and " || " in skipped
+    assert jobs["preview-skipped"]["needs"] == jobs["preview"]["needs"] == ["test", "offline-plan"]
+    [say] = _runs(jobs["preview-skipped"])
+    assert "::notice::" in say and "GITHUB_STEP_SUMMARY" in say and "offline plans" in say
+
+
+def test_main_deploys_dev_then_staging_then_prod_each_in_its_own_queue() -> None:
     deploy = _load("deploy.yml")
     assert deploy["on"]["push"]["branches"] == ["main"]
     jobs = deploy["jobs"]
@@ -59,19 +83,72 @@ def test_main_deploys_dev_then_staging_then_prod_behind_environments() -> None:
     for stack in ("dev", "staging", "prod"):
         assert jobs[stack]["uses"] == "./.github/workflows/pulumi-up.yml"
         assert jobs[stack]["with"]["stack"] == stack
-    up = _load("pulumi-up.yml")["jobs"]["up"]
-    assert up["environment"] == "${{ inputs.stack }}"  # required reviewers live on the environments
-    assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
-    commands = [s["with"]["command"] for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert commands == ["preview", "up"]
-    assert all(s["with"]["policyPacks"] == "policy" for s in up["steps"] if s.get("uses", "").startswith(
-        "pulumi/actions@"))
+        # Held around preview, approval and apply; queue: max keeps every pending run (the default cancels it).
+        assert jobs[stack]["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False, "queue": "max"}
+        assert "secrets" not in jobs[stack]  # each job's Pulumi token comes from its own environment
+
+
+def test_the_reviewers_approve_a_preview_and_the_apply_refuses_any_other_change() -> None:
+    jobs = _load("pulumi-up.yml")["jobs"]
+    preview, apply = jobs["preview"], jobs["apply"]
+    # The preview runs before the gate, in an environment without reviewers; the apply waits for the reviewers.
+    assert preview["environment"] == "preview-${{ inputs.stack }}" and "needs" not in preview
+    assert apply["environment"] == "${{ inputs.stack }}" and apply["needs"] == "preview"
+    runs = _runs(preview)
+    [made] = [r for r in runs if "pulumi preview" in r]
+    assert "--json" in made and "--policy-pack policy" in made and "> preview.json" in made
+    assert any("mercur preview summary preview.json" in r and "GITHUB_STEP_SUMMARY" in r for r in runs)
+    [upload] = _uses(preview, "actions/upload-artifact")
+    [download] = _uses(apply, "actions/download-artifact")
+    assert upload["with"]["name"] == download["with"]["name"] == "preview-${{ inputs.stack }}"
+    assert upload["with"]["path"] == "preview.json" and download["with"]["path"] == "approved"
+    steps = apply["steps"]
+    compare = next(i for i, s in enumerate(steps) if "mercur preview compare approved/preview.json now.json"
+                   in s.get("run", ""))
+    assert "pulumi preview" in steps[compare]["run"] and "> now.json" in steps[compare]["run"]
+    up = next(i for i, s in enumerate(steps) if "pulumi up" in s.get("run", ""))
+    assert compare < up and steps[up]["run"].startswith("exec pulumi up") and "--policy-pack policy" in steps[up]["run"]
+    # Both jobs refuse a commit that is no longer the head of main, first thing after the checkout.
+    for job in (preview, apply):
+        assert job["steps"][1]["uses"] == "./.github/actions/head-of-main"
+
+
+def test_a_killed_up_releases_its_lock_and_alerts() -> None:
+    steps = _load("pulumi-up.yml")["jobs"]["apply"]["steps"]
+    [cancel] = [s for s in steps if "pulumi cancel" in s.get("run", "")]
+    assert cancel["if"] == "cancelled()" and "--yes" in cancel["run"]
+    [alert] = [s for s in steps if s.get("uses") == "./.github/actions/alert"]
+    assert "cancelled()" in alert["if"] and "failure()" in alert["if"]
+    assert steps.index(cancel) < steps.index(alert)
+
+
+def test_head_of_main_asks_github_and_refuses_any_other_commit() -> None:
+    action = yaml.safe_load((ROOT / ".github" / "actions" / "head-of-main" / "action.yml").read_text())
+    [step] = action["runs"]["steps"]
+    assert 'gh api "repos/$GITHUB_REPOSITORY/commits/main" --jq .sha' in step["run"]
+    assert '[ "$head" != "$GITHUB_SHA" ]' in step["run"] and "exit 1" in step["run"]
 
 
 def test_only_dev_relaxes_the_policies_to_advisory() -> None:
     jobs = _load("deploy.yml")["jobs"]
     assert {stack: jobs[stack]["with"].get("policy-config", "") for stack in ("dev", "staging", "prod")} == {
         "dev": "policy/config.dev.json", "staging": "", "prod": ""}
+    drift = {row["stack"]: row["policy-config"] for row in _load("drift.yml")["jobs"]["drift"]["strategy"]["matrix"][
+        "include"]}
+    assert drift == {"dev": "policy/config.dev.json", "staging": "", "prod": ""}
+
+
+def test_drift_is_detected_nightly_on_every_stack_and_alerts_with_the_diff() -> None:
+    drift = _load("drift.yml")
+    assert drift["on"]["schedule"][0]["cron"].endswith("* * *")
+    job = drift["jobs"]["drift"]
+    assert [row["stack"] for row in job["strategy"]["matrix"]["include"]] == ["dev", "staging", "prod"]
+    assert job["environment"] == "preview-${{ matrix.stack }}"  # the read-only preview role
+    [check] = [r for r in _runs(job) if "pulumi preview" in r]
+    assert "--refresh" in check and "--expect-no-changes" in check and "> drift.json" in check
+    [alert] = _uses(job, "./.github/actions/alert")
+    assert alert["if"] == "failure()" and alert["with"]["body-file"] == "drift.md"
+    assert any("mercur preview summary drift.json" in r and "drift.md" in r for r in _runs(job))
 
 
 def test_dr_checks_nightly_on_staging_and_prod_and_drills_staging_weekly() -> None:
@@ -86,11 +163,69 @@ def test_dr_checks_nightly_on_staging_and_prod_and_drills_staging_weekly() -> No
     assert drill["concurrency"]["group"] == "pulumi-staging"  # shared with staging's deploys
 
 
+def test_a_cancelled_drill_is_undone_from_its_report_and_pages_when_anything_is_left() -> None:
+    steps = _load("dr.yml")["jobs"]["drill"]["steps"]
+    [drill] = [s for s in steps if "mercur dr drill staging" in s.get("run", "")]
+    report = drill["run"].split("--report ", 1)[1].split()[0]
+    [undo] = [s for s in steps if "mercur dr undo staging" in s.get("run", "")]
+    assert undo["if"].startswith("cancelled()") and f"--report {report}" in undo["run"]
+    assert undo["run"].startswith("exec ") and undo.get("timeout-minutes", 0) >= 30
+    [alert] = [s for s in steps if s.get("uses") == "./.github/actions/alert"]
+    assert f"steps.{undo['id']}.outcome != 'success'" in alert["if"] and "failure()" in alert["if"]
+    assert steps.index(drill) < steps.index(undo) < steps.index(alert)
+
+
+def test_everything_that_changes_or_reads_a_stack_queues_in_its_group() -> None:
+    groups = [job["concurrency"] for name in ("deploy.yml", "dr.yml", "drift.yml")
+              for job in _load(name)["jobs"].values() if "concurrency" in job]
+    assert len(groups) == 5
+    assert all(g["cancel-in-progress"] is False and g["queue"] == "max" and g["group"].startswith("pulumi-")
+               for g in groups)
+
+
+def test_an_apps_ci_releases_a_digest_to_dev_through_a_pull_request_that_merges_itself() -> None:
+    release = _load("release.yml")
+    assert set(release["on"]) == {"workflow_dispatch"}
+    assert set(release["on"]["workflow_dispatch"]["inputs"]) == {"app", "image"}
+    job = release["jobs"]["dev"]
+    [step] = [s for s in job["steps"] if "mercur release" in s.get("run", "")]
+    assert '.venv/bin/python -m mercur release "$APP" "$IMAGE" --stack dev' in step["run"]
+    assert step["env"] == {"APP": "${{ inputs.app }}", "IMAGE": "${{ inputs.image }}"}  # never spliced into the script
+    [pr] = _uses(job, "./.github/actions/stack-file-pr")
+    assert pr["with"]["auto-merge"] == "true" and pr["with"]["token"] == "${{ steps.token.outputs.token }}"
+
+
+def test_promotion_copies_what_runs_in_the_stage_before_as_a_reviewed_pull_request() -> None:
+    promote = _load("promote.yml")
+    assert promote["on"]["workflow_dispatch"]["inputs"]["to"]["options"] == ["staging", "prod"]
+    job = promote["jobs"]["promote"]
+    steps = job["steps"]
+    [applied] = [s for s in steps if "check-runs" in s.get("run", "")]
+    assert "%20%2F%20apply" in applied["run"] and '!= "success"' in applied["run"]
+    [copy] = [s for s in steps if "mercur promote" in s.get("run", "")]
+    assert '.venv/bin/python -m mercur promote "$APP" --from "$FROM" --to "$TO"' in copy["run"]
+    assert steps.index(applied) < steps.index(copy)
+    [pr] = _uses(job, "./.github/actions/stack-file-pr")
+    assert pr["with"].get("auto-merge", "false") == "false"  # a person reviews; deploy's reviewers approve
+
+
+def test_release_pull_requests_are_opened_with_an_app_token_so_their_checks_run() -> None:
+    action = yaml.safe_load((ACTIONS / "stack-file-pr" / "action.yml").read_text())
+    [step] = action["runs"]["steps"]
+    assert step["env"]["GH_TOKEN"] == "${{ inputs.token }}"
+    assert "git diff --quiet" in step["run"] and "gh pr create" in step["run"]
+    for name in ("release.yml", "promote.yml"):
+        [token] = [s for job in _load(name)["jobs"].values()
+                   for s in _uses(job, "actions/create-github-app-token")]
+        assert token["with"]["permission-contents"] == "write" and token["with"]["permission-pull-requests"] == "write"
+
+
 # Rules every workflow keeps. Each failed on the workflows before they were fixed (deploy.yml's caller
 # granted less than pulumi-up.yml asks; dr.yml piped into tee without pipefail and ran the drill without
 # exec; every action was referenced by tag; all previews shared one role and ran on the deploy runners).
 
-WORKFLOW_FILES = ("ci.yml", "deploy.yml", "pulumi-up.yml", "dr.yml")
+WORKFLOW_FILES = ("ci.yml", "deploy.yml", "pulumi-up.yml", "dr.yml", "drift.yml", "release.yml", "promote.yml")
+ACTIONS = ROOT / ".github" / "actions"
 SHA_PIN = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 
 
@@ -102,8 +237,8 @@ def _steps(workflow: dict):
 
 def _all_uses() -> list[str]:
     uses = [s.get("uses", "") for name in WORKFLOW_FILES for _, _, s in _steps(_load(name))]
-    uses += [s.get("uses", "") for s in yaml.safe_load(
-        (ROOT / ".github" / "actions" / "venv" / "action.yml").read_text())["runs"]["steps"]]
+    uses += [s.get("uses", "") for path in ACTIONS.glob("*/action.yml")
+             for s in yaml.safe_load(path.read_text())["runs"]["steps"]]
     return [u for u in uses if u]
 
 
@@ -145,20 +280,23 @@ def test_long_running_commands_receive_cancellation_signals() -> None:
     for name in WORKFLOW_FILES:
         for job_name, _, step in _steps(_load(name)):
             command = step.get("run", "").strip()
-            if "mercur dr drill" in command:
+            if "mercur dr drill" in command or "mercur dr undo" in command or command.startswith(
+                    ("pulumi up", "exec pulumi up")):
                 assert command.startswith("exec ") and "\n" not in command, (name, job_name)
 
 
 def test_previews_use_their_own_stacks_read_only_role() -> None:
     preview = _load("ci.yml")["jobs"]["preview"]
     assert preview["environment"] == "preview-dev"
-    up = _load("pulumi-up.yml")["jobs"]["up"]
-    roles = [s["with"]["role-to-assume"] for s in up["steps"]
-             if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
-    assert roles == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"]  # per environment
-    [ci_role] = [s["with"]["role-to-assume"] for s in preview["steps"]
-                 if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    jobs = _load("pulumi-up.yml")["jobs"]
+    roles = {name: [s["with"]["role-to-assume"] for s in _uses(job, "aws-actions/configure-aws-credentials")]
+             for name, job in jobs.items()}
+    assert roles == {"preview": ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"], "apply": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"]}
+    [ci_role] = [s["with"]["role-to-assume"] for s in _uses(preview, "aws-actions/configure-aws-credentials")]
     assert ci_role == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    [drift_role] = [s["with"]["role-to-assume"] for s in _uses(_load("drift.yml")["jobs"]["drift"],
+                                                                "aws-actions/configure-aws-credentials")]
+    assert drift_role == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
 
 
 def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_prod() -> None:
@@ -169,20 +307,97 @@ def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_
         assert job.get("environment") in (None, "preview-dev"), job_name
     text = (WORKFLOWS / "ci.yml").read_text()
     assert "mercur/staging" not in text and "mercur/prod" not in text
+    # The deploy runners' group admits only these workflows' jobs on main (docs/deploying.md says how).
+    on_deploy_runners = {name for name in WORKFLOW_FILES for job in _load(name)["jobs"].values()
+                         if "mercur-deploy" in str(job.get("runs-on", "")) + str(job.get("with", {}).get("runner"))
+                         + str(job.get("strategy", {}).get("matrix", {}).get("include", ""))}
+    assert on_deploy_runners == {"deploy.yml", "drift.yml"}
+    docs = (ROOT / "docs" / "deploying.md").read_text()
+    for workflow in ("pulumi-up.yml", "drift.yml"):
+        assert f"/.github/workflows/{workflow}@refs/heads/main" in docs
 
 
 def test_actionlint_knows_every_self_hosted_runner_label() -> None:
     labels = set(yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"])
     used = {job["with"]["runner"] for job in _load("deploy.yml")["jobs"].values() if "with" in job}
     used |= {job["runs-on"] for job in _load("ci.yml")["jobs"].values()}
+    used |= {row["runner"] for row in _load("drift.yml")["jobs"]["drift"]["strategy"]["matrix"]["include"]}
     assert used - {"ubuntu-latest"} == labels
+
+
+def test_every_environment_a_workflow_uses_is_set_up_by_the_docs() -> None:
+    """A job bound to an environment the docs never create runs without its roles and token."""
+    used = set()
+    for name in WORKFLOW_FILES:
+        for job in _load(name)["jobs"].values():
+            environment = str(job.get("environment", ""))
+            matrix = job.get("strategy", {}).get("matrix", {})
+            stacks = {"inputs.stack": ("dev", "staging", "prod"),
+                      "matrix.stack": matrix.get("stack") or [row["stack"] for row in matrix.get("include", [])]}
+            variable = next((v for v in stacks if "${{ " + v + " }}" in environment), None)
+            used |= {environment.replace("${{ " + variable + " }}", s) for s in stacks[variable]} if variable else \
+                ({environment} if environment else set())
+    docs = (ROOT / "docs" / "deploying.md").read_text()
+    assert used >= {"dev", "staging", "prod", "preview-dev", "preview-staging", "preview-prod", "dr-staging"}
+    assert all(f"`{environment}`" in docs for environment in used), sorted(e for e in used if f"`{e}`" not in docs)
+
+
+def test_stacks_live_in_the_organization_the_docs_create_them_in() -> None:
+    """Workflows never create a stack (a mistyped organization would start a second platform); the docs create
+    each once, under the organization in the PULUMI_ORG variable the workflows read."""
+    texts = {path.name: path.read_text() for path in WORKFLOWS.glob("*.yml")}
+    assert not any("--create" in text or "upsert" in text for text in texts.values())
+    for name in ("pulumi-up.yml", "drift.yml", "dr.yml", "ci.yml"):
+        assert "vars.PULUMI_ORG" in texts[name], name
+    assert 'pulumi stack init "$PULUMI_ORG/mercur/$stack"' in (ROOT / "docs" / "deploying.md").read_text()
+
+
+ZIZMOR_JUSTIFIED = re.compile(r"^- zizmor `([a-z-]+)` in `([^`]+)`:", re.M)
+
+
+def test_zizmor_finds_nothing_medium_or_high_that_the_design_choices_do_not_justify() -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    result = subprocess.run([zizmor, "--offline", "--format", "json", "--min-severity", "medium", ".github"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode in (0, 11, 12, 13, 14), result.stderr  # 1x: findings of that severity
+    found = {(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"].removeprefix(".github/"))
+             for f in json.loads(result.stdout)}
+    justified = set(ZIZMOR_JUSTIFIED.findall((ROOT / "docs" / "design-choices.md").read_text()))
+    assert found <= justified, sorted(found - justified)
+
+
+def test_the_zizmor_check_sees_a_finding(tmp_path) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text("on: pull_request\npermissions: write-all\njobs:\n  x:\n    runs-on: "
+                                       "ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.pull_request."
+                                       "title }}\n")
+    result = subprocess.run([zizmor, "--offline", "--format", "json", "--min-severity", "medium", ".github"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert "template-injection" in {f["ident"] for f in json.loads(result.stdout)}
 
 
 VENV_ACTION = "./.github/actions/venv"
 
 
-def test_the_venv_action_passes_the_github_action_schema() -> None:
-    code, output = _check_jsonschema("vendor.github-actions", str(ROOT / ".github" / "actions" / "venv" / "action.yml"))
+def test_every_composite_action_passes_the_github_action_schema() -> None:
+    actions = sorted(str(p) for p in ACTIONS.glob("*/action.yml"))
+    assert len(actions) == 5
+    code, output = _check_jsonschema("vendor.github-actions", *actions)
+    assert code == 0, output
+
+
+def test_dependabot_passes_its_schema() -> None:
+    code, output = _check_jsonschema("vendor.dependabot", str(ROOT / ".github" / "dependabot.yml"))
     assert code == 0, output
 
 
@@ -196,7 +411,7 @@ def test_the_venv_cache_is_keyed_on_every_requirement_file() -> None:
 
 
 def test_every_job_that_runs_the_project_gets_the_cached_venv_and_ci_installs_it_once() -> None:
-    for name in ("ci.yml", "deploy.yml", "dr.yml"):
+    for name in WORKFLOW_FILES:
         for job_name, job in _load(name)["jobs"].items():
             steps = job.get("steps", [])
             uses = [s.get("uses", "") for s in steps]
