@@ -83,9 +83,14 @@ def test_main_deploys_dev_then_staging_then_prod_each_in_its_own_queue() -> None
     for stack in ("dev", "staging", "prod"):
         assert jobs[stack]["uses"] == "./.github/workflows/pulumi-up.yml"
         assert jobs[stack]["with"]["stack"] == stack
-        # Held around preview, approval and apply; queue: max keeps every pending run (the default cancels it).
-        assert jobs[stack]["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False, "queue": "max"}
         assert "secrets" not in jobs[stack]  # each job's Pulumi token comes from its own environment
+        assert set(jobs[stack]["with"]) <= {"stack", "policy-config"}  # no caller picks the runner
+    for name, job in _load("pulumi-up.yml")["jobs"].items():
+        # queue: max keeps every pending run (the default cancels it); not held while reviewers decide.
+        assert job["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False,
+                                      "queue": "max"}, name
+        assert job["if"] == "github.ref == 'refs/heads/main'", name  # a branch calling main's file still has its ref
+        assert job["runs-on"] == "${{ inputs.stack == 'dev' && 'mercur-static-egress' || 'mercur-deploy' }}"
 
 
 def test_the_reviewers_approve_a_preview_and_the_apply_refuses_any_other_change() -> None:
@@ -119,6 +124,7 @@ def test_a_killed_up_releases_its_lock_and_alerts() -> None:
     assert cancel["if"] == "cancelled()" and "--yes" in cancel["run"]
     [alert] = [s for s in steps if s.get("uses") == "./.github/actions/alert"]
     assert "cancelled()" in alert["if"] and "failure()" in alert["if"]
+    assert "steps.head.outcome == 'success'" in alert["if"]  # a refused old commit is no alert
     assert steps.index(cancel) < steps.index(alert)
 
 
@@ -164,19 +170,33 @@ def test_dr_checks_nightly_on_staging_and_prod_and_drills_staging_weekly() -> No
 
 
 def test_a_cancelled_drill_is_undone_from_its_report_and_pages_when_anything_is_left() -> None:
+    """A cancelled job's last steps get at most 5 minutes: keep the report first, page, try the undo; then
+    dr-undo.yml finishes it from the kept report in a run of its own."""
     steps = _load("dr.yml")["jobs"]["drill"]["steps"]
     [drill] = [s for s in steps if "mercur dr drill staging" in s.get("run", "")]
     report = drill["run"].split("--report ", 1)[1].split()[0]
-    [undo] = [s for s in steps if "mercur dr undo staging" in s.get("run", "")]
-    assert undo["if"].startswith("cancelled()") and f"--report {report}" in undo["run"]
-    assert undo["run"].startswith("exec ") and undo.get("timeout-minutes", 0) >= 30
+    keep = [s for s in _uses({"steps": steps}, "actions/upload-artifact")]
     [alert] = [s for s in steps if s.get("uses") == "./.github/actions/alert"]
-    assert f"steps.{undo['id']}.outcome != 'success'" in alert["if"] and "failure()" in alert["if"]
-    assert steps.index(drill) < steps.index(undo) < steps.index(alert)
+    [undo] = [s for s in steps if "mercur dr undo staging" in s.get("run", "")]
+    assert undo["if"].startswith("cancelled()") and f"--report {report}" in undo["run"] and undo["run"].startswith("exec ")
+    assert steps.index(drill) < steps.index(keep[0]) < steps.index(alert) < steps.index(undo) < steps.index(keep[1])
+    assert report in keep[0]["with"]["path"] and "outputs.json" in keep[0]["with"]["path"]
+    assert "failure()" in alert["if"] and "cancelled()" in alert["if"]
+    follow = _load("dr-undo.yml")
+    assert follow["on"]["workflow_run"] == {"workflows": ["dr"], "types": ["completed"]}
+    job = follow["jobs"]["undo"]
+    assert "'cancelled'" in job["if"] and "'failure'" in job["if"] and "head_branch == 'main'" in job["if"]
+    [download] = _uses(job, "actions/download-artifact")
+    assert download["with"]["name"] == keep[0]["with"]["name"]
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    [finish] = [s for s in job["steps"] if "mercur dr undo staging" in s.get("run", "")]
+    assert f"--report drill/{report}" in finish["run"] and "--outputs drill/outputs.json" in finish["run"]
+    [page] = _uses(job, "./.github/actions/alert")
+    assert page["if"] == "failure()" and job["concurrency"]["group"] == "pulumi-staging"
 
 
 def test_everything_that_changes_or_reads_a_stack_queues_in_its_group() -> None:
-    groups = [job["concurrency"] for name in ("deploy.yml", "dr.yml", "drift.yml")
+    groups = [job["concurrency"] for name in ("pulumi-up.yml", "dr.yml", "dr-undo.yml", "drift.yml")
               for job in _load(name)["jobs"].values() if "concurrency" in job]
     assert len(groups) == 5
     assert all(g["cancel-in-progress"] is False and g["queue"] == "max" and g["group"].startswith("pulumi-")
@@ -224,7 +244,8 @@ def test_release_pull_requests_are_opened_with_an_app_token_so_their_checks_run(
 # granted less than pulumi-up.yml asks; dr.yml piped into tee without pipefail and ran the drill without
 # exec; every action was referenced by tag; all previews shared one role and ran on the deploy runners).
 
-WORKFLOW_FILES = ("ci.yml", "deploy.yml", "pulumi-up.yml", "dr.yml", "drift.yml", "release.yml", "promote.yml")
+WORKFLOW_FILES = ("ci.yml", "deploy.yml", "pulumi-up.yml", "dr.yml", "dr-undo.yml", "drift.yml", "release.yml",
+                  "promote.yml")
 ACTIONS = ROOT / ".github" / "actions"
 SHA_PIN = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 
@@ -291,7 +312,14 @@ def test_previews_use_their_own_stacks_read_only_role() -> None:
     jobs = _load("pulumi-up.yml")["jobs"]
     roles = {name: [s["with"]["role-to-assume"] for s in _uses(job, "aws-actions/configure-aws-credentials")]
              for name, job in jobs.items()}
-    assert roles == {"preview": ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"], "apply": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"]}
+    # The gated preview uses the approved preview's read-only role (the same kind of Kubernetes diff), then `up`
+    # the deploy role.
+    assert roles == {"preview": ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"],
+                     "apply": ["${{ vars.AWS_PREVIEW_ROLE_ARN }}", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"]}
+    apply = jobs["apply"]["steps"]
+    compare = next(i for i, s in enumerate(apply) if "mercur preview compare" in s.get("run", ""))
+    deploy_role = next(i for i, s in enumerate(apply) if "AWS_DEPLOY_ROLE_ARN" in str(s.get("with", {})))
+    assert compare < deploy_role
     [ci_role] = [s["with"]["role-to-assume"] for s in _uses(preview, "aws-actions/configure-aws-credentials")]
     assert ci_role == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     [drift_role] = [s["with"]["role-to-assume"] for s in _uses(_load("drift.yml")["jobs"]["drift"],
@@ -309,9 +337,11 @@ def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_
     assert "mercur/staging" not in text and "mercur/prod" not in text
     # The deploy runners' group admits only these workflows' jobs on main (docs/deploying.md says how).
     on_deploy_runners = {name for name in WORKFLOW_FILES for job in _load(name)["jobs"].values()
-                         if "mercur-deploy" in str(job.get("runs-on", "")) + str(job.get("with", {}).get("runner"))
+                         if "mercur-deploy" in str(job.get("runs-on", ""))
                          + str(job.get("strategy", {}).get("matrix", {}).get("include", ""))}
-    assert on_deploy_runners == {"deploy.yml", "drift.yml"}
+    assert on_deploy_runners == {"pulumi-up.yml", "drift.yml"}
+    assert all(job["if"].startswith("github.ref == 'refs/heads/main'") for name in on_deploy_runners
+               for job in _load(name)["jobs"].values())
     docs = (ROOT / "docs" / "deploying.md").read_text()
     for workflow in ("pulumi-up.yml", "drift.yml"):
         assert f"/.github/workflows/{workflow}@refs/heads/main" in docs
@@ -319,7 +349,7 @@ def test_pull_request_code_never_runs_on_the_deploy_runners_or_near_staging_and_
 
 def test_actionlint_knows_every_self_hosted_runner_label() -> None:
     labels = set(yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"])
-    used = {job["with"]["runner"] for job in _load("deploy.yml")["jobs"].values() if "with" in job}
+    used = set(re.findall(r"'(mercur-[a-z-]+)'", _load("pulumi-up.yml")["jobs"]["apply"]["runs-on"]))
     used |= {job["runs-on"] for job in _load("ci.yml")["jobs"].values()}
     used |= {row["runner"] for row in _load("drift.yml")["jobs"]["drift"]["strategy"]["matrix"]["include"]}
     assert used - {"ubuntu-latest"} == labels
