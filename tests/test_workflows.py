@@ -222,6 +222,9 @@ def test_promotion_copies_what_runs_in_the_stage_before_as_a_reviewed_pull_reque
     steps = job["steps"]
     [applied] = [s for s in steps if "check-runs" in s.get("run", "")]
     assert "%20%2F%20apply" in applied["run"] and '!= "success"' in applied["run"]
+    # The check run is named `<caller job> / <called job>` only while neither job has a name of its own.
+    assert not any("name" in job for job in [*_load("deploy.yml")["jobs"].values(),
+                                             *_load("pulumi-up.yml")["jobs"].values()])
     [copy] = [s for s in steps if "mercur promote" in s.get("run", "")]
     assert '.venv/bin/python -m mercur promote "$APP" --from "$FROM" --to "$TO"' in copy["run"]
     assert steps.index(applied) < steps.index(copy)
