@@ -388,35 +388,33 @@ def test_stacks_live_in_the_organization_the_docs_create_them_in() -> None:
 ZIZMOR_JUSTIFIED = re.compile(r"^- zizmor `([a-z-]+)` in `([^`]+)`:", re.M)
 
 
-def test_zizmor_finds_nothing_medium_or_high_that_the_design_choices_do_not_justify() -> None:
+def _zizmor(cwd: Path) -> list[dict]:
+    """zizmor's findings of medium or high severity in cwd/.github, offline (no GitHub API)."""
     import json
     import shutil
     import subprocess
     import sys
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
     result = subprocess.run([zizmor, "--offline", "--format", "json", "--min-severity", "medium", ".github"],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=cwd, capture_output=True, text=True)
     assert result.returncode in (0, 11, 12, 13, 14), result.stderr  # 1x: findings of that severity
+    return json.loads(result.stdout)
+
+
+def test_zizmor_finds_nothing_medium_or_high_that_the_design_choices_do_not_justify() -> None:
     found = {(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"].removeprefix(".github/"))
-             for f in json.loads(result.stdout)}
+             for f in _zizmor(ROOT)}
     justified = set(ZIZMOR_JUSTIFIED.findall((ROOT / "docs" / "design-choices.md").read_text()))
     assert found <= justified, sorted(found - justified)
 
 
 def test_the_zizmor_check_sees_a_finding(tmp_path) -> None:
-    import json
-    import shutil
-    import subprocess
-    import sys
-    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
     workflows = tmp_path / ".github" / "workflows"
     workflows.mkdir(parents=True)
     (workflows / "bad.yml").write_text("on: pull_request\npermissions: write-all\njobs:\n  x:\n    runs-on: "
                                        "ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.pull_request."
                                        "title }}\n")
-    result = subprocess.run([zizmor, "--offline", "--format", "json", "--min-severity", "medium", ".github"],
-                            cwd=tmp_path, capture_output=True, text=True)
-    assert "template-injection" in {f["ident"] for f in json.loads(result.stdout)}
+    assert "template-injection" in {f["ident"] for f in _zizmor(tmp_path)}
 
 
 VENV_ACTION = "./.github/actions/venv"
