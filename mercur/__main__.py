@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
     plan.add_argument("--out", type=Path, metavar="DIR",
                       help="also write DIR/plan.json, DIR/diagram.mmd (Mermaid) and DIR/manifests/<region>/")
+    plan.add_argument("--unreachable", action="append", default=[], metavar="REGION",
+                      help="rehearse an outage: every call the program makes into REGION fails (repeatable)")
     _project_dir(plan)
 
     preview = commands.add_parser(
@@ -139,11 +141,16 @@ def _live_inputs(parser: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from .offline import compliance, plan, synth  # after parsing: `--help` should not pay for the SDK imports
-    from .config import ConfigError
+    from .config import REGIONS, ConfigError
 
+    unknown = sorted(set(args.unreachable) - set(REGIONS))
+    if unknown:
+        print(f"--unreachable: {unknown[0]} is not an AWS region this platform knows; name one like us-west-1",
+              file=sys.stderr)
+        return EXIT_INPUT
     try:
         with _progress(args.stack, synth.resources_declared):
-            result = synth.synthesize(args.stack, args.project_dir.resolve())
+            result = synth.synthesize(args.stack, args.project_dir.resolve(), frozenset(args.unreachable))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT

@@ -64,10 +64,13 @@ def plan_of() -> Callable[[str], synth.Plan]:
     return get
 
 
-def _shared_plan(stack: str, project_dir: Path) -> synth.Plan:
+def _shared_plan(stack: str, project_dir: Path, unreachable: frozenset[str] = frozenset()) -> synth.Plan:
     """A plan synthesized once per run and content: the xdist worker that asks first synthesizes it and leaves
     it pickled in the run's shared folder for the other. Keyed by every file the program reads, so only for
-    tests that leave the mock engine as it is (a test that patches synth must synthesize on its own)."""
+    tests that leave the mock engine as it is (a test that patches synth must synthesize on its own). A
+    rehearsed outage (`unreachable`) is synthesized each time."""
+    if unreachable:
+        return _unpatched[0](stack, project_dir, unreachable)
     files = sorted(project_dir.glob("Pulumi*.yaml")) + [project_dir / "__main__.py"]
     key = hashlib.sha256(stack.encode() + b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()
     if key in _by_content:

@@ -266,3 +266,18 @@ def test_warnings_reach_stderr_beside_the_plan(capsys, monkeypatch) -> None:
     assert main(["plan", "dev", "--json", "--project-dir", str(ROOT)]) == 0
     assert "warning: Pulumi.dev.yaml: mercur:cluster.version: 1.35 leaves EKS standard support" in \
         capsys.readouterr().err
+
+
+def test_an_unknown_unreachable_region_is_one_line_and_exit_2(capsys) -> None:
+    assert main(["plan", "prod", "--unreachable", "us-west-9", "--project-dir", str(ROOT)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("--unreachable: us-west-9 is not an AWS region this platform knows")
+
+
+@pytest.mark.costly
+def test_a_rehearsed_outage_plans_and_warns_which_region_it_could_not_ask(capsys) -> None:
+    assert main(["plan", "prod", "--unreachable", "us-east-1", "--project-dir", str(ROOT)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: could not ask us-east-1 for the health checks of the Region switch")
+    assert "(not known in this run: see the warning)" in captured.out

@@ -2,8 +2,10 @@
 
 With Auto Mode EKS runs compute (Karpenter), block storage and load balancing itself: no node groups, no
 launch templates, no EBS CSI add-on or controller roles. pulumi-eks (`auto_mode`) requires access entries
-(authentication mode API), turns the default node group, security groups, vpc-cni and kube-proxy off, and
-keeps the built-in `system` pool for cluster components; the apps get a NodePool of our own.
+(authentication mode API), turns the default node group, security groups, vpc-cni and kube-proxy off (its
+default instance role only with `skip_default_node_group`), and keeps the built-in `system` pool for cluster
+components; the apps get a NodePool of our own. NetworkPolicies are enforced once the `amazon-vpc-cni`
+ConfigMap turns Auto Mode's network policy controller on.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ APP_NODE_POOL = "apps"
 # Auto Mode"); pulumi-eks attaches the same set when it creates the role itself.
 CLUSTER_ROLE_POLICIES = ("AmazonEKSClusterPolicy", "AmazonEKSComputePolicy", "AmazonEKSBlockStoragePolicy",
                          "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy")
+# Auto Mode enforces NetworkPolicies only once this ConfigMap turns its network policy controller on (EKS User
+# Guide, "Use Network Policies with EKS Auto Mode", step 1); until then they are accepted and ignored.
+NETWORK_POLICY_CONFIG_MAP = ("kube-system", "amazon-vpc-cni")  # namespace, name
+NETWORK_POLICY_CONTROLLER = {"enable-network-policy-controller": "true"}
 NODE_CLASS_API = "eks.amazonaws.com/v1"
 NODE_POOL_API = "karpenter.sh/v1"
 
@@ -134,7 +140,9 @@ def node_class_spec(pool: NodePoolConfig, role: str, subnet_ids: Sequence[str], 
         "role": role,
         "subnetSelectorTerms": [{"id": subnet} for subnet in subnet_ids],
         "securityGroupSelectorTerms": [{"id": security_group}],
-        "networkPolicy": "DefaultAllow",  # NetworkPolicy objects are enforced; what none selects is open
+        # What no NetworkPolicy selects is open (the AWS default, stated); policies are enforced once the
+        # controller's ConfigMap exists. `networkPolicyEventLogs` stays at its default, Disabled.
+        "networkPolicy": "DefaultAllow",
         "ephemeralStorage": {"size": f"{pool.ephemeral_storage_gb}Gi", "kmsKeyID": key_arn},
     }
 
@@ -196,9 +204,13 @@ class Cluster(pulumi.ComponentResource):
             public_access_cidrs=list(cluster.public_access_cidrs) or None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=access_entries(cluster, deploy, region_switch_role, app_namespaces),
+            # pulumi-eks's own compute config (it adds `enabled` and the node role it creates for Auto Mode).
             auto_mode=eks.AutoModeOptionsArgs(
-                enabled=True, compute_config=aws.eks.ClusterComputeConfigArgs(
-                    enabled=True, node_pools=list(BUILTIN_NODE_POOLS))),
+                enabled=True, compute_config=eks.ClusterComputeConfigArgs(node_pools=list(BUILTIN_NODE_POOLS))),
+            # Auto Mode alone still gets pulumi-eks's default instance role, its instance profile and an EC2_LINUX
+            # access entry for it (nodejs/eks/cluster/cluster.ts: createInstanceRole tests `skipDefaultNodeGroup`
+            # as passed): no node ever uses them. Auto Mode's own node role is created either way.
+            skip_default_node_group=True,
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),  # Auto Mode runs cluster DNS
             encryption_config_key_arn=key_arn,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
@@ -222,6 +234,12 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=reachable))
         in_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        # An upsert (server-side apply): the ConfigMap may already exist; every NetworkPolicy depends on it.
+        self.network_policy_controller = k8s.core.v1.ConfigMap(
+            f"{name}-network-policy-controller", opts=in_cluster, data=dict(NETWORK_POLICY_CONTROLLER),
+            metadata=meta.ObjectMetaArgs(namespace=NETWORK_POLICY_CONFIG_MAP[0], name=NETWORK_POLICY_CONFIG_MAP[1],
+                                         labels={"app.kubernetes.io/managed-by": "pulumi"}))
 
         for addon in ADDONS:
             aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster_name, addon_name=addon,

@@ -10,6 +10,8 @@ without a deploy, and the apps follow through the global writer endpoint.
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -18,17 +20,29 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig, AppConfig, DatabaseConfig
 from .failover import subscribe
+from .runtime_state import AURORA_ENGINE_VERSION, AURORA_MASTER_CREDENTIALS, AURORA_REPLICATION, ignored
 from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, service_statement
 
 ENGINE = "aurora-postgresql"
 PORT = 5432
 MASTER_USER = "mercur_admin"
 PASSWORD_LENGTH = 40
+PASSWORD_KINDS = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+PASSWORD_ALPHABET = "".join(PASSWORD_KINDS)
 LOG_EXPORTS = ("postgresql",)
 LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, reported by each secondary cluster
 BACKUP_WINDOW = "03:00-04:00"  # UTC, before the AWS Backup plans' 05:00 restore tests
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
 SECRETS_MANAGER_READ = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+
+
+def new_password(length: int = PASSWORD_LENGTH) -> str:
+    """Letters and digits from the OS's CSPRNG, each kind at least once (PostgreSQL and psql's connection
+    strings take them unquoted)."""
+    while True:
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+        if all(any(c in kind for c in password) for kind in PASSWORD_KINDS):
+            return password
 
 
 def master_secret_name(label: str) -> str:
@@ -51,10 +65,15 @@ def connect_policy(partition: str, region: str, account: str, cluster_resource_i
         "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:{cluster_resource_id}/{user}"}]})
 
 
-def read_master_secret_policy(partition: str, account: str, region: str, secret_name: str, key_arn: str) -> str:
-    """The bootstrap Job reads the master secret's copy in its region, decrypting through Secrets Manager only.
-    (A secret's ARN ends in six random characters, the same for its replicas.)"""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
+def read_master_secret_policy(partition: str, account: str, region: str, secret_name: str, key_arn: str,
+                              global_cluster: str | None = None) -> str:
+    """The database Job reads the master secret's copy in its region, decrypting through Secrets Manager only
+    (a secret's ARN ends in six random characters, the same for its replicas), and asks its region's RDS
+    where the global database's writer is."""
+    find_writer = [{"Sid": "FindTheWriter", "Effect": "Allow", "Action": "rds:DescribeGlobalClusters",
+                    "Resource": f"arn:{partition}:rds::{account}:global-cluster:{global_cluster}"}] \
+        if global_cluster else []
+    return json.dumps({"Version": "2012-10-17", "Statement": [*find_writer,
         {"Sid": "ReadTheMasterSecret", "Effect": "Allow", "Action": list(SECRETS_MANAGER_READ),
          "Resource": f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret_name}-??????"},
         {"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
@@ -69,11 +88,9 @@ class GlobalDatabase(pulumi.ComponentResource):
                  provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:database:GlobalDatabase", name, None, opts)
         self.identifier = label
-        # Secrets Manager generates it at every run; it is sent only when passwordVersion changes (the
-        # `_wo` arguments are write-only: kept neither in the state nor in the plan).
-        self.password = pulumi.Output.secret(aws.secretsmanager.get_random_password_output(
-            password_length=PASSWORD_LENGTH, exclude_punctuation=True, include_space=False,
-            require_each_included_type=True, opts=pulumi.InvokeOptions(provider=provider)).random_password)
+        # Generated here at every run (no AWS call: a run needs no region to answer); it is sent only when
+        # passwordVersion changes (the `_wo` arguments are write-only: kept neither in the state nor in the plan).
+        self.password = pulumi.Output.secret(new_password())
         self.cluster = aws.rds.GlobalCluster(
             f"{name}-global", global_cluster_identifier=label, engine=ENGINE,
             engine_version=database.engine_version, storage_encrypted=True, deletion_protection=protect,
@@ -112,8 +129,10 @@ class MasterSecret(pulumi.ComponentResource):
         # passwordVersion changes.
         aws.secretsmanager.SecretVersion(
             f"{name}-master", secret_id=self.secret.id, opts=child,
+            # The version inside the value tells the database Job which password the writer should have.
             secret_string_wo=global_db.password.apply(lambda password: json.dumps(
-                {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT})),
+                {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT,
+                 "passwordVersion": database.password_version})),
             secret_string_wo_version=database.password_version)
         self.register_outputs({"name": self.name})
 
@@ -155,10 +174,6 @@ class RegionalDatabase(pulumi.ComponentResource):
             parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
                                                                    apply_method="pending-reboot")])
 
-        # Credentials exist on the cluster that created the global database (the home region, fixed in the
-        # stack file); the others replicate them, whatever the regions' order or where the writer is.
-        credentials = {"master_username": MASTER_USER, "master_password_wo": global_db.password,
-                       "master_password_wo_version": database.password_version} if home is None else {}
         serverless = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=database.serverless.min_capacity, max_capacity=database.serverless.max_capacity) \
             if database.serverless else None
@@ -175,18 +190,25 @@ class RegionalDatabase(pulumi.ComponentResource):
             preferred_maintenance_window=MAINTENANCE_WINDOW, copy_tags_to_snapshot=True,
             deletion_protection=protect, skip_final_snapshot=not protect,
             final_snapshot_identifier=f"{label}-final" if protect else None,
-            serverlessv2_scaling_configuration=serverless, **credentials,
+            serverlessv2_scaling_configuration=serverless,
+            # Credentials are sent to the cluster that creates the global database (the home region, fixed in the
+            # stack file), once; the others replicate them. Rotation happens on the writer, wherever it is (the
+            # database Job), so no cluster's credentials are managed after creation (runtime_state.py).
+            master_username=MASTER_USER if home is None else None,
+            master_password_wo=global_db.password if home is None else None,
+            master_password_wo_version=database.password_version if home is None else None,
             opts=pulumi.ResourceOptions(
                 parent=self, protect=protect, retain_on_delete=protect,
                 depends_on=[*home.instances] if home else [],  # a member joins a running home cluster
-                ignore_changes=["masterUsername", "masterPasswordWo", "masterPasswordWoVersion"]
-                if home else []))
+                ignore_changes=ignored(AURORA_MASTER_CREDENTIALS, *((AURORA_REPLICATION, AURORA_ENGINE_VERSION)
+                                                                     if global_db.cluster else ()))))
 
         # The same count everywhere: wherever the writer is, it has a reader in another AZ to fail over to.
         count = database.instances
         self.instances = [aws.rds.ClusterInstance(
             f"{name}-db-{index}", identifier=f"{label}-{index}", cluster_identifier=self.cluster.id,
-            engine=ENGINE, engine_version=database.engine_version, instance_class=database.instance_class,
+            engine=aws.rds.EngineType(ENGINE), engine_version=database.engine_version,
+            instance_class=database.instance_class,
             db_subnet_group_name=subnets.name, publicly_accessible=False, auto_minor_version_upgrade=False,
             performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=7, promotion_tier=index, opts=stateful)
@@ -202,7 +224,8 @@ class RegionalDatabase(pulumi.ComponentResource):
         if bootstrap_role_name is not None:
             aws.iam.RolePolicy(f"{name}-db-bootstrap", role=bootstrap_role_name, name=f"master-secret-{region}",
                                opts=child, policy=self.key.arn.apply(lambda key_arn: read_master_secret_policy(
-                                   partition, account, region, master_secret_name(stack_label), key_arn)))
+                                   partition, account, region, master_secret_name(stack_label), key_arn,
+                                   global_db.identifier if global_db.cluster else None)))
 
         # On every cluster: whichever trails the writer reports the lag, the writer reports none (not breaching),
         # so the alarm follows the writer through a switchover without a deploy.

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..config import REGIONS, AlertsConfig, DnsConfig
+from ..config.regions import PARTITION
 from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, logs_may_encrypt, service_statement
 
 # Route53 publishes health-check metrics to CloudWatch in us-east-1 only.
@@ -72,7 +73,7 @@ def subscribe(name: str, topic: aws.sns.Topic, alerts: AlertsConfig | None, opts
 class Failover(pulumi.ComponentResource):
     """Health checks and alarms per region, and the record (failover chain) the application answers on."""
 
-    def __init__(self, name: str, *, dns: DnsConfig, endpoints: Sequence[Endpoint], label: str,
+    def __init__(self, name: str, *, dns: DnsConfig, endpoints: Sequence[Endpoint], label: str, account: str,
                  provider: aws.Provider, alerts: AlertsConfig | None, protect: bool, multi_region: bool,
                  switched: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         """`switched`: a Region switch plan drives the records; `route` declares them once its health checks
@@ -83,16 +84,13 @@ class Failover(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self._dns, self._child = dns, child
 
-        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=self.provider))
-        partition = identity.arn.split(":")[1]
+        # The account and the zone come from the stack file: nothing is looked up, so a preview or an `up` runs
+        # while us-east-1 (where Route53's control plane answers) is down.
         key = aws.kms.Key(f"{name}-alerts-key", description=f"{label}: failover alarm notifications",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=child,
-                          policy=alarm_topic_key_policy(partition, identity.account_id))
-        if dns.create_zone:
-            self.zone_id: pulumi.Input[str] = self._zone(name, label, partition, identity.account_id, key, protect)
-        else:
-            self.zone_id = aws.route53.get_zone(name=dns.zone, private_zone=False,
-                                                opts=pulumi.InvokeOptions(provider=self.provider)).zone_id
+                          policy=alarm_topic_key_policy(PARTITION, account))
+        self.zone_id: pulumi.Input[str] = self._zone(name, label, PARTITION, account, key, protect) \
+            if dns.create_zone else str(dns.zone_id)
 
         self.alerts = aws.sns.Topic(f"{name}-alerts", name=f"{label}-failover-alerts", kms_master_key_id=key.arn,
                                     opts=child)
@@ -103,7 +101,7 @@ class Failover(pulumi.ComponentResource):
                                     "Sid": "CloudWatchPublishes", "Effect": "Allow",
                                     "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
                                     "Resource": arn,
-                                    "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}}}]})))
+                                    "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})))
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         self.health_checks = {endpoint.region: self._watch(name, label, endpoint) for endpoint in endpoints}
@@ -111,6 +109,11 @@ class Failover(pulumi.ComponentResource):
         # `lb.get_hosted_zone_id` reads the same table): no provider call, no import of the lb module.
         self._nlb_zones = {e.region: REGIONS[e.region].nlb_hosted_zone_id for e in endpoints}
         self._name, self._endpoints, self._multi_region = name, list(endpoints), multi_region
+        # Where a Region switch plan drives the records, DNS moves only with it (after the writer), unless the
+        # stack file opts into DNS-only failover: with `evaluate_target_health` Route53 also answers the
+        # standby by itself when the active load balancer has no healthy target (Route53 Developer Guide,
+        # "Evaluate target health"), the writer left behind. Without a plan, DNS is the failover.
+        self.follows_target_health = dns.dns_only_failover or not switched
         scheme = "https" if dns.tls else "http"
         self.url = f"{scheme}://{dns.record}"
         if not switched:
@@ -183,13 +186,13 @@ class Failover(pulumi.ComponentResource):
         """An alias to the endpoint's load balancer; in a failover set, named and identified by its role, so
         swapping the regions' order only re-targets each record (Route53 refuses to turn a PRIMARY into a
         SECONDARY while the other record still is one)."""
-        failover = {"set_identifier": policy.lower(), "health_check_id": self._check(endpoint.region),
-                    "failover_routing_policies": [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)]} \
-            if policy else {}
         return aws.route53.Record(
             name, zone_id=self.zone_id, name=record, type="A", opts=self._child,
             aliases=[aws.route53.RecordAliasArgs(name=endpoint.hostname, zone_id=self._nlb_zones[endpoint.region],
-                                                 evaluate_target_health=True)], **failover)
+                                                 evaluate_target_health=self.follows_target_health)],
+            set_identifier=policy.lower() if policy else None,
+            health_check_id=self._check(endpoint.region) if policy else None,
+            failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)] if policy else None)
 
     def _check(self, region: str) -> pulumi.Input[str]:
         checks = self._checks
@@ -205,9 +208,10 @@ class Failover(pulumi.ComponentResource):
             return
         # Three or more regions: the SECONDARY answers with a nested failover set of the rest, in order.
         nested = f"standby-{depth + 1}.{record}"
-        aws.route53.Record(
-            f"{name}-standby-{depth + 1}-secondary", zone_id=self.zone_id, name=record, type="A",
+        aws.route53.Record(  # this set's SECONDARY; the nested set's records are named under `{name}-standby-N`
+            f"{name}-secondary", zone_id=self.zone_id, name=record, type="A",
             set_identifier=f"standby-{depth + 1}", opts=self._child,
             failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
-            aliases=[aws.route53.RecordAliasArgs(name=nested, zone_id=self.zone_id, evaluate_target_health=True)])
+            aliases=[aws.route53.RecordAliasArgs(name=nested, zone_id=self.zone_id,
+                                                 evaluate_target_health=self.follows_target_health)])
         self._failover_set(f"{name}-standby-{depth + 1}", nested, rest, depth + 1)

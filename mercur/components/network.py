@@ -22,9 +22,8 @@ PRIVATE_LINK_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks", "eks-auth", "ec2", 
 
 @dataclass(frozen=True)
 class Zone:
-    """An AZ as this account names it, and its id (the same physical zone in every account)."""
+    """An AZ by its id: the same physical zone in every account (letters differ per account)."""
 
-    name: str
     id: str
 
 
@@ -49,20 +48,12 @@ def subnet_plan(vpc_cidr: ipaddress.IPv4Network, zones: Sequence[Zone]) -> tuple
     return tuple(SubnetPlan(zone, private[i], public[i]) for i, zone in enumerate(zones))
 
 
-def available_zones(provider: aws.Provider, region: str, wanted: int) -> list[Zone]:
-    """The first `wanted` zones by zone id that EKS supports, leaving out Local and Wavelength Zones (they
-    need an opt-in): the same physical zones whatever letters this account gives them. Raises ValueError if
-    too few exist."""
-    result = aws.get_availability_zones(
-        state="available", exclude_zone_ids=list(REGIONS[region].eks_unsupported_zone_ids),
-        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-        opts=pulumi.InvokeOptions(provider=provider))
-    zones = sorted((Zone(name, zone_id) for name, zone_id in zip(result.names, result.zone_ids)),
-                   key=lambda zone: zone.id)
-    if len(zones) < wanted:
-        raise ValueError(f"{wanted} AZs asked but the account has {len(zones)} that EKS supports "
-                         f"({', '.join(z.id for z in zones)})")
-    return zones[:wanted]
+def zones_of(region: str, wanted: int) -> list[Zone]:
+    """The first `wanted` standard zones by zone id that EKS supports, from the region table: the same
+    physical zones whatever letters an account gives them, and no call into the region, so a preview or an
+    `up` runs while it is down. (Stack validation refused a count the region does not offer.)"""
+    facts = REGIONS[region]
+    return [Zone(zone_id) for zone_id in sorted(facts.eks_zone_ids)][:wanted]
 
 
 class Network(pulumi.ComponentResource):
@@ -153,6 +144,7 @@ class Network(pulumi.ComponentResource):
         self.vpc_id = self.vpc.id
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_subnet_ids = [s.id for s in private_subnets]
+        self.zone_names = [s.availability_zone for s in private_subnets]  # this account's letters, from EC2
         self.nat_gateway_count = len(nats)
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids,
                                "publicSubnetIds": self.public_subnet_ids})

@@ -8,12 +8,13 @@ import pulumi
 import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupSchedule, Peer
-from ..config import ConfigError, StackConfig
+from ..config import StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
 from .database import GlobalDatabase, Home, MasterSecret
 from .identity import WorkloadRoles
 from .switch import RegionSwitch, SwitchRegion, SwitchRole
-from .network import available_zones
+from .network import Zone, zones_of
+from ..config.regions import PARTITION
 from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, copy_targets, switch_steps
 from .region import Region
 
@@ -44,7 +45,7 @@ class Platform(pulumi.ComponentResource):
         self._stack = stack
         self.global_provider = provider("global", stack, GLOBAL_REGION, "global", self)
         placements = self._place_regions()
-        partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=self.global_provider)).partition
+        partition = PARTITION  # every region the table knows is in it: no call to ask
         label = f"{stack.project}-{stack.environment}"
         global_ = pulumi.ResourceOptions(parent=self, providers={"aws": self.global_provider})
         backup_roles = BackupRoles(f"{name}-backup", label=label, partition=partition, opts=global_)
@@ -67,8 +68,9 @@ class Platform(pulumi.ComponentResource):
                 app_roles=app_roles, global_db=self.database, home_db=home,
                 region_switch_role=self.switch_role.arn if self.switch_role else None,
                 opts=pulumi.ResourceOptions(parent=self))
-            if built[region.name].database and home is None:
-                home = Home(built[region.name].database.cluster, built[region.name].database.instances)
+            database = built[region.name].database
+            if database and home is None:
+                home = Home(database.cluster, database.instances)
         self.regions: list[Region] = [built[r.name] for r in stack.regions]
         self.master_secret = self._master_secret(label, {p[0].name: p[1] for p in placements}) \
             if self.database else None
@@ -78,19 +80,10 @@ class Platform(pulumi.ComponentResource):
         self.exports = self._exports(copies_to)
         self.register_outputs(self.exports)
 
-    def _place_regions(self) -> list[tuple[Any, aws.Provider, list[str]]]:
-        """Providers and AZ lookups for every region first: a region that cannot hold its AZs stops the run
-        before any cloud resource is declared."""
-        stack, placements = self._stack, []
-        for index, region in enumerate(stack.regions):
-            regional = provider(region.name, stack, region.name, region.name, self)
-            try:
-                zones = available_zones(regional, region.name, region.az_count)
-            except ValueError as error:
-                raise ConfigError(stack.source, f"mercur:regions[{index}]", f"{region.name}: {error}",
-                                  "set azCount (or network.maxAzs) to what the account sees") from None
-            placements.append((region, regional, zones))
-        return placements
+    def _place_regions(self) -> list[tuple[Any, aws.Provider, list[Zone]]]:
+        """Every region's provider and its zones, from the region table (no call into the region)."""
+        return [(region, provider(region.name, self._stack, region.name, region.name, self),
+                 zones_of(region.name, region.az_count)) for region in self._stack.regions]
 
     def _schedule_backups(self) -> dict[str, str | None]:
         """Backups copy around the ring of regions, so schedules need every region's vault to exist."""
@@ -112,19 +105,32 @@ class Platform(pulumi.ComponentResource):
 
     def _fail_over(self, name: str) -> Failover:
         stack, dns = self._stack, self._stack.dns
+        assert dns is not None, "only with a DNS section"
         health_path = next(app.health_path for app in stack.apps if app.name == dns.app)
         retiring = {r.name for r in stack.regions if r.retiring}  # takes no traffic while it is taken down
-        return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}",
+        return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}", account=stack.account_id,
                         provider=self.global_provider, alerts=stack.alerts, protect=stack.is_production,
                         multi_region=len(stack.regions) > 1, switched=self.switch_role is not None,
                         endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
-                                   for r in self.regions if r.name not in retiring],
+                                   for r in self._anchored(self.regions) if r.name not in retiring],
                         opts=pulumi.ResourceOptions(parent=self))
+
+    def _anchored(self, regions: list[Region]) -> list[Region]:
+        """The order the Region switch plan and its failover records are declared in. With a plan, which region
+        serves is the plan's run-time state (runtime_state.SERVING_REGION), and ARC cannot change a plan's
+        regions or primary region in place (UpdatePlan takes neither): the database's home region, which never
+        moves, comes first, so swapping the stack file's regions (a permanent move) changes neither. Without a
+        plan, DNS is the failover and follows the stack file's order."""
+        home = self._stack.database.home_region if self._stack.database else None
+        if self.switch_role is None or home is None:
+            return list(regions)
+        return sorted(regions, key=lambda region: region.name != home)
 
     def _master_secret(self, label: str, providers: dict[str, aws.Provider]) -> MasterSecret:
         """In the home region, replicated to every other region on that region's database key."""
         stack, home = self._stack, self._stack.database_home
-        keys = {r.name: r.database.key.arn for r in self.regions}
+        assert stack.database and self.database and home, "only with a database"
+        keys = {r.name: r.database.key.arn for r in self.regions if r.database}
         return MasterSecret(f"{label}-db", label=label, database=stack.database, global_db=self.database,
                             key_arn=keys[home], replicas={r: k for r, k in keys.items() if r != home},
                             protect=stack.is_production, provider=providers[home],
@@ -133,13 +139,15 @@ class Platform(pulumi.ComponentResource):
     def _region_switch(self, name: str, label: str, partition: str) -> RegionSwitch:
         """The plan over the serving regions, then the records that answer by the health checks it controls."""
         stack, failover = self._stack, self.failover
-        serving = [r for r in self.regions if r.name in failover.health_checks]
+        assert failover and stack.dns and stack.dr.region_switch and self.switch_role, "only with DNS and a plan"
+        serving = [r for r in self._anchored(self.regions) if r.name in failover.health_checks]
         switch = RegionSwitch(
             f"{name}-switch", switch=stack.dr.region_switch, label=label, partition=partition,
             account=stack.account_id, role=self.switch_role, apps=stack.apps, zone_id=failover.zone_id,
             record=stack.dns.record, rto_minutes=stack.dr.rto_minutes,
             global_cluster=self.database.identifier if self.database and self.database.cluster else None,
             health_check_interval_seconds=stack.dns.interval_seconds, provider=self.global_provider,
+            provider_region=GLOBAL_REGION,
             regions=[SwitchRegion(
                 name=r.name, eks_cluster_arn=pulumi.Output.from_input(r.eks_cluster_arn),
                 database_arn=r.database.cluster.arn if r.database else None,
@@ -180,6 +188,7 @@ class Platform(pulumi.ComponentResource):
             # Traffic moves with the plan: its steps after the approval are what rtoMinutes bounds.
             steps = switch_steps(self.database is not None)
             config = stack.dr.region_switch
+            assert config is not None, "a plan exists only where the stack file configures one"
             objectives["rtoMinutes"].update(achievable=sum(steps.values()) / 60,
                                             fullCapacity=sum(steps.values()) / 60)
             objectives["regionSwitch"] = {
@@ -198,17 +207,17 @@ class Platform(pulumi.ComponentResource):
             "regions": regions,
             "objectives": objectives,
         }
-        if self.database:
+        if self.database and stack.database and self.master_secret:
             exports["database"] = {"globalClusterId": self.database.identifier if self.database.cluster else None,
                                    "globalWriterEndpoint": self.database.writer_endpoint,
                                    "engineVersion": stack.database.engine_version,
                                    "masterSecretName": self.master_secret.name,
                                    "replicationLagBoundSeconds": stack.database.replication_lag_bound_seconds}
-        if self.switch:
+        if self.switch and failover:
             exports["regionSwitch"] = {"planArn": self.switch.arn, "planName": self.switch.plan.name,
                                        "workflows": {r: "activate" for r in failover.health_checks},
                                        "healthCheckIds": self.switch.health_checks}
-        if failover:
+        if failover and dns:
             objectives["healthCheck"] = {"intervalSeconds": dns.interval_seconds,
                                          "failureThreshold": dns.failure_threshold}
             exports.update(applicationUrl=failover.url, hostedZoneId=failover.zone_id, recordName=dns.record)

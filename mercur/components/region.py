@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +14,7 @@ from .database import GlobalDatabase, Home, RegionalDatabase, master_secret_name
 from .identity import WorkloadRoles
 from .keys import LOGS_KEY_USE, cluster_role_may_encrypt, ebs_may_encrypt, key_policy, logs_may_encrypt
 from ..config import RegionConfig, StackConfig
+from ..config.regions import PARTITION
 from .network import Network, Zone
 from .workloads import Bootstrap, DatabaseAccess, Placement, Workloads
 
@@ -44,20 +45,21 @@ class Region(pulumi.ComponentResource):
         protect = stack.is_production and not region.retiring
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
-        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
-        partition = identity.arn.split(":")[1]
+        # The account from the stack file and the partition from the region table: synthesis asks the region
+        # nothing, so a preview or an `up` runs while it is down.
+        account, partition = stack.account_id, PARTITION
         cluster_role = ClusterRole(name, cluster_name=label, partition=partition,
                                    opts=pulumi.ResourceOptions(parent=self))
         # One CMK per region for the cluster's secrets, its log groups and its volumes (CKV_AWS_58, CKV_AWS_7).
         self.key = aws.kms.Key(f"{name}-platform-key", description=f"{label}: EKS secrets, logs and volumes",
                                enable_key_rotation=True, deletion_window_in_days=30,
                                policy=cluster_role.arn.apply(lambda role_arn: platform_key_policy(
-                                   partition, identity.account_id, region.name, role_arn)),
+                                   partition, account, region.name, role_arn)),
                                opts=stateful)
         aws.kms.Alias(f"{name}-platform-key", name=f"alias/{label}-platform", target_key_id=self.key.key_id,
                       opts=pulumi.ResourceOptions(parent=self))
 
-        self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=identity.account_id,
+        self.backup = BackupVault(name, dr=stack.dr, label=label, partition=partition, account=account,
                                   roles=backup_roles, alerts=stack.alerts, protect=protect,
                                   opts=pulumi.ResourceOptions(parent=self))
         self.network = Network(name, region=region, network=stack.network, zones=zones, cluster_name=label,
@@ -71,10 +73,10 @@ class Region(pulumi.ComponentResource):
                                cluster_role=cluster_role, protect=protect, region_switch_role=region_switch_role,
                                app_namespaces=[app.name for app in stack.apps],
                                opts=pulumi.ResourceOptions(parent=self))
-        self.eks_cluster_arn = f"arn:{partition}:eks:{region.name}:{identity.account_id}:cluster/{label}"
+        self.eks_cluster_arn = f"arn:{partition}:eks:{region.name}:{account}:cluster/{label}"
         self.database = RegionalDatabase(
             name, database=stack.database, global_db=global_db, region=region.name, label=label,
-            partition=partition, account=identity.account_id, home=home_db, vpc_id=self.network.vpc_id,
+            partition=partition, account=account, home=home_db, vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids, client_security_group=self.cluster.eks.cluster_security_group_id,
             apps=[app for app in stack.apps if app.database], app_role_names=app_roles.names,
             bootstrap_role_name=app_roles.bootstrap.name if app_roles.bootstrap else None, alerts=stack.alerts,
@@ -85,11 +87,13 @@ class Region(pulumi.ComponentResource):
             # The global writer endpoint follows the writer across a switchover: no app needs a redeploy.
             host=global_db.writer_endpoint or self.database.endpoint, reader=self.database.cluster.reader_endpoint,
             region=region.name,
-            bootstrap=Bootstrap(writer=self.database.endpoint,
+            bootstrap=Bootstrap(cluster_endpoint=self.database.endpoint,
+                                global_cluster=global_db.identifier if global_db.cluster else None,
                                 secret_id=master_secret_name(f"{stack.project}-{stack.environment}"),
+                                password_version=stack.database.password_version,
                                 role_arn=app_roles.bootstrap.arn, images=stack.database.bootstrap_images,
                                 ready=self.database.instances)
-            if active and app_roles.bootstrap else None) if self.database else None
+            if app_roles.bootstrap else None) if self.database and global_db and stack.database else None
         placement = Placement(region=region.name, active=active,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,
                               tags={"Project": stack.project, "Environment": stack.environment},
@@ -97,13 +101,14 @@ class Region(pulumi.ComponentResource):
         self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
                                    cluster_name=self.cluster.cluster_name, cluster_ready=self.cluster.eks,
                                    app_roles=app_roles.arns, key_arn=self.key.arn, database=database,
-                                   protect=protect, opts=pulumi.ResourceOptions(parent=self))
+                                   protect=protect, opts=pulumi.ResourceOptions(parent=self),
+                                   network_policy_controller=self.cluster.network_policy_controller)
 
         self.name = region.name
         self.logical_name = name
-        self.outputs = {
+        self.outputs: dict[str, Any] = {
             "vpcId": self.network.vpc_id,
-            "availabilityZones": [zone.name for zone in zones],
+            "availabilityZones": self.network.zone_names,
             "availabilityZoneIds": [zone.id for zone in zones],
             "privateSubnetIds": self.network.private_subnet_ids,
             "clusterName": self.cluster.cluster_name,

@@ -1,8 +1,9 @@
 """One switch for the whole application: an ARC Region switch plan that moves capacity, the database writer
 and the traffic together.
 
-Per region a workflow activates it: approval (staging, prod) → in parallel, the apps scaled to the active
-region's capacity and the Aurora writer switched over (failed over, when ungraceful) → the Route 53 step,
+Per region a workflow activates it: approval (where a person decides; none where the plan switches by
+itself) → in parallel, the apps scaled to the active region's capacity (ungraceful: enough of it) and the
+Aurora writer switched over (failed over, when ungraceful) → the Route 53 step,
 which flips the health checks the plan controls. The failover records answer by those health checks, so
 traffic moves when the plan says and never before the writer. The endpoint health checks and their alarms
 stay the detection signal: the plan's application-health alarms and, where configured, its trigger.
@@ -23,11 +24,19 @@ import pulumi_aws as aws
 from pulumi_aws import arcregionswitch as arc
 
 from ..config import AppConfig, RegionSwitchConfig
+from . import switch_permissions as permissions
+from .lookups import tolerated
 from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, ROUTE53_STEP_SECONDS
 
 SERVICE = "arc-region-switch.amazonaws.com"
+# pulumi-aws's `arcregionswitch.get_route53_health_checks`, called by its token (see lookups.py)
+HEALTH_CHECKS_FUNCTION = "aws:arcregionswitch/getRoute53HealthChecks:getRoute53HealthChecks"
 CAPACITY_MONITORING = "sampledMaxInLast24Hours"  # the only approach EKS scaling offers
 ROLES = ("primary", "secondary")  # the failover records' set identifiers (failover.py), in failover order
+# Ungraceful (the other region lost), the scaling step succeeds once this share of the target capacity is
+# ready instead of all of it: until the traffic step runs nobody is served at all, and after it the HPAs
+# (whose scale-down the block disables) and Auto Mode keep adding the rest. The API takes 0-99.
+UNGRACEFUL_CAPACITY_PERCENT = 50
 
 
 def plan_name(label: str) -> str:
@@ -41,27 +50,20 @@ def execution_role_trust(account: str) -> str:
         "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})
 
 
-def execution_policy(partition: str, account: str, label: str, zone_id: str, global_cluster: str | None,
-                     alarms: Sequence[str]) -> str:
-    """What the plan's blocks need (ARC Developer Guide, "Execution block permissions"): reading the
-    clusters it scales (Kubernetes rights come from an access entry), switching the global database,
-    listing the record sets it maps to regions, and reading the alarms it evaluates."""
-    statements: list[dict[str, Any]] = [
-        {"Sid": "ScaleTheApps", "Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListAssociatedAccessPolicies"],
-         "Resource": f"arn:{partition}:eks:*:{account}:cluster/{label}-*"},
-        {"Sid": "MapRecordSetsToRegions", "Effect": "Allow", "Action": "route53:ListResourceRecordSets",
-         "Resource": f"arn:{partition}:route53:::hostedzone/{zone_id}"},
-        {"Sid": "EvaluateItsAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
-         "Resource": list(alarms) or "*"},
-    ]
-    if global_cluster:
-        statements.append({
-            "Sid": "MoveTheWriter", "Effect": "Allow",
-            "Action": ["rds:DescribeGlobalClusters", "rds:DescribeDBClusters", "rds:SwitchoverGlobalCluster",
-                       "rds:FailoverGlobalCluster"],
-            "Resource": [f"arn:{partition}:rds::{account}:global-cluster:{global_cluster}",
-                         f"arn:{partition}:rds:*:{account}:cluster:{label}-*"]})
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+def block_types(workflows: Sequence[arc.PlanWorkflowArgs]) -> set[str]:
+    """The execution block types the workflows use, parallel steps included: what the role needs rows for."""
+    found: set[str] = set()
+
+    def walk(steps: Sequence[Any]) -> None:
+        for step in steps:
+            found.add(step.execution_block_type)
+            for parallel in getattr(step, "parallel_configs", None) or []:  # nested steps cannot nest again
+                walk(parallel.steps)
+    for workflow in workflows:
+        steps = workflow.steps or []
+        assert isinstance(steps, Sequence), "the program builds its workflows' steps as lists"
+        walk(steps)
+    return found
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class RegionSwitch(pulumi.ComponentResource):
     def __init__(self, name: str, *, switch: RegionSwitchConfig, label: str, partition: str, account: str,
                  role: SwitchRole, regions: Sequence[SwitchRegion], apps: Sequence[AppConfig],
                  zone_id: pulumi.Input[str], record: str, global_cluster: str | None, rto_minutes: float,
-                 health_check_interval_seconds: int, provider: aws.Provider,
+                 health_check_interval_seconds: int, provider: aws.Provider, provider_region: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:switch:RegionSwitch", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
@@ -105,11 +107,6 @@ class RegionSwitch(pulumi.ComponentResource):
 
         triggers = {r.name: self._trigger_alarm(name, label, r, child) for r in regions} \
             if switch.automatic_after_minutes else {}
-        alarm_arns = [r.health_alarm_arn for r in regions] + [t.arn for t in triggers.values()] + [
-            r.lag_alarm_arn for r in regions if r.lag_alarm_arn is not None]
-        aws.iam.RolePolicy(f"{name}-execution", role=role.role.id, name="region-switch-blocks", opts=child,
-                           policy=pulumi.Output.all(zone_id, *alarm_arns).apply(
-                               lambda v: execution_policy(partition, account, label, v[0], global_cluster, v[1:])))
 
         associated = [arc.PlanAssociatedAlarmArgs(map_block_key=f"{r.name}-health", alarm_type="applicationHealth",
                                                   resource_identifier=r.health_alarm_arn) for r in regions]
@@ -118,13 +115,31 @@ class RegionSwitch(pulumi.ComponentResource):
                        for r in regions if r.lag_alarm_arn is not None]
         associated += [arc.PlanAssociatedAlarmArgs(map_block_key=f"{region}-down", alarm_type="trigger",
                                                    resource_identifier=alarm.arn) for region, alarm in triggers.items()]
-        # An automatic switch to a region when the other has been red the configured minutes (ungraceful:
-        # the red region may be unable to take part).
+        # An automatic switch to a region when the other has been red the configured minutes. A trigger runs
+        # the same workflow a person starts (ARC has one per action and region, and a trigger names no mode),
+        # so the config never pairs it with an approval step (RegionSwitchConfig); should it run graceful
+        # while the red region cannot take part, the writer's switchover fails and the runbook switches the
+        # execution to ungraceful.
         plan_triggers = [arc.PlanTriggerArgs(
             target_region=target.name, action="activate", description=f"{other.name} down: switch to {target.name}",
             min_delay_minutes_between_executions=60,
             conditions=[arc.PlanTriggerConditionArgs(associated_alarm_name=f"{other.name}-down", condition="red")])
             for target in regions for other in regions if other is not target] if triggers else None
+        workflows = [self._workflow(target, zone_id) for target in regions]
+
+        # Before the plan, so that its first evaluation finds what each of its blocks needs (switch_permissions).
+        needs = permissions.needed(block_types(workflows), associated_alarms=bool(associated),
+                                   triggers=bool(plan_triggers))
+        resources = pulumi.Output.all(
+            zone=zone_id, role=role.arn, alarms=pulumi.Output.all(*[a.resource_identifier for a in associated]),
+            eks=pulumi.Output.all(*[r.eks_cluster_arn for r in regions]),
+            databases=pulumi.Output.all(*[r.database_arn for r in regions if r.database_arn is not None]))
+        policy = aws.iam.RolePolicy(
+            f"{name}-execution", role=role.role.id, name="region-switch-blocks", opts=child,
+            policy=resources.apply(lambda v: json.dumps(permissions.policy(needs, permissions.Resources(
+                partition=partition, account=account, plan_name=plan_name(label), role_arn=v["role"],
+                alarms=tuple(v["alarms"]), eks_clusters=tuple(v["eks"]), global_cluster=global_cluster,
+                db_clusters=tuple(v["databases"]), hosted_zone=v["zone"])))))
 
         self.plan = arc.Plan(
             f"{name}-plan", name=plan_name(label), description=f"{label}: capacity, the writer, then the traffic",
@@ -132,12 +147,21 @@ class RegionSwitch(pulumi.ComponentResource):
             regions=[r.name for r in regions], primary_region=regions[0].name,
             recovery_time_objective_minutes=max(1, round(rto_minutes)),
             associated_alarms=associated, triggers=plan_triggers,
-            workflows=[self._workflow(target, zone_id) for target in regions],
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role])))
+            workflows=workflows,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role, policy])))
 
         # The health checks the Route 53 step controls, by region: what the failover records answer by.
-        controlled = arc.get_route53_health_checks_output(plan_arn=self.plan.arn,
-                                                          opts=pulumi.InvokeOptions(provider=provider))
+        # Only ARC knows their ids: asked of its control plane through the global provider; unknown (not a
+        # failed run) while that region cannot answer (lookups.py).
+        async def ask() -> arc.GetRoute53HealthChecksResult | None:
+            plan_arn = await self.plan.arn.future()
+            return None if plan_arn is None else await pulumi.runtime.invoke_async(
+                HEALTH_CHECKS_FUNCTION, {"planArn": plan_arn}, opts=pulumi.InvokeOptions(provider=provider),
+                typ=arc.GetRoute53HealthChecksResult)
+
+        controlled = tolerated(
+            ask, region=provider_region, what="the health checks of the Region switch plan", depends_on={self.plan},
+            meanwhile="the failover records keep the health checks they have (an `up` must target the other region)")
         self.health_checks: pulumi.Output[dict[str, str]] = controlled.health_checks.apply(
             lambda checks: {c.region: c.health_check_id for c in checks if c.record_name.rstrip(".") == record})
         self.arn = self.plan.arn
@@ -167,7 +191,7 @@ class RegionSwitch(pulumi.ComponentResource):
                     timeout_minutes=self._switch.approval_timeout_minutes)]))
         parallel = [self._scaling()]
         if self._global_cluster:
-            parallel.append(self._writer())
+            parallel.append(self._writer(self._global_cluster))
         steps.append(arc.PlanWorkflowStepArgs(
             name="capacity-and-writer", execution_block_type="Parallel",
             description="Scale the apps to the active region's capacity while the writer moves",
@@ -193,6 +217,8 @@ class RegionSwitch(pulumi.ComponentResource):
             eks_resource_scaling_configs=[step(
                 capacity_monitoring_approach=CAPACITY_MONITORING, target_percent=100,
                 timeout_minutes=max(1, -(-EKS_SCALING_SECONDS // 60)) * 2,
+                ungracefuls=[arc.PlanWorkflowStepParallelConfigStepEksResourceScalingConfigUngracefulArgs(
+                    minimum_success_percentage=UNGRACEFUL_CAPACITY_PERCENT)],
                 eks_clusters=[arc.PlanWorkflowStepParallelConfigStepEksResourceScalingConfigEksClusterArgs(
                     cluster_arn=r.eks_cluster_arn) for r in self._regions],
                 kubernetes_resource_types=[
@@ -206,13 +232,13 @@ class RegionSwitch(pulumi.ComponentResource):
                             for region in self._regions])
                     for app in self._apps if not app.volume])])
 
-    def _writer(self) -> arc.PlanWorkflowStepParallelConfigStepArgs:
+    def _writer(self, global_cluster: str) -> arc.PlanWorkflowStepParallelConfigStepArgs:
         """Graceful: a switchover (no data loss); ungraceful: a failover that may lose the replication lag."""
         return arc.PlanWorkflowStepParallelConfigStepArgs(
             name="move-writer", execution_block_type="AuroraGlobalDatabase",
             description="The Aurora writer to the activated region",
             global_aurora_configs=[arc.PlanWorkflowStepParallelConfigStepGlobalAuroraConfigArgs(
-                behavior="switchoverOnly", global_cluster_identifier=self._global_cluster,
+                behavior="switchoverOnly", global_cluster_identifier=global_cluster,
                 database_cluster_arns=[r.database_arn for r in self._regions if r.database_arn is not None],
                 timeout_minutes=max(1, -(-AURORA_SWITCH_SECONDS // 60)) * 3,
                 ungracefuls=[arc.PlanWorkflowStepParallelConfigStepGlobalAuroraConfigUngracefulArgs(

@@ -22,6 +22,7 @@ from ..config.models import BootstrapImages
 from .database import MASTER_USER, PORT
 from .identity import BOOTSTRAP_SERVICE_ACCOUNT
 from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
+from .runtime_state import DEPLOYMENT_REPLICAS, HPA_MINIMUM, STATEFUL_SET_REPLICAS, ignored
 from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
 STORAGE_CLASS = "gp3-encrypted"
@@ -38,11 +39,14 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """What the active region's bootstrap Job needs: the regional writer, the region's master secret, the role
+    """What each region's database Job needs: its region's cluster endpoint (the writer's, when the writer is
+    there), the global cluster it asks where the writer is, the master secret and its version, the role
     allowed to read it, its images, and the instances it waits for."""
 
-    writer: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    global_cluster: str | None  # None: a one-region stack, whose cluster is always the writer
     secret_id: str  # the master secret's name: its copy in the Job's own region answers
+    password_version: int
     role_arn: pulumi.Output[str]
     images: BootstrapImages
     ready: Sequence[pulumi.Resource]
@@ -53,7 +57,7 @@ class DatabaseAccess:
     host: pulumi.Output[str]  # the global writer endpoint (a one-region stack: its cluster's)
     reader: pulumi.Output[str]  # this region's reader endpoint: reads stay in the region
     region: str
-    bootstrap: Bootstrap | None = None  # only where the writer starts: users replicate with the storage
+    bootstrap: Bootstrap | None = None  # in every region: the Job acts where the writer is when it runs
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,14 @@ def labels(app: AppConfig, environment: str) -> dict[str, str]:
             "app.kubernetes.io/part-of": "mercur", "app.kubernetes.io/managed-by": "pulumi"}
 
 
+def load_balancer_hostname(status: core.outputs.ServiceStatus | None) -> str:
+    """The Service's load balancer: pulumi-kubernetes completes a LoadBalancer Service only once it has one."""
+    ingress = status.load_balancer.ingress if status and status.load_balancer else None
+    if not ingress or not ingress[0].hostname:
+        raise ValueError("the LoadBalancer Service has no load balancer hostname")
+    return ingress[0].hostname
+
+
 def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certificate_arn: str | None) -> dict[str, str]:
     """An internet-facing NLB across every zone's public subnet, sending to pod IPs, health-checked on the
     app's own path; with a certificate it terminates TLS 1.2+ on 443. Only annotations Auto Mode reads:
@@ -93,10 +105,46 @@ def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certifica
     }
 
 
-# The password is read from the secret file into psql's environment and nowhere else.
-PSQL_FROM_SECRET = ('export PGPASSWORD="$(sed -n \'s/.*"password": *"\\([^"]*\\)".*/\\1/p\' /run/secret/master.json)"; '
-                    f'exec psql "host=$DB_HOST port={PORT} dbname=postgres user={MASTER_USER}" -v ON_ERROR_STOP=1 '
-                    '-f /bootstrap/bootstrap.sql')
+# The database Job runs in every region and acts only where the writer is at run time: a Region switch moves
+# the writer without a deploy, so no stack-file order can say where it is (runtime_state.WRITER_REGION).
+# Its init container asks the region's own RDS, then fetches the region's copy of the master secret once that
+# copy holds the passwordVersion the Job was declared with (replication to other regions takes seconds).
+FIND_WRITER_AND_READ_SECRET = r"""set -eu
+if [ -n "${GLOBAL_CLUSTER:-}" ]; then
+  writer="$(aws rds describe-global-clusters --global-cluster-identifier "$GLOBAL_CLUSTER" \
+    --query 'GlobalClusters[0].GlobalClusterMembers[?IsWriter].DBClusterArn' --output text)"
+  case "$writer" in
+    arn:*:rds:"$AWS_REGION":*) echo "the writer is here: $writer" ;;
+    arn:*) echo "the writer is $writer: the Job in its region does the work"; : > /run/secret/writer-elsewhere
+           exit 0 ;;
+    *) echo "no writer now (a switchover under way?): trying again" >&2; exit 1 ;;
+  esac
+fi
+tries=0
+until aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --query SecretString --output text \
+    > /run/secret/current.json && grep -Eq "\"passwordVersion\": $PASSWORD_VERSION[,}]" /run/secret/current.json; do
+  tries=$((tries + 1)); [ "$tries" -lt 30 ] || { echo "the secret never reached passwordVersion $PASSWORD_VERSION" >&2; exit 1; }
+  sleep 10
+done
+aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --version-stage AWSPREVIOUS --query SecretString \
+  --output text > /run/secret/previous.json 2>/dev/null || : > /run/secret/previous.json
+"""
+# Then, on the writer: the password the secret holds, or, when passwordVersion moved on and the writer still
+# has the previous one, the rotation (ALTER ROLE on the writer replicates everywhere with the storage); then
+# each app's user and database. The password goes from the in-memory secret files to psql only.
+ROTATE_AND_BOOTSTRAP = rf"""set -eu
+if [ -e /run/secret/writer-elsewhere ]; then exit 0; fi
+password() {{ sed -n 's/.*"password": *"\([^"]*\)".*/\1/p' "$1"; }}
+conn="host=$DB_HOST port={PORT} dbname=postgres user={MASTER_USER} connect_timeout=10"
+current="$(password /run/secret/current.json)"
+if ! PGPASSWORD="$current" psql "$conn" -Atqc 'SELECT 1' > /dev/null 2>&1; then
+  echo "the writer has the previous password: rotating it to passwordVersion $PASSWORD_VERSION"
+  PGPASSWORD="$(password /run/secret/previous.json)" psql "$conn" -v ON_ERROR_STOP=1 -v new_password="$current" \
+    -f /bootstrap/rotate.sql
+fi
+PGPASSWORD="$current" exec psql "$conn" -v ON_ERROR_STOP=1 -f /bootstrap/bootstrap.sql
+"""
+ROTATE_SQL = "ALTER ROLE CURRENT_USER PASSWORD :'new_password';\n"
 
 
 def bootstrap_sql(user: str) -> str:
@@ -127,7 +175,8 @@ class Workloads(pulumi.ComponentResource):
     def __init__(self, name: str, *, apps: Sequence[AppConfig], placement: Placement,
                  k8s_provider: k8s.Provider, cluster_name: str, cluster_ready: pulumi.Resource,
                  app_roles: Mapping[str, pulumi.Input[str]], key_arn: pulumi.Input[str],
-                 database: DatabaseAccess | None, protect: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+                 database: DatabaseAccess | None, protect: bool, opts: pulumi.ResourceOptions | None = None,
+                 network_policy_controller: pulumi.Resource) -> None:
         super().__init__("mercur:workloads:Workloads", name, None, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})))
         # Auto Mode creates no StorageClass; volumes from this one are encrypted with the region's key and
@@ -145,6 +194,7 @@ class Workloads(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.apps = {app.name: Application(f"{name}-{app.name}", app=app, placement=placement,
                                            cluster_name=cluster_name, cluster_ready=cluster_ready,
+                                           network_policy_controller=network_policy_controller,
                                            role_arn=app_roles[app.name],
                                            database=database if app.database else None,
                                            opts=pulumi.ResourceOptions(parent=self))
@@ -159,7 +209,7 @@ class Application(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, app: AppConfig, placement: Placement, cluster_name: str,
                  cluster_ready: pulumi.Resource, role_arn: pulumi.Input[str], database: DatabaseAccess | None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, network_policy_controller: pulumi.Resource) -> None:
         super().__init__("mercur:workloads:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._labels = labels(app, placement.environment)
@@ -192,8 +242,9 @@ class Application(pulumi.ComponentResource):
 
         replicas = placement.min_replicas(app)
         pod = self._pod(app, env, selector)
-        # The HPA owns the replica count once running: Pulumi sets it at creation only.
-        scaled = pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity], ignore_changes=["spec.replicas"])
+        # The autoscalers own the replica count once running: Pulumi sets it at creation only.
+        scaled = pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity],
+                                        ignore_changes=ignored(STATEFUL_SET_REPLICAS if app.volume else DEPLOYMENT_REPLICAS))
         if app.volume:
             workload_kind = "StatefulSet"
             core.Service(f"{name}-headless", metadata=self._meta(app, name=f"{app.name}-headless"),
@@ -240,8 +291,11 @@ class Application(pulumi.ComponentResource):
                 if placement.certificate_arn else
                 core.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http", protocol="TCP")]))
 
+        # The minimum by region role at creation; after a Region switch, ARC's scaling step has set it where the
+        # traffic now is, and the next `up` keeps that (runtime_state.HPA_MINIMUM).
         autoscaling.HorizontalPodAutoscaler(
-            f"{name}-hpa", metadata=self._meta(app), opts=pulumi.ResourceOptions(parent=self, depends_on=[workload]),
+            f"{name}-hpa", metadata=self._meta(app), opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[workload], ignore_changes=ignored(HPA_MINIMUM)),
             spec=autoscaling.HorizontalPodAutoscalerSpecArgs(
                 scale_target_ref=autoscaling.CrossVersionObjectReferenceArgs(
                     api_version="apps/v1", kind=workload_kind, name=app.name),
@@ -262,24 +316,28 @@ class Application(pulumi.ComponentResource):
                                    spec=policy.PodDisruptionBudgetSpecArgs(
                                        max_unavailable=1, selector=meta.LabelSelectorArgs(match_labels=selector)))
 
+        # Enforced only once the cluster's network policy controller is on (cluster.NETWORK_POLICY_CONTROLLER).
+        enforced = pulumi.ResourceOptions(parent=self, depends_on=[namespace, network_policy_controller])
         networking.NetworkPolicy(f"{name}-default-deny", metadata=self._meta(app, name="default-deny-ingress"),
-                                 opts=in_namespace, spec=networking.NetworkPolicySpecArgs(
+                                 opts=enforced, spec=networking.NetworkPolicySpecArgs(
                                      pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress"]))
         networking.NetworkPolicy(f"{name}-allow-http", metadata=self._meta(app, name=f"{app.name}-allow-http"),
-                                 opts=in_namespace, spec=networking.NetworkPolicySpecArgs(
+                                 opts=enforced, spec=networking.NetworkPolicySpecArgs(
                                      pod_selector=meta.LabelSelectorArgs(match_labels=selector),
                                      policy_types=["Ingress"],
                                      ingress=[networking.NetworkPolicyIngressRuleArgs(ports=[
                                          networking.NetworkPolicyPortArgs(protocol="TCP", port=app.port)])]))
 
-        self.endpoint = service.status.apply(lambda status: status.load_balancer.ingress[0].hostname)
+        self.endpoint = service.status.apply(load_balancer_hostname)
         self.register_outputs({"endpoint": self.endpoint})
 
     def _bootstrap(self, name: str, app: AppConfig, database: DatabaseAccess, cluster_name: str,
                    cluster_ready: pulumi.Resource, namespace: core.Namespace) -> None:
-        """A Job that creates the app's database user and database if they are missing (idempotent): it reads
-        the master secret with a role of its own and runs psql against the regional writer over TLS."""
+        """A Job that, where the writer is when it runs, rotates the master password to passwordVersion if the
+        writer still has the previous one, then creates the app's database user and database if they are
+        missing (idempotent): it reads the master secret with a role of its own and runs psql over TLS."""
         bootstrap = database.bootstrap
+        assert bootstrap is not None, "called only where the region runs the database Job"
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         account = core.ServiceAccount(f"{name}-db-bootstrap-sa", metadata=self._meta(app, name=BOOTSTRAP_SERVICE_ACCOUNT),
                                       automount_service_account_token=False, opts=in_namespace)
@@ -288,7 +346,10 @@ class Application(pulumi.ComponentResource):
             service_account=BOOTSTRAP_SERVICE_ACCOUNT, role_arn=bootstrap.role_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
         script = core.ConfigMap(f"{name}-db-bootstrap-sql", metadata=self._meta(app, name=f"{app.name}-db-bootstrap"),
-                                data={"bootstrap.sql": bootstrap_sql(app.database_identifier)}, opts=in_namespace)
+                                data={"bootstrap.sql": bootstrap_sql(app.database_identifier),
+                                      "rotate.sql": ROTATE_SQL}, opts=in_namespace)
+        # The version in both containers' environment: a rotation replaces the Job in every region.
+        version = core.EnvVarArgs(name="PASSWORD_VERSION", value=str(bootstrap.password_version))
         tmp = core.VolumeMountArgs(name="tmp", mount_path="/tmp")
         secret = core.VolumeMountArgs(name="secret", mount_path="/run/secret")
         hardened = core.SecurityContextArgs(
@@ -309,17 +370,18 @@ class Application(pulumi.ComponentResource):
                         run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
                         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
                     init_containers=[core.ContainerArgs(
-                        name="read-master-secret", image=bootstrap.images.aws_cli, image_pull_policy="IfNotPresent",
-                        command=["/bin/sh", "-c", 'aws secretsmanager get-secret-value --secret-id "$SECRET_ID" '
-                                                  '--query SecretString --output text > /run/secret/master.json'],
+                        name="find-writer", image=bootstrap.images.aws_cli, image_pull_policy="IfNotPresent",
+                        command=["/bin/sh", "-c", FIND_WRITER_AND_READ_SECRET],
                         env=[core.EnvVarArgs(name="SECRET_ID", value=bootstrap.secret_id),
                              core.EnvVarArgs(name="AWS_REGION", value=database.region),
-                             core.EnvVarArgs(name="HOME", value="/tmp")],
+                             *([core.EnvVarArgs(name="GLOBAL_CLUSTER", value=bootstrap.global_cluster)]
+                               if bootstrap.global_cluster else []),
+                             version, core.EnvVarArgs(name="HOME", value="/tmp")],
                         resources=small, security_context=hardened, volume_mounts=[tmp, secret])],
                     containers=[core.ContainerArgs(
-                        name="create-user", image=bootstrap.images.postgres, image_pull_policy="IfNotPresent",
-                        command=["/bin/sh", "-c", PSQL_FROM_SECRET],
-                        env=[core.EnvVarArgs(name="DB_HOST", value=bootstrap.writer),
+                        name="rotate-and-create-user", image=bootstrap.images.postgres,
+                        image_pull_policy="IfNotPresent", command=["/bin/sh", "-c", ROTATE_AND_BOOTSTRAP],
+                        env=[core.EnvVarArgs(name="DB_HOST", value=bootstrap.cluster_endpoint), version,
                              core.EnvVarArgs(name="PGSSLMODE", value="require"),
                              core.EnvVarArgs(name="HOME", value="/tmp")],
                         resources=small, security_context=hardened,

@@ -84,6 +84,7 @@ _MOUNT_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII)
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
 _ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
 _TRANSIT_GATEWAY = re.compile(r"tgw-[0-9a-f]{8}([0-9a-f]{9})?", re.ASCII)
+_HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}", re.ASCII)  # Route53 hosted zone ids: Z and up to 31 more
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}", re.ASCII)
 _HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?", re.ASCII)
 _CERTIFICATE = re.compile(r"arn:(?P<partition>aws[a-z-]*):acm:(?P<region>[a-z0-9-]+):[0-9]{12}:"
@@ -574,11 +575,13 @@ class RegionSwitchConfig(Model):
     """The ARC Region switch plan that moves capacity, the database writer and traffic together."""
 
     approval_role_arn: Optional[Annotated[str, AfterValidator(_principal_arn)]] = Field(
-        None, description="The IAM role whose holders approve a switch (required in staging and prod)")
+        None, description="The IAM role whose holders approve a switch, the workflow's first step (required in prod, "
+                          "and in staging unless automaticAfterMinutes is set; never with it)")
     approval_timeout_minutes: Bounded(1, 1440, "How long a switch waits for its approval", 60)
     automatic_after_minutes: Optional[Annotated[int, _range(1, 60)]] = Field(
-        None, description="Switch without approval (ungraceful) once the active region's health alarm has been red "
-                          "this many minutes; unset: only a person starts a switch (the default in prod)",
+        None, description="Switch by itself once the active region's endpoint health check has failed this many "
+                          "minutes: the plan's trigger runs the same workflow a person would, so it has no approval "
+                          "step (never with approvalRoleArn; not in prod); unset: only a person starts a switch",
         json_schema_extra={"minimum": 1, "maximum": 60})
 
 
@@ -749,6 +752,12 @@ class DnsConfig(Model):
 
     zone: Domain = Field(description="The hosted zone, like mercur.example")
     create_zone: bool = Field(False, description="Create the zone (delegate it from its parent by hand once)")
+    zone_id: Optional[str] = Field(None, description="The existing zone's id, like Z0123456789ABCDEFGHIJ (`aws "
+                                   "route53 list-hosted-zones-by-name`); required unless createZone. The program "
+                                   "looks nothing up, so it runs while a region is down")
+    dns_only_failover: bool = Field(False, description="Route53 also answers the standby by itself when the "
+                                    "active region's load balancer has no healthy target, without the Region switch "
+                                    "(the writer stays where it is). Off: DNS moves only with the switch")
     record: Domain = Field(description="The application's name, inside the zone")
     app: str = Field(description="The app whose load balancers the record fronts (one of mercur:apps)")
     certificates: dict[str, str] = Field(default_factory=dict, description="ACM certificate ARN per region (TLS "
@@ -762,6 +771,14 @@ class DnsConfig(Model):
         if not self.record.endswith(f".{self.zone}"):
             raise fail(f"{self.record} is not inside the zone {self.zone}", f"use a name ending in .{self.zone}",
                        "record")
+        if self.create_zone and self.zone_id:
+            raise fail("a zone the stack creates has no id to give", "remove zoneId (or createZone)", "zoneId")
+        if not self.create_zone and not self.zone_id:
+            raise fail(f"the id of the existing zone {self.zone} is missing",
+                       f"set zoneId (aws route53 list-hosted-zones-by-name --dns-name {self.zone})", "zoneId")
+        if self.zone_id and not _HOSTED_ZONE_ID.fullmatch(self.zone_id):
+            raise fail(f"{show(self.zone_id)} is not a hosted zone id", "write it like Z0123456789ABCDEFGHIJ",
+                       "zoneId")
         return self
 
     @property
@@ -1161,9 +1178,21 @@ class StackConfig(Model):
             if not REGIONS[region.name].region_switch:
                 raise fail(f"{region.name} does not offer ARC Region switch", "choose a region that does",
                            "regions", index, "name")
-        if self.environment != "dev" and switch.approval_role_arn is None:
+        # ARC runs one workflow per target region, for a trigger as for a person, and its approval step has no
+        # ungraceful behaviour: an approval step would hold every automatic switch. So the file says which.
+        automatic = switch.automatic_after_minutes
+        if automatic is not None and self.is_production:
+            raise fail(f"{automatic} would let a prod switch start without a person", "remove it: in prod a person "
+                       "decides and approves every switch", "dr", "regionSwitch", "automaticAfterMinutes")
+        if automatic is not None and switch.approval_role_arn is not None:
+            raise fail("an automatic switch would wait for approvalRoleArn's approval (a trigger runs the workflow a "
+                       "person starts)", "remove approvalRoleArn (the plan switches by itself, unapproved) or "
+                       "automaticAfterMinutes (a person starts and approves every switch)", "dr", "regionSwitch",
+                       "automaticAfterMinutes")
+        if self.environment != "dev" and switch.approval_role_arn is None and automatic is None:
             raise fail(f"is required in {self.environment}: a person approves every switch", "add the approvers' "
-                       "IAM role ARN", "dr", "regionSwitch", "approvalRoleArn")
+                       "IAM role ARN (or, outside prod, automaticAfterMinutes)", "dr", "regionSwitch",
+                       "approvalRoleArn")
         steps = sum(switch_steps(self.database is not None).values())
         if steps > self.dr.rto_minutes * 60:
             raise fail(f"{self.dr.rto_minutes:g} min ({round(self.dr.rto_minutes * 60)} s) cannot be met: the switch's "

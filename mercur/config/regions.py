@@ -33,9 +33,13 @@ class RegionFacts:
         return tuple(zone_id for _, zone_id in self.zones)
 
     @property
+    def eks_zone_ids(self) -> tuple[str, ...]:
+        """The standard zones an account is offered where EKS runs: the zones the program builds in."""
+        return tuple(zone_id for zone_id in self.zone_ids if zone_id not in self.eks_unsupported_zone_ids)
+
+    @property
     def usable_az_count(self) -> int:
-        """Standard zones an account is offered (the program confirms the real list per provider)."""
-        return len(self.zones)
+        return len(self.eks_zone_ids)
 
     @property
     def short(self) -> str:

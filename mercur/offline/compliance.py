@@ -30,7 +30,8 @@ class Finding:
 
 def _options(resource: Resource) -> PolicyResourceOptions:
     return PolicyResourceOptions(protect=resource.protect, ignore_changes=list(resource.ignore_changes),
-                                 delete_before_replace=None, aliases=[], additional_secret_outputs=[],
+                                 delete_before_replace=resource.delete_before_replace,
+                                 aliases=list(resource.aliases), additional_secret_outputs=[],
                                  custom_timeouts=PolicyCustomTimeouts(0, 0, 0), parent=resource.parent)
 
 

@@ -13,7 +13,7 @@ import yaml
 from .compliance import Finding
 from . import reading
 from .diagram import mermaid
-from .synth import Plan, Resource
+from .synth import UNKNOWN, Plan, Resource
 
 _GLOBAL = "global"
 _LABEL_WIDTH = 9  # the per-region block's left column: network, cluster, nodes, apps, database, backups
@@ -105,7 +105,9 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
         checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"))
     rto = objectives.get("rtoMinutes") or {}
     if rto and rto.get("achievable") is not None:
-        scope = "after the switch's approval" if "regionSwitch" in objectives else "to the first request"
+        switch = objectives.get("regionSwitch")
+        scope = "to the first request" if not switch else \
+            "after the switch's approval" if switch.get("approvalTimeoutMinutes") else "after the switch starts"
         checks.append(("RTO", rto["achievable"] <= rto["target"],
                        f"{rto['achievable']:.1f} of {rto['target']:g} min {scope}"))
     capacity = objectives.get("capacity")
@@ -215,10 +217,15 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     switch = plan.outputs.get("regionSwitch") or {}
     target_health = any(a.get("evaluateTargetHealth") for r in records for a in r.inputs.get("aliases") or [])
     if kind == "failover":
-        by = "the health checks the Region switch plan sets" if switch.get("healthCheckIds") else \
-            "the endpoint health checks below"
-        lines.append(_row("answers", f"by {by}" + (", and each load balancer's own target health"
-                                                   if target_health else "")))
+        unknown = any(r.inputs.get("healthCheckId") == UNKNOWN for r in records)
+        switched = bool(switch.get("healthCheckIds")) or unknown
+        by = "the health checks the Region switch plan sets" if switched else "the endpoint health checks below"
+        by += " (not known in this run: see the warning)" if unknown else ""
+        also = ", and each load balancer's own target health" if target_health else ""
+        if switched:  # which moves first, the writer or the traffic, is what the on-call engineer must know
+            also += " (DNS-only failover: it may move before the writer)" if target_health else \
+                ": DNS moves only with the switch, after the writer"
+        lines.append(_row("answers", f"by {by}{also}"))
     checks = [r for r in plan.of_type("aws:route53/healthCheck:HealthCheck") if r.inputs.get("fqdn")]
     if checks:
         check = checks[0].inputs
@@ -273,7 +280,8 @@ def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, An
     return [_row("RTO", f"{rto['achievable']:.1f} of {rto['target']:g} min {style.verdict(ok)}: "
                         f"{' | '.join(f'{k} {v} s' for k, v in switch['parallelSeconds'].items())} in parallel "
                         f"({steps[first]} s) + traffic {steps['traffic']} s (checks flip, then the DNS TTL) = "
-                        f"{sum(steps.values())} s after the approval"),
+                        f"{sum(steps.values())} s after the "
+                        + ("approval" if switch["approvalTimeoutMinutes"] else "start")),
             _row("before", f"detection {switch['detectionSeconds']} s ({check['intervalSeconds']} s × "
                            f"{check['failureThreshold']}), then "
                            + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"

@@ -17,6 +17,7 @@ from pulumi_policy import (EnforcementLevel, PolicyProviderResource, PolicyResou
                            ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
                            StackValidationPolicy)
 
+from ..components import runtime_state
 from ..components.tags import ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 from ..config import EKS_STANDARD_SUPPORT_ENDS, split_image
 from ..config import models as config_models
@@ -330,6 +331,15 @@ def _db_iam_auth(props, args):
         yield "IAM database authentication is off"
 
 
+def _run_time_state_left_alone(props, args):
+    """What the Region switch, Aurora and the autoscalers change while the platform runs (the replication
+    source and engine version of a global database's clusters, the master credentials, HPA minima, replica
+    counts) is declared at creation only: `ignore_changes`, so the next `up` after a switch keeps what it did
+    (mercur/components/runtime_state.py names each field and the AWS document that says it changes)."""
+    for field in runtime_state.missing(args.resource_type, props, list(args.opts.ignore_changes or [])):
+        yield f"manages {field}, which changes at run time: list it in ignore_changes"
+
+
 def _db_backups(props, args):
     """CKV_AWS_133 family: automated backups (and point-in-time restore) kept a week at least."""
     if (props.get("backupRetentionPeriod") or 1) < MIN_DATABASE_BACKUP_DAYS:
@@ -619,6 +629,9 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("rds-protected-in-prod", _db_protected.__doc__, (RDS_CLUSTER,), _db_protected),
     Rule("rds-iam-authentication", _db_iam_auth.__doc__, (RDS_CLUSTER,), _db_iam_auth),
     Rule("rds-backup-retention", _db_backups.__doc__, (RDS_CLUSTER,), _db_backups),
+    Rule("run-time-state-left-alone", _run_time_state_left_alone.__doc__,
+         tuple(sorted({state.resource_type for state in runtime_state.CONTRACT if state.fields})),
+         _run_time_state_left_alone),
     Rule("route53-https-deep-health-check", _deep_https_health.__doc__, ("aws:route53/healthCheck:HealthCheck",),
          _deep_https_health),
     Rule("route53-short-ttl", _short_ttl.__doc__, ("aws:route53/record:Record",), _short_ttl),

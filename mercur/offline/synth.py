@@ -10,12 +10,14 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
+import logging
 import runpy
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import grpc
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
@@ -80,11 +82,21 @@ class Resource:
     replace_on_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs), and is deleted before
     custom: bool = True
+    depends_on: tuple[str, ...] = ()  # the explicit `depends_on` only: dependencies no input carries
+    delete_before_replace: bool = False
+    aliases: tuple[str, ...] = ()  # earlier URNs (or names) the engine treats as this resource
+
+    def options(self) -> dict[str, Any]:
+        """The resource options the engine received: what the run-time state contract and policies read."""
+        return {"protect": self.protect, "retainOnDelete": self.retain_on_delete,
+                "ignoreChanges": list(self.ignore_changes), "replaceOnChanges": list(self.replace_on_changes),
+                "dependsOn": list(self.depends_on), "deleteBeforeReplace": self.delete_before_replace,
+                "aliases": list(self.aliases)}
 
     def document(self) -> dict[str, Any]:
         inputs = {k: "[secret]" if k in self.secrets else v for k, v in self.inputs.items()}
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "region": self.region, "inputs": inputs}
+                "region": self.region, "inputs": inputs, "options": self.options()}
 
 
 @dataclass
@@ -94,7 +106,10 @@ class Plan:
     resources: list[Resource]
     outputs: dict[str, Any] = field(default_factory=dict)
     environment: str | None = None  # the stack file's, when synthesized from one
-    warnings: list[str] = field(default_factory=list)  # what the stack file allows today but not for long
+    # What the stack file allows today but not for long, and what the program warned of while it ran.
+    warnings: list[str] = field(default_factory=list)
+    calls: list[tuple[str, str | None]] = field(default_factory=list)  # (function, region) of every provider call
+    account: str = ACCOUNT_ID  # the one the providers allow: every computed ARN is in it
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -143,10 +158,15 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get(_SIG) == _SECRET_SIG
 
 
+UNKNOWN = "[unknown]"  # how the document shows a value the program could not know (lookups.py)
+
+
 def _plain(value: Any) -> Any:
-    """Engine-form inputs as JSON: protobuf numbers back to ints, secrets unwrapped."""
+    """Engine-form inputs as JSON: protobuf numbers back to ints, secrets unwrapped, unknowns marked."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if value == pulumi_rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN
     if _is_secret(value):
         return _plain(value["value"])
     if isinstance(value, Mapping):
@@ -185,8 +205,8 @@ def _physical_id(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
 
 
 def _computed(type_: str, name: str, physical_id: str, region: str | None,
-              inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Outputs the cloud would compute for a resource of this type."""
+              inputs: Mapping[str, Any], account: str = ACCOUNT_ID) -> dict[str, Any]:
+    """Outputs the cloud would compute for a resource of this type, in `account`."""
     region = region or "us-east-1"
     if type_ == "eks:index:Cluster":
         cluster = inputs.get("name") or name
@@ -207,68 +227,49 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
     service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
     kind = kind[0].lower() + kind[1:]
     if service == "iam":
-        return {"name": physical_id, "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{physical_id}",
+        return {"name": physical_id, "arn": f"arn:aws:iam::{account}:{kind}/{physical_id}",
                 "uniqueId": f"AROA{_digest(name, length=17).upper()}"}
     if type_ == "aws:kms/key:Key":
-        return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{physical_id}"}
+        return {"keyId": physical_id, "arn": f"arn:aws:kms:{region}:{account}:key/{physical_id}"}
     if type_ == "aws:backup/vault:Vault":
-        return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{physical_id}", "recoveryPoints": 0}
+        return {"arn": f"arn:aws:backup:{region}:{account}:backup-vault:{physical_id}", "recoveryPoints": 0}
     if type_ == "aws:route53/zone:Zone":
         return {"zoneId": physical_id, "arn": f"arn:aws:route53:::hostedzone/{physical_id}",
                 "nameServers": [f"ns-{n}.awsdns-{n}.org" for n in (1, 2, 3, 4)]}
     if type_ == "aws:sns/topic:Topic":
-        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{inputs.get('name', physical_id)}"}
+        return {"arn": f"arn:aws:sns:{region}:{account}:{inputs.get('name', physical_id)}"}
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
-        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}"}
+        return {"arn": f"arn:aws:logs:{region}:{account}:log-group:{inputs.get('name', name)}"}
     if type_ == "aws:rds/globalCluster:GlobalCluster":
         identifier = inputs.get("globalClusterIdentifier", physical_id)
-        return {"arn": f"arn:aws:rds::{ACCOUNT_ID}:global-cluster:{identifier}",
+        return {"arn": f"arn:aws:rds::{account}:global-cluster:{identifier}",
                 "globalClusterResourceId": f"cluster-{_digest(identifier, length=24)}",
                 # The global writer endpoint follows the writer across regions.
                 "endpoint": f"{identifier}.global-{_digest(identifier, 'global', length=10)}.global.rds.amazonaws.com"}
     if type_ == "aws:rds/cluster:Cluster":
         identifier = inputs.get("clusterIdentifier", physical_id)
-        suffix = f"{_digest(ACCOUNT_ID, region, length=12)}.{region}.rds.amazonaws.com"
-        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{identifier}",
+        suffix = f"{_digest(account, region, length=12)}.{region}.rds.amazonaws.com"
+        return {"arn": f"arn:aws:rds:{region}:{account}:cluster:{identifier}",
                 "clusterResourceId": f"cluster-{_digest(identifier, region, length=26).upper()}",
                 "endpoint": f"{identifier}.cluster-{suffix}", "readerEndpoint": f"{identifier}.cluster-ro-{suffix}",
                 "port": 5432}
     if type_ == "aws:arcregionswitch/plan:Plan":  # plans are global: no region in their ARN
-        return {"arn": f"arn:aws:arc-region-switch::{ACCOUNT_ID}:plan/{inputs.get('name', name)}:"
+        return {"arn": f"arn:aws:arc-region-switch::{account}:plan/{inputs.get('name', name)}:"
                        f"{_digest(name, length=6)}"}
     if type_ == "aws:secretsmanager/secret:Secret":
-        return {"arn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{inputs.get('name', name)}-"
+        return {"arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{inputs.get('name', name)}-"
                        f"{_digest(name, length=6)}"}
     extra: dict[str, Any] = {}
+    if type_ == "aws:ec2/subnet:Subnet":  # EC2 names the zone with this account's letter for the id
+        extra = {"availabilityZone": dict((i, z) for z, i in ACCOUNT_ZONES[region])[inputs["availabilityZoneId"]]}
     if type_ == "aws:ec2/eip:Eip":
         extra = {"allocationId": physical_id, "publicIp": f"198.51.100.{int(_digest(name, length=2), 16) % 254 + 1}"}
-    return {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical_id}", **extra}
+    return {"arn": f"arn:aws:{service}:{region}:{account}:{kind}/{physical_id}", **extra}
 
 
 def _invoke(token: str, args: Mapping[str, Any], region: str | None) -> dict[str, Any]:
-    """Answers of the provider functions the program calls."""
-    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        # What EC2 answers for the request: the account's zones less the ids and opt-in states it excludes
-        # (every zone this mock account has is a standard one that needs no opt-in).
-        excluded = set(args.get("excludeZoneIds") or ())
-        opt_in = [f for f in args.get("filters") or () if f.get("name") == "opt-in-status"]
-        zones = [z for z in ACCOUNT_ZONES.get(region or "", ()) if z[1] not in excluded
-                 and all("opt-in-not-required" in f.get("values", ()) for f in opt_in)]
-        return {"id": region, "names": [z for z, _ in zones], "zoneIds": [i for _, i in zones],
-                "groupNames": [region] * len(zones), "state": args.get("state")}
-    if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "userId": "AIDAMERCURPLAN",
-                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mercur-deployer/plan"}
-    if token == "aws:route53/getZone:getZone":
-        zone_id = f"Z{_digest(args['name'], length=20).upper()}"
-        return {"id": zone_id, "zoneId": zone_id, "name": args["name"], "privateZone": False,
-                "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": [], "resourceRecordSetCount": 4}
-    if token == "aws:index/getPartition:getPartition":
-        return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com"}
-    if token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
-        # Secrets Manager's GetRandomPassword, letters and digits as asked (fixed here: plans are reproducible).
-        length = int(args.get("passwordLength") or 32)
-        return {"id": "random", "randomPassword": (_digest("password", length=64) * 4)[:length]}
+    """Answers of the provider functions the program calls (besides ARC's, which `_RecordingMonitor` reads
+    from the plan it recorded): none today; synthesis asks AWS nothing it can know another way."""
     raise NotImplementedError(f"the mock cloud does not answer {token}; add it to mercur.offline.synth._invoke")
 
 
@@ -289,6 +290,21 @@ def _reference_value_to_urn(value) -> None:
     elif kind == "list_value":
         for item in value.list_value.values:
             _reference_value_to_urn(item)
+
+
+class _Unreachable(grpc.RpcError):
+    """How the engine reports a provider call that failed: a gRPC error whose details carry the provider's
+    message (the SDK raises it in the program as an Exception)."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(details)
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._details
 
 
 class _MockCloud(pulumi_mocks.Mocks):
@@ -323,11 +339,14 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, with every registration recorded (parent, providers, options) and answered
     with the inputs plus what the cloud would compute."""
 
-    def __init__(self) -> None:
+    def __init__(self, unreachable: frozenset[str] = frozenset()) -> None:
         super().__init__(_MockCloud(self))
         self.recorded: list[Resource] = []
+        self.unreachable = unreachable  # regions whose every call fails, as in a Region's outage
+        self.calls: list[tuple[str, str | None]] = []  # (function, region) of every provider call the program made
         self._regions: dict[str, str | None] = {}  # every monitor call runs on the loop's thread: no lock
         self._global_providers: set[str] = set()
+        self.account = ACCOUNT_ID  # the account the providers allow (the stack file's): ARNs are computed in it
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -340,10 +359,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         state = struct_pb2.Struct()
         state.CopyFrom(request.object)
         _references_to_urns(state)
-        inputs = pulumi_rpc.deserialize_properties(state)
+        inputs = pulumi_rpc.deserialize_properties(state, keep_unknowns=True)
         physical_id = _physical_id(request.type, request.name, inputs)
         region = self._record(request, urn, inputs, physical_id)
-        computed = _computed(request.type, request.name, physical_id, region, inputs)
+        computed = _computed(request.type, request.name, physical_id, region, inputs, self.account)
         if computed:
             state.update(computed)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=physical_id, object=state)
@@ -351,11 +370,16 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def Invoke(self, request):  # noqa: N802 - the gRPC method name
         # As the SDK's mock monitor does, minus its nested event loop (see _SameThreadExecutor).
         args = pulumi_rpc.deserialize_properties(request.args)
+        region = self.region_of_provider(request.provider) or "us-east-1"  # global functions answer there
+        self.calls.append((request.tok, region))
+        if region in self.unreachable:
+            raise _Unreachable(f"{request.tok}: operation error: dial tcp: lookup endpoint in {region}: "
+                               "i/o timeout")
         answer = struct_pb2.Struct()
         if request.tok == "aws:arcregionswitch/getRoute53HealthChecks:getRoute53HealthChecks":
             answer.update(self._region_switch_health_checks(args["planArn"]))
         else:
-            answer.update(_invoke(request.tok, args, self.region_of_provider(request.provider)))
+            answer.update(_invoke(request.tok, args, region))
         return resource_pb2.ResourceInvokeResponse(**{"return": answer})
 
     def ReadResource(self, request):  # noqa: N802 - the gRPC method name
@@ -365,7 +389,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def _region_switch_health_checks(self, plan_arn: str) -> dict[str, Any]:
         """What ARC answers: the health checks its plan's Route 53 step created, one per record set it maps."""
         [plan] = [r for r in self.recorded if r.type == "aws:arcregionswitch/plan:Plan"
-                  and _computed(r.type, r.name, r.id, None, r.inputs)["arn"] == plan_arn]
+                  and _computed(r.type, r.name, r.id, None, r.inputs, self.account)["arn"] == plan_arn]
         checks = []
         for step in plan.inputs["workflows"][0]["steps"]:
             for step_config in step.get("route53HealthCheckConfigs") or []:
@@ -379,12 +403,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return self._regions.get(_urn(reference))
 
     def _record(self, request, urn: str, inputs: Mapping[str, Any], physical_id: str) -> str | None:
+        if urn in self._regions:  # as the engine refuses a second registration of one URN
+            raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         # A resource's own region (AWS providers, Region components, pulumi-aws 7's per-resource override)
         # wins; then its provider's; then its parent's (Kubernetes objects through their cluster's Region).
         own = inputs.get("region") if request.type.startswith(("aws:", "pulumi:providers:aws", "mercur:")) else None
         region = own or self.region_of_provider(request.provider) or self._regions.get(request.parent)
         if request.type == "pulumi:providers:aws" and _default_tags(inputs).get("Region") == "global":
             self._global_providers.add(urn)
+        if request.type == "pulumi:providers:aws" and inputs.get("allowedAccountIds"):
+            allowed = inputs["allowedAccountIds"]  # the engine carries provider inputs as JSON strings
+            self.account = (json.loads(allowed) if isinstance(allowed, str) else allowed)[0]
         if request.type.startswith(_GLOBAL_TYPES) or (request.type.startswith(_GLOBAL_THROUGH_GLOBAL_PROVIDER)
                                                       and _urn(request.provider) in self._global_providers):
             region = None
@@ -395,11 +424,25 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             secrets=tuple(key for key, value in inputs.items() if _is_secret(value)),
             protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=tuple(request.ignoreChanges), replace_on_changes=tuple(request.replaceOnChanges),
-            dependencies=tuple(request.dependencies),
+            dependencies=tuple(request.dependencies), depends_on=_explicit_dependencies(request),
+            delete_before_replace=bool(request.deleteBeforeReplace), aliases=_aliases(request),
             custom=bool(request.custom))
         self._regions[urn] = region
         self.recorded.append(recorded)
         return region
+
+
+def _explicit_dependencies(request) -> tuple[str, ...]:
+    """The SDK sends `depends_on` and every input's dependencies as one list; what no input carries was
+    asked for explicitly."""
+    through_inputs = {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+    return tuple(sorted(urn for urn in set(request.dependencies) - through_inputs))
+
+
+def _aliases(request) -> tuple[str, ...]:
+    """Aliases as the engine receives them: URNs, or a spec's name (the SDK sends specs when it can)."""
+    specs = [alias.urn or alias.spec.name for alias in request.aliases]
+    return tuple(sorted(str(spec) for spec in [*request.aliasURNs, *specs] if spec))
 
 
 def _default_tags(provider_inputs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -431,10 +474,26 @@ def resources_declared() -> int:
     return len(live[0].recorded) if live else 0
 
 
-def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> Plan:
-    """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map."""
+class _Warnings(logging.Handler):
+    """What the program tells the engine at warning level (`pulumi.log.warn`): the plan prints it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR,
+                unreachable: frozenset[str] = frozenset()) -> Plan:
+    """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map; every call into
+    an `unreachable` region fails."""
     global _recording
-    monitor = _RecordingMonitor()
+    monitor = _RecordingMonitor(unreachable)
+    warnings = _Warnings()
+    logger = logging.getLogger(f"mercur.synth.{stack}")
+    logger.propagate, logger.handlers = False, [warnings]
     _live.append(monitor)
     outputs: dict[str, Any] = {}
 
@@ -449,7 +508,7 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
             _skip_source_positions()
             pulumi_settings.ROOT.set(None)  # each run gets a fresh root Stack, as each `pulumi up` does
             pulumi.runtime.set_mocks(monitor.mocks, project=config.PROJECT, stack=stack, preview=False,
-                                     monitor=monitor)
+                                     logger=logger, monitor=monitor)
             pulumi.runtime.set_all_config(dict(values))
             _ensure_event_loop().set_default_executor(_SameThreadExecutor(max_workers=1))
             pulumi.runtime.test(program)()
@@ -463,13 +522,14 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
         pulumi.runtime.set_all_config({})
     # Registrations arrive in whatever order the event loop resolves them; sorted by URN, every run's document
     # is identical.
-    return Plan(config.PROJECT, stack, sorted(monitor.recorded, key=lambda r: r.urn), _plain(outputs))
+    return Plan(config.PROJECT, stack, sorted(monitor.recorded, key=lambda r: r.urn), _plain(outputs),
+                warnings=warnings.messages, calls=monitor.calls, account=monitor.account)
 
 
-def synthesize(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+def synthesize(stack: str, project_dir: Path = PROJECT_DIR, unreachable: frozenset[str] = frozenset()) -> Plan:
     """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
     values = config.stack_file_values(project_dir, stack)  # read once; validated as the program will read it
     stack_config = config.load_engine(values, stack=stack, project_dir=project_dir)
-    plan = run_program(stack, values, project_dir)
-    plan.environment, plan.warnings = stack_config.environment, stack_config.warnings
+    plan = run_program(stack, values, project_dir, unreachable)
+    plan.environment, plan.warnings = stack_config.environment, [*stack_config.warnings, *plan.warnings]
     return plan

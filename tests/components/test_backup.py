@@ -35,7 +35,7 @@ def test_backup_key_policy_lets_eventbridge_alert_and_the_roles_encrypt() -> Non
 def test_every_backup_key_lets_the_stacks_backup_and_dlm_roles_write_copies(plan_of) -> None:
     plan = plan_of("prod")
     [roles] = plan.of_type("mercur:backup:BackupRoles")
-    role_arns = sorted(f"arn:aws:iam::123456789012:role/{r.id}" for r in plan.children(roles)
+    role_arns = sorted(f"arn:aws:iam::{plan.account}:role/{r.id}" for r in plan.children(roles)
                        if r.type == "aws:iam/role:Role")
     keys = [k for k in plan.of_type("aws:kms/key:Key") if k.name.endswith("-backup-key")]
     assert len(keys) == 2 and len(role_arns) == 2
@@ -58,7 +58,7 @@ def test_plans_copy_to_the_other_regions_vault(plan_of, stack) -> None:
     for region, peer in (("us-west-1", "us-east-1"), ("us-east-1", "us-west-1")):
         [rule] = _one(plan, "aws:backup/plan:Plan", region, "-snapshots").inputs["rules"]
         [copy] = rule["copyActions"]
-        assert copy["destinationVaultArn"] == f"arn:aws:backup:{peer}:123456789012:backup-vault:{vaults[peer].id}"
+        assert copy["destinationVaultArn"] == f"arn:aws:backup:{peer}:{plan.account}:backup-vault:{vaults[peer].id}"
         assert rule["targetVaultName"] == vaults[region].inputs["name"]
 
 
@@ -81,7 +81,7 @@ def test_continuous_backup_covers_only_the_types_that_support_it(plan_of) -> Non
 def test_each_regions_aurora_cluster_is_selected_by_name_for_snapshots_and_point_in_time(stack_plan) -> None:
     plans = {p.id: p for p in stack_plan.of_type("aws:backup/plan:Plan")}
     for cluster in stack_plan.of_type("aws:rds/cluster:Cluster"):
-        arn = f"arn:aws:rds:{cluster.region}:123456789012:cluster:{cluster.inputs['clusterIdentifier']}"
+        arn = f"arn:aws:rds:{cluster.region}:{stack_plan.account}:cluster:{cluster.inputs['clusterIdentifier']}"
         selections = [s for s in stack_plan.of_type("aws:backup/selection:Selection") if s.inputs.get("resources") == [arn]]
         assert {s.region for s in selections} == {cluster.region}
         continuous = sorted(bool(plans[s.inputs["planId"]].inputs["rules"][0].get("enableContinuousBackup"))
@@ -142,14 +142,14 @@ def test_restore_testing_outside_dev(plan_of, stack, tested) -> None:
     for testing in plans:
         vault = _one(plan, "aws:backup/vault:Vault", testing.region)
         assert testing.inputs["recoveryPointSelection"]["includeVaults"] == [
-            f"arn:aws:backup:{testing.region}:123456789012:backup-vault:{vault.id}"]
+            f"arn:aws:backup:{testing.region}:{plan.account}:backup-vault:{vault.id}"]
         assert testing.inputs["name"].replace("_", "").isalnum()
         selection = _one(plan, "aws:backup/restoreTestingSelection:RestoreTestingSelection", testing.region)
         assert selection.inputs["restoreTestingPlanName"] == testing.inputs["name"]
         [cluster] = [c for c in plan.of_type("aws:rds/cluster:Cluster") if c.region == testing.region]
         assert selection.inputs["protectedResourceType"] == "Aurora"
         assert selection.inputs["protectedResourceArns"] == [
-            f"arn:aws:rds:{testing.region}:123456789012:cluster:{cluster.id}"]
+            f"arn:aws:rds:{testing.region}:{plan.account}:cluster:{cluster.id}"]
 
 
 def test_failed_jobs_alert_through_an_encrypted_topic(plan_of) -> None:

@@ -108,10 +108,48 @@ def test_subnets_are_split_by_role_within_the_region(stack_plan) -> None:
 def test_clusters_run_on_auto_mode_with_only_the_system_pool_built_in(stack_plan) -> None:
     for eks in _clusters(stack_plan).values():
         auto = eks.inputs["autoMode"]
-        assert auto["enabled"] is True and auto["computeConfig"] == {"enabled": True, "nodePools": ["system"]}
+        # pulumi-eks's ClusterComputeConfig (it has no `enabled`: pulumi-eks sets it, and the node role it creates)
+        assert auto["enabled"] is True and auto["computeConfig"] == {"nodePools": ["system"]}
         assert eks.inputs["corednsAddonOptions"]["enabled"] is False  # Auto Mode runs cluster DNS
     assert not stack_plan.of_type("eks:index:ManagedNodeGroup") and not stack_plan.of_type(
         "aws:ec2/launchTemplate:LaunchTemplate")
+
+
+def test_no_default_instance_role_profile_or_ec2_linux_entry_beside_auto_mode(stack_plan) -> None:
+    # pulumi-eks creates them unless `skipDefaultNodeGroup` is passed, Auto Mode or not (nodejs/eks/cluster/
+    # cluster.ts: the instance role when `!args.skipDefaultNodeGroup`, then its profile and EC2_LINUX entry).
+    for eks in _clusters(stack_plan).values():
+        assert eks.inputs["skipDefaultNodeGroup"] is True
+        assert eks.inputs["autoMode"].get("createNodeRole", True) is True  # Auto Mode's own node role stays
+
+
+def _kubernetes_provider_of(plan: Plan, eks) -> str:
+    [provider] = [p for p in plan.of_type("pulumi:providers:kubernetes") if p.region == eks.region
+                  and f'"{eks.inputs["name"]}"' in p.inputs["kubeconfig"]]
+    return provider.urn
+
+
+def test_each_cluster_turns_its_network_policy_controller_on(stack_plan) -> None:
+    """EKS User Guide, "Use Network Policies with EKS Auto Mode", step 1: without this ConfigMap Auto Mode
+    accepts NetworkPolicies and enforces none."""
+    maps = [m for m in stack_plan.of_type("kubernetes:core/v1:ConfigMap")
+            if m.inputs["metadata"]["name"] == "amazon-vpc-cni"]
+    assert sorted(m.region for m in maps) == sorted(_clusters(stack_plan))
+    for eks in _clusters(stack_plan).values():
+        [config_map] = [m for m in maps if m.region == eks.region]
+        assert config_map.inputs["metadata"]["namespace"] == "kube-system"
+        assert config_map.inputs["data"] == {"enable-network-policy-controller": "true"}
+        assert config_map.provider == _kubernetes_provider_of(stack_plan, eks)
+        kubernetes_schemas.validate(copy.deepcopy(dict(config_map.inputs)), "1.35", strict=True)
+
+
+def test_network_policies_wait_for_their_clusters_controller(stack_plan) -> None:
+    controllers = {m.region: m.urn for m in stack_plan.of_type("kubernetes:core/v1:ConfigMap")
+                   if m.inputs["metadata"]["name"] == "amazon-vpc-cni"}
+    policies = stack_plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert policies
+    for policy in policies:
+        assert controllers[policy.region] in policy.depends_on
 
 
 def test_cluster_role_has_the_auto_mode_policies_and_is_ready_before_the_cluster(plan_of) -> None:

@@ -109,7 +109,7 @@ def test_apps_that_use_the_database_may_connect_as_their_own_user_in_every_regio
             [statement] = json.loads(grant.inputs["policy"])["Statement"]
             assert statement["Action"] == "rds-db:connect"
             resource_id = statement["Resource"].split(":dbuser:")[1].split("/")[0]
-            assert statement["Resource"] == (f"arn:aws:rds-db:{grant.region}:123456789012:dbuser:{resource_id}/"
+            assert statement["Resource"] == (f"arn:aws:rds-db:{grant.region}:{stack_plan.account}:dbuser:{resource_id}/"
                                              f"{app.database_identifier}")
             resource_ids.add(resource_id)
         assert len(resource_ids) == len(mine)  # each region's grant names that region's cluster
@@ -128,31 +128,122 @@ def test_the_app_gets_the_global_writer_endpoint_and_no_password(plan_of) -> Non
             assert not any("PASSWORD" in name for name in env)
 
 
-def test_the_bootstrap_job_runs_where_the_writer_starts_with_a_role_that_reads_only_that_secret(plan_of) -> None:
-    plan = plan_of("prod")
-    [job] = plan.of_type("kubernetes:batch/v1:Job")
-    assert job.region == "us-west-1" and job.inputs["metadata"]["namespace"] == "orders-api"
-    pod = job.inputs["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == "db-bootstrap" and pod["restartPolicy"] == "Never"
-    [association] = [a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-                     if a.inputs["serviceAccount"] == "db-bootstrap"]
-    assert association.region == "us-west-1" and association.inputs["namespace"] == "orders-api"
-    role = plan.by_id(association.inputs["roleArn"].rsplit("/", 1)[1])
-    grants = {g.region: g for g in plan.of_type("aws:iam/rolePolicy:RolePolicy") if g.inputs["role"] == role.id}
-    assert set(grants) == {"us-west-1", "us-east-1"}  # each region's own secret, for a Job after a region swap
-    grant = grants["us-west-1"]
-    read, decrypt = json.loads(grant.inputs["policy"])["Statement"]
+def test_the_database_job_runs_in_every_region_and_finds_the_writer_where_it_runs(plan_of) -> None:
+    """Writer-agnostic: each region's Job asks its own region's RDS where the writer is (a switch moves it
+    without a deploy) and works only there, against that region's cluster endpoint."""
+    plan, stack = plan_of("prod"), config.load_file(ROOT, "prod")
+    jobs = {job.region: job for job in plan.of_type("kubernetes:batch/v1:Job")}
+    assert set(jobs) == {"us-west-1", "us-east-1"}
     [secret] = plan.of_type("aws:secretsmanager/secret:Secret")
-    assert read["Resource"] == f"arn:aws:secretsmanager:us-west-1:123456789012:secret:{secret.inputs['name']}-??????"
-    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-west-1.amazonaws.com"}}
-    [init] = pod["initContainers"]
-    [main] = pod["containers"]
-    assert "@sha256:" in init["image"] and "@sha256:" in main["image"]
-    assert {e["name"] for e in main["env"]} == {"DB_HOST", "PGSSLMODE", "HOME"}  # the password only via the file
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["secret"]["emptyDir"]["medium"] == "Memory"
-    instances = {i.urn for i in _in(plan, INSTANCE, "us-west-1")}
-    assert instances <= set(job.dependencies)
+    role = None
+    for region, job in jobs.items():
+        assert job.inputs["metadata"]["namespace"] == "orders-api"
+        pod = job.inputs["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "db-bootstrap" and pod["restartPolicy"] == "Never"
+        [init] = pod["initContainers"]
+        [main] = pod["containers"]
+        assert init["command"][-1] == workloads.FIND_WRITER_AND_READ_SECRET
+        assert main["command"][-1] == workloads.ROTATE_AND_BOOTSTRAP
+        assert "@sha256:" in init["image"] and "@sha256:" in main["image"]
+        init_env = {e["name"]: e["value"] for e in init["env"]}
+        main_env = {e["name"]: e["value"] for e in main["env"]}
+        assert init_env["GLOBAL_CLUSTER"] == plan.outputs["database"]["globalClusterId"]
+        assert init_env["AWS_REGION"] == region and init_env["SECRET_ID"] == secret.inputs["name"]
+        assert init_env["PASSWORD_VERSION"] == main_env["PASSWORD_VERSION"] == str(stack.database.password_version)
+        assert main_env["DB_HOST"] == plan.outputs["regions"][region]["database"]["endpoint"]  # this region's
+        assert set(main_env) == {"DB_HOST", "PASSWORD_VERSION", "PGSSLMODE", "HOME"}  # the password only via files
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["secret"]["emptyDir"]["medium"] == "Memory"
+        assert {i.urn for i in _in(plan, INSTANCE, region)} <= set(job.dependencies)
+        [association] = [a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                         if a.inputs["serviceAccount"] == "db-bootstrap" and a.region == region]
+        role = role or association.inputs["roleArn"]
+        assert association.inputs["roleArn"] == role
+    grants = {g.region: g for g in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+              if g.inputs["role"] == role.rsplit("/", 1)[1]}
+    assert set(grants) == {"us-west-1", "us-east-1"}
+    for region, grant in grants.items():
+        find, read, decrypt = json.loads(grant.inputs["policy"])["Statement"]
+        assert find["Action"] == "rds:DescribeGlobalClusters"
+        assert find["Resource"] == f"arn:aws:rds::{plan.account}:global-cluster:mercur-prod"
+        assert read["Resource"] == f"arn:aws:secretsmanager:{region}:{plan.account}:secret:{secret.inputs['name']}-??????"
+        assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}
+
+
+def test_the_jobs_aws_calls_are_ones_the_apis_take() -> None:
+    """Each `aws` call of the init container, held to botocore's models (the CLI's own)."""
+    import botocore.session
+    session = botocore.session.get_session()
+    rds = session.get_service_model("rds").operation_model("DescribeGlobalClusters")
+    assert "GlobalClusterIdentifier" in rds.input_shape.members
+    member = rds.output_shape.members["GlobalClusters"].member.members["GlobalClusterMembers"].member
+    assert {"DBClusterArn", "IsWriter"} <= set(member.members)
+    secrets = session.get_service_model("secretsmanager").operation_model("GetSecretValue")
+    assert {"SecretId", "VersionStage"} <= set(secrets.input_shape.members)
+    assert "SecretString" in secrets.output_shape.members
+    script = workloads.FIND_WRITER_AND_READ_SECRET
+    assert "describe-global-clusters --global-cluster-identifier" in script
+    assert "'GlobalClusters[0].GlobalClusterMembers[?IsWriter].DBClusterArn'" in script
+    assert script.count("get-secret-value --secret-id") == 2 and "--version-stage AWSPREVIOUS" in script
+
+
+def _fake_aws(tmp_path: Path, writer_arn: str, current: dict, previous: dict | None) -> dict[str, str]:
+    """A stand-in `aws` (and a `sleep` that does not) answering as the RDS and Secrets Manager of the Job's
+    region would: the global cluster's writer, the secret's current and previous versions."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "current.json").write_text(json.dumps(current))
+    previous_answer = f"cat {tmp_path / 'previous.json'}" if previous else "exit 254"
+    if previous:
+        (tmp_path / "previous.json").write_text(json.dumps(previous))
+    (bin_dir / "aws").write_text(f"""#!/bin/sh
+case "$*" in
+  *describe-global-clusters*) echo '{writer_arn}' ;;
+  *AWSPREVIOUS*) {previous_answer} ;;
+  *get-secret-value*) cat {tmp_path / 'current.json'} ;;
+  *) exit 2 ;;
+esac
+""")
+    (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("aws", "sleep"):
+        (bin_dir / tool).chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "GLOBAL_CLUSTER": "mercur-prod", "AWS_REGION": "us-east-1",
+            "SECRET_ID": "mercur-prod/database/master", "PASSWORD_VERSION": "3"}
+
+
+def _run_find_writer(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, Path]:
+    secret_dir = tmp_path / "secret"
+    secret_dir.mkdir()
+    script = workloads.FIND_WRITER_AND_READ_SECRET.replace("/run/secret", str(secret_dir))
+    return subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30), secret_dir
+
+
+@pytest.mark.parametrize("writer,acts", [
+    ("arn:aws:rds:us-east-1:333333333333:cluster:mercur-prod-use1", True),
+    ("arn:aws:rds:us-west-1:333333333333:cluster:mercur-prod-usw1", False)])
+def test_the_job_acts_only_in_the_region_that_holds_the_writer(tmp_path, writer, acts) -> None:
+    current = {"username": "mercur_admin", "password": "New3pass", "passwordVersion": 3}
+    env = _fake_aws(tmp_path, writer, current, {"password": "Old2pass", "passwordVersion": 2})
+    done, secret_dir = _run_find_writer(tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert (secret_dir / "writer-elsewhere").exists() is not acts
+    if acts:
+        assert json.loads((secret_dir / "current.json").read_text()) == current
+        assert json.loads((secret_dir / "previous.json").read_text())["password"] == "Old2pass"
+
+
+def test_mid_switchover_with_no_writer_the_job_fails_so_kubernetes_retries_it(tmp_path) -> None:
+    env = _fake_aws(tmp_path, "None", {"password": "x", "passwordVersion": 3}, None)
+    done, secret_dir = _run_find_writer(tmp_path, env)
+    assert done.returncode == 1 and "no writer now" in done.stderr
+    assert not (secret_dir / "writer-elsewhere").exists()
+
+
+def test_a_secret_copy_that_never_reaches_the_version_fails_instead_of_using_an_old_password(tmp_path) -> None:
+    env = _fake_aws(tmp_path, "arn:aws:rds:us-east-1:333333333333:cluster:mercur-prod-use1",
+                    {"password": "Old2pass", "passwordVersion": 2}, None)
+    done, _ = _run_find_writer(tmp_path, env)
+    assert done.returncode == 1 and "never reached passwordVersion 3" in done.stderr
 
 
 def test_the_master_secret_lives_in_the_home_region_and_every_other_keeps_a_replica_on_its_own_key(stack_plan) -> None:
@@ -160,10 +251,10 @@ def test_the_master_secret_lives_in_the_home_region_and_every_other_keeps_a_repl
     [secret] = stack_plan.of_type("aws:secretsmanager/secret:Secret")
     assert secret.region == stack.database_home
     keys = {k.region: k for k in stack_plan.of_type("aws:kms/key:Key") if k.name.endswith("-db-key")}
-    assert secret.inputs["kmsKeyId"] == f"arn:aws:kms:{secret.region}:123456789012:key/{keys[secret.region].id}"
+    assert secret.inputs["kmsKeyId"] == f"arn:aws:kms:{secret.region}:{stack_plan.account}:key/{keys[secret.region].id}"
     replicas = {r["region"]: r["kmsKeyId"] for r in secret.inputs.get("replicas", [])}
     assert set(replicas) == {r.name for r in stack.regions} - {stack.database_home}
-    assert all(key == f"arn:aws:kms:{region}:123456789012:key/{keys[region].id}" for region, key in replicas.items())
+    assert all(key == f"arn:aws:kms:{region}:{stack_plan.account}:key/{keys[region].id}" for region, key in replicas.items())
     [version] = stack_plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert "secretStringWo" in version.secrets and "secretString" not in version.inputs
 
@@ -189,15 +280,6 @@ def test_a_lag_alarm_watches_every_cluster_at_the_stated_bound(plan_of) -> None:
         assert alarm.inputs["treatMissingData"] == "notBreaching"
         assert alarm.inputs["threshold"] == stack.database.replication_lag_bound_seconds * 1000  # milliseconds
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
-
-
-def test_the_bootstrap_reads_the_password_from_the_secret_file(tmp_path) -> None:
-    secret = tmp_path / "master.json"
-    secret.write_text(json.dumps({"username": "mercur_admin", "password": "Ab3xYz09", "engine": "postgres"}))
-    script = workloads.PSQL_FROM_SECRET.replace("/run/secret/master.json", str(secret)).split("; exec ")[0]
-    out = subprocess.run(["/bin/sh", "-c", script + '; printf %s "$PGPASSWORD"'], capture_output=True, text=True,
-                         timeout=10)
-    assert out.stdout == "Ab3xYz09"
 
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -234,6 +316,62 @@ def test_the_bootstrap_sql_creates_the_user_and_database_once_on_a_real_postgres
                     "-c", "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
                           "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = 'orders_api' AND r.rolname = 'rds_iam'")
         assert state.split() == ["t", "orders_api", "1"]
+    finally:
+        run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(not (POSTGRES_BIN / "initdb").exists() or not shutil.which("runuser") or os.getuid() != 0,
+                    reason="needs PostgreSQL's server binaries and root (to run them as the postgres user)")
+@pytest.mark.costly
+def test_the_job_rotates_the_master_password_on_the_writer_then_bootstraps_on_a_real_postgresql() -> None:
+    """passwordVersion moved on: the writer still has the previous password, so the Job logs in with it, sets
+    the secret's current one (ALTER ROLE) and creates the app's user; run again, it rotates nothing."""
+    base = Path(tempfile.mkdtemp(prefix="mercur-pg-"))
+    shutil.chown(base, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+
+    def run(*command: str) -> str:
+        return subprocess.run([*as_postgres, *command], capture_output=True, text=True, check=True, timeout=30).stdout
+
+    (base / "pw").write_text("superuser-secret\n")
+    shutil.chown(base / "pw", "postgres")
+    run(str(POSTGRES_BIN / "initdb"), "-D", str(base / "data"), "-U", "postgres", "--no-sync",
+        "-A", "scram-sha-256", f"--pwfile={base / 'pw'}")
+    run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"),
+        "-o", f"-k {base} -p {database.PORT} -c listen_addresses=''", "-w", "start")
+    try:
+        env = {**os.environ, "PGPASSWORD": "superuser-secret"}
+        psql = ["psql", "-h", str(base), "-p", str(database.PORT), "-U", "postgres", "-d", "postgres",
+                "-v", "ON_ERROR_STOP=1", "-Atq"]
+        for statement in ("CREATE ROLE rds_iam", f"CREATE ROLE {database.MASTER_USER} LOGIN CREATEROLE CREATEDB "
+                                                  "PASSWORD 'Old2pass'"):
+            subprocess.run([*psql, "-c", statement], env=env, check=True, capture_output=True, timeout=30)
+        secret, sql = base / "secret", base / "bootstrap"
+        secret.mkdir()
+        sql.mkdir()
+        (secret / "current.json").write_text(json.dumps({"username": "mercur_admin", "password": "New3pass",
+                                                         "passwordVersion": 3}))
+        (secret / "previous.json").write_text(json.dumps({"username": "mercur_admin", "password": "Old2pass",
+                                                          "passwordVersion": 2}))
+        (sql / "bootstrap.sql").write_text(workloads.bootstrap_sql("orders_api"))
+        (sql / "rotate.sql").write_text(workloads.ROTATE_SQL)
+        script = workloads.ROTATE_AND_BOOTSTRAP.replace("/run/secret/", f"{secret}/").replace(
+            "/bootstrap/rotate.sql", f"{sql}/rotate.sql").replace("/bootstrap/bootstrap.sql", f"{sql}/bootstrap.sql")
+        job_env = {"PATH": os.environ["PATH"], "DB_HOST": str(base), "PASSWORD_VERSION": "3", "HOME": str(base)}
+        outputs = [subprocess.run(["/bin/sh", "-c", script], env=job_env, capture_output=True, text=True,
+                                  timeout=60) for _ in range(2)]
+        assert [o.returncode for o in outputs] == [0, 0], outputs[0].stderr + outputs[1].stderr
+        assert "rotating it to passwordVersion 3" in outputs[0].stdout
+        assert "rotating" not in outputs[1].stdout  # the writer already has the current password
+
+        def logs_in(password: str) -> bool:
+            return subprocess.run([*psql[:5], database.MASTER_USER, *psql[6:], "-c", "SELECT 1"], timeout=30,
+                                  env={**os.environ, "PGPASSWORD": password}, capture_output=True).returncode == 0
+        assert logs_in("New3pass") and not logs_in("Old2pass")
+        state = subprocess.run([*psql, "-c", "SELECT count(*) FROM pg_database WHERE datname = 'orders_api'"],
+                               env=env, capture_output=True, text=True, check=True, timeout=30).stdout
+        assert state.split() == ["1"]
     finally:
         run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "stop")
         shutil.rmtree(base, ignore_errors=True)

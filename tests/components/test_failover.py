@@ -44,7 +44,9 @@ def test_two_regions_get_a_well_formed_failover_pair(plan_of, stack) -> None:
         assert record.inputs["healthCheckId"] != plan.outputs["regions"][region]["healthCheckId"]
         [alias] = record.inputs["aliases"]
         assert alias["name"] == plan.outputs["regions"][region]["endpoints"]["storefront"]
-        assert alias["zoneId"] == config.REGIONS[region].nlb_hosted_zone_id and alias["evaluateTargetHealth"] is True
+        assert alias["zoneId"] == config.REGIONS[region].nlb_hosted_zone_id
+        # DNS moves only with the switch, after the writer: Route53 must not leave a region by itself.
+        assert alias["evaluateTargetHealth"] is False
         assert "ttl" not in record.inputs  # alias records answer with the load balancer's own TTL
 
 
@@ -72,7 +74,7 @@ def test_every_health_check_has_an_alarm_in_us_east_1(stack_plan) -> None:
         assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Route53", "HealthCheckStatus")
         assert alarm.inputs["comparisonOperator"] == "LessThanThreshold" and alarm.inputs["threshold"] == 1
         topic = next(t for t in stack_plan.of_type("aws:sns/topic:Topic")
-                     if alarm.inputs["alarmActions"] == [f"arn:aws:sns:us-east-1:123456789012:{t.inputs['name']}"])
+                     if alarm.inputs["alarmActions"] == [f"arn:aws:sns:us-east-1:{stack_plan.account}:{t.inputs['name']}"])
         assert topic.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:us-east-1:")
 
 
@@ -139,16 +141,34 @@ def test_a_zone_the_stack_creates_is_signed_and_logs_its_queries(plan_of) -> Non
     assert not plan_of("prod").of_type("aws:route53/queryLog:QueryLog")  # prod's zone exists already
 
 
-def test_records_are_named_by_role_so_a_swap_only_retargets_them(project, plan_of) -> None:
-    before = {r.name: r for r in _records(plan_of("prod"))}
+def test_with_a_switch_plan_a_swap_of_the_regions_leaves_the_records_as_they_are(project, plan_of) -> None:
+    """Which record answers is the plan's run-time state: the records are declared home region first."""
+    before = {r.urn: r.inputs for r in _records(plan_of("prod"))}
+    after = {r.urn: r.inputs for r in _records(project.edit("prod", lambda v: v["mercur:regions"].reverse())
+                                               .synthesize("prod", shared=True))}
+    assert len(before) == 2 and after == before
+
+
+def test_without_a_plan_records_are_named_by_role_so_a_swap_only_retargets_them(project) -> None:
+    before = {r.name: r for r in _records(project.edit("prod", third_region).synthesize("prod", shared=True))}
     after = {r.name: r for r in _records(project.edit("prod", lambda v: v["mercur:regions"].reverse())
-                                         .synthesize("prod", shared=True))}
-    assert set(before) == set(after) and len(before) == 2
+                                         .synthesize("prod"))}
+    assert set(before) == set(after) and len(before) == 4  # PRIMARY, SECONDARY -> a nested PRIMARY + SECONDARY
     for name, record in before.items():
         role = record.inputs["failoverRoutingPolicies"]
-        assert name.endswith(role[0]["type"].lower()) and after[name].inputs["failoverRoutingPolicies"] == role
+        assert after[name].inputs["failoverRoutingPolicies"] == role
         assert after[name].inputs["setIdentifier"] == record.inputs["setIdentifier"]
-        assert after[name].inputs["aliases"] != record.inputs["aliases"]  # only the target moves
+    assert before[next(n for n in before if n.endswith("dns-primary"))].inputs["aliases"] != \
+        after[next(n for n in after if n.endswith("dns-primary"))].inputs["aliases"]  # only targets move
+    # Without a plan, DNS is the failover: each alias also follows its load balancer's target health.
+    assert all(a["evaluateTargetHealth"] for r in after.values() for a in r.inputs["aliases"])
+
+
+def test_a_stack_may_opt_into_dns_only_failover_and_the_summary_says_dns_may_lead(project) -> None:
+    from mercur.offline import plan as plan_output
+    result = project.edit("staging", lambda v: v["mercur:dns"].update(dnsOnlyFailover=True)).synthesize("staging")
+    assert all(a["evaluateTargetHealth"] for r in _records(result) for a in r.inputs["aliases"])
+    assert "(DNS-only failover: it may move before the writer)" in plan_output.summary(result)
 
 
 def test_the_last_serving_region_stays_a_lone_primary_while_the_other_retires(project) -> None:

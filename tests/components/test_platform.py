@@ -66,7 +66,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     assert outputs["database"]["globalClusterId"] == "mercur-prod"
     assert outputs["database"]["globalWriterEndpoint"].endswith(".global.rds.amazonaws.com")
     switch = outputs["regionSwitch"]
-    assert switch["planArn"].startswith("arn:aws:arc-region-switch::123456789012:plan/mercur-prod-switch")
+    assert switch["planArn"].startswith(f"arn:aws:arc-region-switch::{plan_of('prod').account}:plan/mercur-prod-switch")
     assert set(switch["workflows"]) == set(switch["healthCheckIds"]) == {"us-west-1", "us-east-1"}
 
 

@@ -49,8 +49,8 @@ def test_each_region_runs_every_app_with_all_its_objects(stack_plan) -> None:
     for region in stack.regions:
         for app in stack.apps:
             counts = {t: len(_app_objects(stack_plan, region.name, app.name, t)) for t in PER_APP}
-            # Where the writer starts, an app with a database also gets its bootstrap Job's service account.
-            bootstrap = int(app.database and region == stack.active_region)
+            # In every region an app with a database also gets its database Job's service account.
+            bootstrap = int(app.database)
             assert counts == {**dict.fromkeys(PER_APP, 1), "kubernetes:networking.k8s.io/v1:NetworkPolicy": 2,
                               "kubernetes:core/v1:ServiceAccount": 1 + bootstrap}
 

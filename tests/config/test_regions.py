@@ -26,5 +26,11 @@ def test_the_zones_eks_rejects_are_recorded() -> None:
 
 
 def test_the_mock_engine_answers_from_the_same_table() -> None:
-    answer = synth._invoke("aws:index/getAvailabilityZones:getAvailabilityZones", {"state": "available"}, "eu-west-1")
-    assert answer["zoneIds"] == list(REGIONS["eu-west-1"].zone_ids)
+    """EC2 names a subnet's zone with the account's letter for its id: the table's example account."""
+    subnet = synth._computed("aws:ec2/subnet:Subnet", "s", "subnet-1", "eu-west-1", {"availabilityZoneId": "euw1-az3"})
+    assert subnet["availabilityZone"] == dict((i, z) for z, i in REGIONS["eu-west-1"].zones)["euw1-az3"] == "eu-west-1a"
+
+
+def test_the_zones_the_program_builds_in_leave_out_what_eks_refuses() -> None:
+    assert REGIONS["us-east-1"].eks_zone_ids == ("use1-az6", "use1-az1", "use1-az2", "use1-az4", "use1-az5")
+    assert REGIONS["us-east-1"].usable_az_count == 5 and REGIONS["us-west-1"].usable_az_count == 2

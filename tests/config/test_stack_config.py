@@ -119,6 +119,16 @@ BAD_INPUT = {
                                           "mercur:dr.regionSwitch", "is required with two regions"),
     "a prod switch nobody approves": ("prod", lambda v: v["mercur:dr"]["regionSwitch"].pop("approvalRoleArn"),
                                       "mercur:dr.regionSwitch.approvalRoleArn", "a person approves"),
+    "a staging switch neither approved nor automatic": (
+        "staging", lambda v: v["mercur:dr"]["regionSwitch"].pop("automaticAfterMinutes"),
+        "mercur:dr.regionSwitch.approvalRoleArn", "automaticAfterMinutes"),
+    # ARC runs a trigger through the workflow a person starts: its approval step would hold the automatic switch
+    "an automatic switch that waits for approval": (
+        "staging", lambda v: v["mercur:dr"]["regionSwitch"].update(
+            approvalRoleArn="arn:aws:iam::222222222222:role/mercur-region-switch-approvers"),
+        "mercur:dr.regionSwitch.automaticAfterMinutes", "remove approvalRoleArn"),
+    "a prod switch that starts by itself": ("prod", lambda v: v["mercur:dr"]["regionSwitch"].update(
+        automaticAfterMinutes=10), "mercur:dr.regionSwitch.automaticAfterMinutes", "a person decides"),
     "an RTO the switch cannot meet": ("prod", _set("dr", "rtoMinutes", 5), "mercur:dr.rtoMinutes",
                                       "the switch's steps take 310 s"),
     "a switch plan in a one-region stack": ("dev", lambda v: v["mercur:dr"].update(regionSwitch={}),

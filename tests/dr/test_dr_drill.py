@@ -76,7 +76,8 @@ def test_detection_never_lets_the_plans_own_trigger_alarm_fire(world, tmp_path) 
 
 
 def test_without_approve_the_drill_waits_for_a_person_and_says_how(world, tmp_path) -> None:
-    seeded, config, parsed, options, pace, lines = _setup(world, tmp=tmp_path, approve=False, timeout=600)
+    # prod: staging's plan switches by itself and has no approval step (config: one or the other)
+    seeded, config, parsed, options, pace, lines = _setup(world, "prod", tmp=tmp_path, approve=False, timeout=600)
     report = _drill(seeded, config, parsed, options, pace)
     assert any("waiting for a person to approve step approve: aws arc-region-switch approve-plan-execution-step"
                in line for line in lines)
@@ -107,7 +108,8 @@ def test_an_inverted_primary_is_left_alone(world, tmp_path) -> None:
 
 
 def test_a_switch_in_progress_is_left_alone(world, tmp_path) -> None:
-    seeded, config, parsed, options, pace, _ = _setup(world, tmp=tmp_path)
+    # prod: an execution waiting at its approval step (staging's plan has none)
+    seeded, config, parsed, options, pace, _ = _setup(world, "prod", tmp=tmp_path)
     arc = seeded.client("arc-region-switch", "us-east-1")
     arc.start_plan_execution(planArn=parsed.switch_plan_arn, targetRegion="us-east-1", action="activate",
                              mode="ungraceful", clientToken="someone-else")

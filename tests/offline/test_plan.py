@@ -19,7 +19,9 @@ def test_document_is_the_contract_later_tools_read(stack_plan) -> None:
     assert set(document) == {"project", "stack", "resources", "outputs", "findings"}
     assert document["project"] == "mercur" and document["stack"] == stack_plan.stack
     for resource in document["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "region", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "region", "inputs", "options"}
+        assert set(resource["options"]) == {"protect", "retainOnDelete", "ignoreChanges", "replaceOnChanges",
+                                            "dependsOn", "deleteBeforeReplace", "aliases"}
     regions = {r["region"] for r in document["resources"]}
     # us-east-1 always: Route53's metrics and their alarms live there.
     assert regions == set(stack_plan.outputs["failoverOrder"]) | {"us-east-1", None}
@@ -119,7 +121,8 @@ def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
     assert dns.index("PRIMARY   → us-west-1 storefront") < dns.index("SECONDARY → us-east-1 storefront")
     assert "mercur-prod-us-west-1-unhealthy" in dns and "Region switch mercur-prod-switch · approve → " in dns
     assert "= 310 s after the approval" in dns and "the plan never starts by itself" in dns
-    assert "  answers   by the health checks the Region switch plan sets, and each load balancer's own" in dns
+    assert ("  answers   by the health checks the Region switch plan sets: DNS moves only with the switch, after "
+            "the writer\n") in dns
 
 
 def test_three_regions_show_the_nested_failover_set_in_summary_and_diagram(project) -> None:
@@ -149,3 +152,9 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch) -> None:
 def test_plurals() -> None:
     assert [plan.plural(1, "resource"), plan.plural(2, "region"), plan.plural(0, "advisory", "advisories"),
             plan.plural(1, "AZ")] == ["1 resource", "2 regions", "0 advisories", "1 AZ"]
+
+
+def test_an_automatic_switch_counts_its_rto_from_its_start_not_an_approval(plan_of) -> None:
+    first, *rest = _summary(plan_of, "staging").splitlines()
+    assert "min after the switch starts)" in first and "approval" not in first
+    assert any(line.endswith("= 310 s after the start") for line in rest)

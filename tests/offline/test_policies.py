@@ -137,15 +137,42 @@ def prod(plan_of) -> Plan:
 def test_each_violation_fires_exactly_its_rule(prod, rule, case) -> None:
     resource_type, changes = VIOLATIONS[rule]
     where = {"region": "us-west-1"} if resource_type.startswith("kubernetes:apps") else {}
-    props = _good(prod, resource_type, **where)
-    assert fired(resource_type, props) == set(), "the known-good resource must pass"
+    props, options = _good(prod, resource_type, **where), _options(prod, resource_type, **where)
+    assert fired(resource_type, props, options=options) == set(), "the known-good resource must pass"
     changes[case](props)
-    assert fired(resource_type, props) == {rule}
+    assert fired(resource_type, props, options=options) == {rule}
+
+
+def _options(plan: Plan, type_: str, **where: Any) -> PolicyResourceOptions:
+    """The known-good resource's own options (its ignore_changes), protected as in prod."""
+    resource = next(r for r in plan.of_type(type_) if all(getattr(r, k) == v for k, v in where.items()))
+    return PolicyResourceOptions(True, list(resource.ignore_changes), None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+@pytest.mark.parametrize("resource_type,field", [
+    ("aws:rds/cluster:Cluster", "replicationSourceIdentifier"), ("aws:rds/cluster:Cluster", "engineVersion"),
+    ("aws:rds/cluster:Cluster", "masterPasswordWo"),
+    ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "spec.minReplicas"),
+    ("kubernetes:apps/v1:Deployment", "spec.replicas")])
+def test_a_resource_that_would_manage_run_time_state_fires(prod, resource_type, field) -> None:
+    where = {"region": "us-west-1"} if resource_type.startswith("kubernetes:") else {}
+    props, good = _good(prod, resource_type, **where), _options(prod, resource_type, **where)
+    assert fired(resource_type, props, options=good) == set()
+    managing = PolicyResourceOptions(True, [f for f in good.ignore_changes if f != field], None, [],
+                                     PolicyCustomTimeouts(0, 0, 0), [])
+    assert fired(resource_type, props, options=managing) == {"run-time-state-left-alone"}
+
+
+def test_a_cluster_outside_a_global_database_may_manage_its_engine_version(plan_of) -> None:
+    props, good = _good(plan_of("dev"), "aws:rds/cluster:Cluster"), _options(plan_of("dev"), "aws:rds/cluster:Cluster")
+    assert "engineVersion" not in good.ignore_changes
+    assert "run-time-state-left-alone" not in fired("aws:rds/cluster:Cluster", props, _provider("dev"), good)
 
 
 def test_a_prod_database_pulumi_may_delete_fires_and_a_staging_one_does_not(prod) -> None:
     props = _good(prod, "aws:rds/cluster:Cluster")
-    unprotected = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    ignored = _options(prod, "aws:rds/cluster:Cluster").ignore_changes
+    unprotected = PolicyResourceOptions(False, ignored, None, [], PolicyCustomTimeouts(0, 0, 0), [])
     assert fired("aws:rds/cluster:Cluster", props, options=unprotected) == {"rds-protected-in-prod"}
     props["deletionProtection"] = False
     assert fired("aws:rds/cluster:Cluster", props, _provider("staging"), unprotected) == set()
@@ -183,7 +210,9 @@ def test_world_ingress_is_refused(rule_type) -> None:
 
 def test_passive_and_non_prod_workloads_may_run_fewer_replicas(prod) -> None:
     props = _good(prod, "kubernetes:apps/v1:Deployment", region="us-east-1")
-    assert props["spec"]["replicas"] < policies.MIN_PROD_REPLICAS and fired("kubernetes:apps/v1:Deployment", props) == set()
+    options = _options(prod, "kubernetes:apps/v1:Deployment", region="us-east-1")
+    assert props["spec"]["replicas"] < policies.MIN_PROD_REPLICAS
+    assert fired("kubernetes:apps/v1:Deployment", props, options=options) == set()
 
 
 # Stack rules: known-good is prod's whole plan; each case removes or alters one resource.

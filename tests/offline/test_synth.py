@@ -23,7 +23,7 @@ def test_declaring_a_resource_outside_the_engine_fails_loudly() -> None:
 def test_the_mock_cloud_knows_every_region_config_accepts() -> None:
     for region, facts in config.REGIONS.items():
         zones = synth.ACCOUNT_ZONES[region]
-        assert len(zones) == facts.usable_az_count and all(name.startswith(region) for name, _ in zones)
+        assert len(zones) >= facts.usable_az_count and all(name.startswith(region) for name, _ in zones)
         assert [zone_id for _, zone_id in zones] == list(facts.zone_ids)
 
 

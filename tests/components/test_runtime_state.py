@@ -1,0 +1,65 @@
+"""mercur.components.runtime_state: what the Region switch, Aurora and the autoscalers change at run time is
+left alone by every later `up`, and moving the stack file's regions (the runbook's permanent move) changes
+nothing the switch owns."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+from mercur.components import runtime_state
+from mercur.offline import changes
+
+CLUSTER = "aws:rds/cluster:Cluster"
+
+
+def test_every_aurora_member_ignores_what_a_switchover_an_upgrade_and_a_rotation_change(plan_of) -> None:
+    plan = plan_of("prod")
+    clusters = plan.of_type(CLUSTER)
+    assert len(clusters) == 2 and all(c.inputs.get("globalClusterIdentifier") for c in clusters)
+    for cluster in clusters:  # the home cluster too: after a switchover it is a secondary like the other
+        assert {"replicationSourceIdentifier", "engineVersion", "masterPasswordWo", "masterPasswordWoVersion",
+                "masterUsername"} <= set(cluster.ignore_changes), cluster.urn
+
+
+def test_a_one_region_cluster_keeps_its_engine_version_managed(plan_of) -> None:
+    """Upgrades of a stack without a global database go through its one cluster: nothing else would move it."""
+    [cluster] = plan_of("dev").of_type(CLUSTER)
+    assert not cluster.inputs.get("globalClusterIdentifier")
+    assert "engineVersion" not in cluster.ignore_changes and "masterPasswordWo" in cluster.ignore_changes
+
+
+def test_hpas_and_workloads_leave_replica_counts_to_the_autoscalers_and_the_switch(stack_plan) -> None:
+    hpas = stack_plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    workloads = stack_plan.of_type("kubernetes:apps/v1:Deployment") + stack_plan.of_type("kubernetes:apps/v1:StatefulSet")
+    assert hpas and workloads
+    assert all("spec.minReplicas" in hpa.ignore_changes for hpa in hpas)
+    assert all("spec.replicas" in workload.ignore_changes for workload in workloads)
+
+
+def test_every_resource_of_the_contract_is_held_to_it(stack_plan) -> None:
+    """The same check the `run-time-state-left-alone` policy makes, over every stack."""
+    for resource in stack_plan.resources:
+        assert not runtime_state.missing(resource.type, resource.inputs, resource.ignore_changes), resource.urn
+
+
+def test_each_entry_names_what_changes_it_where_that_is_written_and_how_it_is_left_alone() -> None:
+    for state in runtime_state.CONTRACT:
+        assert state.changed_by and state.how and re.search(r"Guide|Reference|pulumi|Kubernetes", state.source)
+        assert state.handling in (runtime_state.IGNORED, runtime_state.NOT_MANAGED, runtime_state.AT_RUN_TIME)
+        assert bool(state.fields) == (state.handling == runtime_state.IGNORED), state
+
+
+def test_the_permanent_move_changes_nothing_the_switch_the_database_or_dns_own(project, plan_of) -> None:
+    """Swapping the stack file's regions after a switch (docs/runbook.md, "Make a switch permanent"): an `up`
+    changes no input of the database, the Region switch or DNS, and elsewhere only what the runbook lists."""
+    before = plan_of("prod")
+    after = project.edit("prod", lambda v: v["mercur:regions"].reverse()).synthesize("prod", shared=True)
+    assert after.outputs["activeRegion"] == "us-east-1"
+    owned = ("aws:rds/", "aws:secretsmanager/", "aws:arcregionswitch/", "aws:route53/", "aws:iam/",
+             "aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert changes.changes(before, after, owned) == []
+    documented = {(c.urn.rsplit("$", 1)[1].split("::")[0], c.field) for c in changes.changes(before, after)}
+    assert documented == {("kubernetes:apps/v1:Deployment", "metadata")}
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    assert "its role annotation" in runbook[runbook.index("## Make a switch permanent"):]
