@@ -205,10 +205,11 @@ class RegionalDatabase(pulumi.ComponentResource):
 
         # The same count everywhere: wherever the writer is, it has a reader in another AZ to fail over to.
         count = database.instances
+        # No engine_version: an Aurora instance runs its cluster's (an upgrade goes through the cluster, or the
+        # global cluster), so a version here would only be a difference to fight after every upgrade.
         self.instances = [aws.rds.ClusterInstance(
             f"{name}-db-{index}", identifier=f"{label}-{index}", cluster_identifier=self.cluster.id,
-            engine=aws.rds.EngineType(ENGINE), engine_version=database.engine_version,
-            instance_class=database.instance_class,
+            engine=aws.rds.EngineType(ENGINE), instance_class=database.instance_class,
             db_subnet_group_name=subnets.name, publicly_accessible=False, auto_minor_version_upgrade=False,
             performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=7, promotion_tier=index, opts=stateful)

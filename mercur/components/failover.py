@@ -109,6 +109,8 @@ class Failover(pulumi.ComponentResource):
         # `lb.get_hosted_zone_id` reads the same table): no provider call, no import of the lb module.
         self._nlb_zones = {e.region: REGIONS[e.region].nlb_hosted_zone_id for e in endpoints}
         self._name, self._endpoints, self._multi_region = name, list(endpoints), multi_region
+        # The regions in the order the records name them: PRIMARY first, then down the chain (`dr check`).
+        self.order = [endpoint.region for endpoint in endpoints]
         # Where a Region switch plan drives the records, DNS moves only with it (after the writer), unless the
         # stack file opts into DNS-only failover: with `evaluate_target_health` Route53 also answers the
         # standby by itself when the active load balancer has no healthy target (Route53 Developer Guide,
@@ -119,9 +121,15 @@ class Failover(pulumi.ComponentResource):
         if not switched:
             self.route({e.region: self.health_checks[e.region].id for e in endpoints})
 
-    def route(self, checks: Mapping[str, pulumi.Input[str]] | pulumi.Output[Mapping[str, str]]) -> None:
-        """The record the application answers on, each region's alias answering by `checks[region]`."""
+    def route(self, checks: Mapping[str, pulumi.Input[str]] | pulumi.Output[Mapping[str, str]], *,
+              keep_checks: bool = False) -> None:
+        """The record the application answers on, each region's alias answering by `checks[region]`.
+
+        `keep_checks`: `checks` could not be asked for in this run (its region declared down, lookups.py);
+        the records keep the health check ids they have rather than take an unknown one."""
         self._checks = checks
+        self._record_opts = pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(
+            ignore_changes=["healthCheckId"] if keep_checks else None))
         name, dns, endpoints, multi_region = self._name, self._dns, self._endpoints, self._multi_region
         if len(endpoints) > 1:
             self._failover_set(name, dns.record, list(endpoints))
@@ -187,7 +195,7 @@ class Failover(pulumi.ComponentResource):
         swapping the regions' order only re-targets each record (Route53 refuses to turn a PRIMARY into a
         SECONDARY while the other record still is one)."""
         return aws.route53.Record(
-            name, zone_id=self.zone_id, name=record, type="A", opts=self._child,
+            name, zone_id=self.zone_id, name=record, type="A", opts=self._record_opts,
             aliases=[aws.route53.RecordAliasArgs(name=endpoint.hostname, zone_id=self._nlb_zones[endpoint.region],
                                                  evaluate_target_health=self.follows_target_health)],
             set_identifier=policy.lower() if policy else None,
@@ -210,7 +218,7 @@ class Failover(pulumi.ComponentResource):
         nested = f"standby-{depth + 1}.{record}"
         aws.route53.Record(  # this set's SECONDARY; the nested set's records are named under `{name}-standby-N`
             f"{name}-secondary", zone_id=self.zone_id, name=record, type="A",
-            set_identifier=f"standby-{depth + 1}", opts=self._child,
+            set_identifier=f"standby-{depth + 1}", opts=self._record_opts,
             failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
             aliases=[aws.route53.RecordAliasArgs(name=nested, zone_id=self.zone_id,
                                                  evaluate_target_health=self.follows_target_health)])

@@ -119,12 +119,14 @@ class Platform(pulumi.ComponentResource):
         """The order the Region switch plan and its failover records are declared in. With a plan, which region
         serves is the plan's run-time state (runtime_state.SERVING_REGION), and ARC cannot change a plan's
         regions or primary region in place (UpdatePlan takes neither): the database's home region, which never
-        moves, comes first, so swapping the stack file's regions (a permanent move) changes neither. Without a
-        plan, DNS is the failover and follows the stack file's order."""
-        home = self._stack.database.home_region if self._stack.database else None
-        if self.switch_role is None or home is None:
+        moves, comes first (without a database, the first by name: any choice the order cannot change), so
+        swapping the stack file's regions (a permanent move) changes neither. Without a plan, DNS is the
+        failover and follows the stack file's order."""
+        if self.switch_role is None:
             return list(regions)
-        return sorted(regions, key=lambda region: region.name != home)
+        database = self._stack.database
+        anchor = (database.home_region if database else None) or min(region.name for region in regions)
+        return sorted(regions, key=lambda region: region.name != anchor)
 
     def _master_secret(self, label: str, providers: dict[str, aws.Provider]) -> MasterSecret:
         """In the home region, replicated to every other region on that region's database key."""
@@ -155,7 +157,7 @@ class Platform(pulumi.ComponentResource):
                 lag_alarm_arn=r.database.lag_alarm.arn if r.database and r.database.lag_alarm else None)
                 for r in serving],
             opts=pulumi.ResourceOptions(parent=self))
-        failover.route(switch.health_checks)
+        failover.route(switch.health_checks, keep_checks=switch.unanswered)
         return switch
 
     def _capacity(self) -> dict[str, Any]:
@@ -220,5 +222,6 @@ class Platform(pulumi.ComponentResource):
         if failover and dns:
             objectives["healthCheck"] = {"intervalSeconds": dns.interval_seconds,
                                          "failureThreshold": dns.failure_threshold}
-            exports.update(applicationUrl=failover.url, hostedZoneId=failover.zone_id, recordName=dns.record)
+            exports.update(applicationUrl=failover.url, hostedZoneId=failover.zone_id, recordName=dns.record,
+                           recordOrder=failover.order)
         return exports

@@ -25,7 +25,7 @@ from pulumi_aws import arcregionswitch as arc
 
 from ..config import AppConfig, RegionSwitchConfig
 from . import switch_permissions as permissions
-from .lookups import tolerated
+from .lookups import tolerated, unanswered
 from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, ROUTE53_STEP_SECONDS
 
 SERVICE = "arc-region-switch.amazonaws.com"
@@ -161,7 +161,9 @@ class RegionSwitch(pulumi.ComponentResource):
 
         controlled = tolerated(
             ask, region=provider_region, what="the health checks of the Region switch plan", depends_on={self.plan},
-            meanwhile="the failover records keep the health checks they have (an `up` must target the other region)")
+            meanwhile="the failover records keep the health checks they have")
+        # Declared down for this run: the records are told to keep their health check ids (failover.route).
+        self.unanswered = unanswered(provider_region)
         self.health_checks: pulumi.Output[dict[str, str]] = controlled.health_checks.apply(
             lambda checks: {c.region: c.health_check_id for c in checks if c.record_name.rstrip(".") == record})
         self.arn = self.plan.arn

@@ -120,31 +120,44 @@ if [ -n "${GLOBAL_CLUSTER:-}" ]; then
     *) echo "no writer now (a switchover under way?): trying again" >&2; exit 1 ;;
   esac
 fi
+# A secret written before it carried passwordVersion holds the password the clusters were created with: taken
+# as it is (the Job never rotates from it).
 tries=0
 until aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --query SecretString --output text \
-    > /run/secret/current.json && grep -Eq "\"passwordVersion\": $PASSWORD_VERSION[,}]" /run/secret/current.json; do
+    > /run/secret/current.json && { grep -Eq "\"passwordVersion\": $PASSWORD_VERSION[,}]" /run/secret/current.json ||
+    ! grep -q '"passwordVersion"' /run/secret/current.json; }; do
   tries=$((tries + 1)); [ "$tries" -lt 30 ] || { echo "the secret never reached passwordVersion $PASSWORD_VERSION" >&2; exit 1; }
   sleep 10
 done
 aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --version-stage AWSPREVIOUS --query SecretString \
   --output text > /run/secret/previous.json 2>/dev/null || : > /run/secret/previous.json
 """
-# Then, on the writer: the password the secret holds, or, when passwordVersion moved on and the writer still
-# has the previous one, the rotation (ALTER ROLE on the writer replicates everywhere with the storage); then
-# each app's user and database. The password goes from the in-memory secret files to psql only.
+# Then, on the writer: log in with the password the secret holds. Only when the writer refuses it as a wrong
+# password (SQLSTATE 28P01, whose message libpq prints) and the secret names a passwordVersion does the Job
+# rotate: it logs in with the previous password and sets the current one with psql's \password, which hashes
+# it (SCRAM) on the client as PostgreSQL's ALTER ROLE page advises, so no statement log holds the cleartext.
+# The passwords travel from the in-memory files through environment and a pipe, never a command line. Any
+# other failure (network, TLS, a database still starting) fails the try; the Job retries (backoffLimit).
+# The new password replicates with the storage to every cluster of the global database.
 ROTATE_AND_BOOTSTRAP = rf"""set -eu
 if [ -e /run/secret/writer-elsewhere ]; then exit 0; fi
 password() {{ sed -n 's/.*"password": *"\([^"]*\)".*/\1/p' "$1"; }}
 conn="host=$DB_HOST port={PORT} dbname=postgres user={MASTER_USER} connect_timeout=10"
 current="$(password /run/secret/current.json)"
-if ! PGPASSWORD="$current" psql "$conn" -Atqc 'SELECT 1' > /dev/null 2>&1; then
+if ! refused="$(PGPASSWORD="$current" psql "$conn" -Atqc 'SELECT 1' 2>&1 > /dev/null)"; then
+  case "$refused" in
+    *"password authentication failed"*) ;;
+    *) echo "$refused" >&2; exit 1 ;;
+  esac
+  grep -q '"passwordVersion"' /run/secret/current.json || {{
+    echo "the writer refuses the secret's password and the secret names no passwordVersion to rotate to" >&2
+    exit 1; }}
   echo "the writer has the previous password: rotating it to passwordVersion $PASSWORD_VERSION"
-  PGPASSWORD="$(password /run/secret/previous.json)" psql "$conn" -v ON_ERROR_STOP=1 -v new_password="$current" \
-    -f /bootstrap/rotate.sql
+  printf '%s\n%s\n' "$current" "$current" | PGPASSWORD="$(password /run/secret/previous.json)" \
+    psql "$conn" -v ON_ERROR_STOP=1 -qc '\password'
 fi
 PGPASSWORD="$current" exec psql "$conn" -v ON_ERROR_STOP=1 -f /bootstrap/bootstrap.sql
 """
-ROTATE_SQL = "ALTER ROLE CURRENT_USER PASSWORD :'new_password';\n"
 
 
 def bootstrap_sql(user: str) -> str:
@@ -346,8 +359,7 @@ class Application(pulumi.ComponentResource):
             service_account=BOOTSTRAP_SERVICE_ACCOUNT, role_arn=bootstrap.role_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_ready]))
         script = core.ConfigMap(f"{name}-db-bootstrap-sql", metadata=self._meta(app, name=f"{app.name}-db-bootstrap"),
-                                data={"bootstrap.sql": bootstrap_sql(app.database_identifier),
-                                      "rotate.sql": ROTATE_SQL}, opts=in_namespace)
+                                data={"bootstrap.sql": bootstrap_sql(app.database_identifier)}, opts=in_namespace)
         # The version in both containers' environment: a rotation replaces the Job in every region.
         version = core.EnvVarArgs(name="PASSWORD_VERSION", value=str(bootstrap.password_version))
         tmp = core.VolumeMountArgs(name="tmp", mount_path="/tmp")

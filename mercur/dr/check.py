@@ -245,11 +245,12 @@ class Checker:
         self._record(region.name, "health check", ok, f"{region.health_check_id} {detail}")
 
     def _records(self) -> None:
-        """The record and its failover chain: PRIMARY to the active region; SECONDARY to the next region, or
-        (three or more) to a nested set `standby-N.<record>` that continues the chain."""
+        """The record and its failover chain as declared: PRIMARY to the first region of `recordOrder`;
+        SECONDARY to the next, or (three or more) to a nested set `standby-N.<record>` that continues the chain.
+        Which of them answers is the health checks' business, not the records'."""
         outputs = self.outputs
         route53 = self.clients("route53", ROUTE53_REGION)
-        order = [outputs.regions[r] for r in outputs.failover_order]
+        order = [outputs.regions[r] for r in outputs.record_order if r in outputs.regions]
         if len(order) == 1:
             self._expect(self._record_sets(route53, outputs.record_name).get(None), order[0], "record")
             return

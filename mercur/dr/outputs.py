@@ -64,6 +64,9 @@ class StackOutputs:
     master_secret_name: str | None = None  # its master credentials, replicated to every region
     switch_plan_arn: str | None = None  # the ARC Region switch plan, in a two-region stack
     node_pool_limits: Capacity | None = None
+    # The regions in the order the failover records name them (PRIMARY first). With a Region switch plan that is
+    # the database's home region first, whatever the stack file's order; without one, the failover order.
+    record_order: tuple[str, ...] = ()
     gaps: tuple[str, ...] = ()  # what the stack file says should be here and is not: each a FAIL of `dr check`
 
     @property
@@ -150,6 +153,7 @@ def parse(data: Any, source: str, stack: "StackConfig | None" = None) -> StackOu
     globals_ = read.get(data, "database", dict, wanted=database) if database else None
     return StackOutputs(
         environment=environment, failover_order=tuple(order), regions=regions,
+        record_order=tuple(read.get(data, "recordOrder", list, wanted=False) or order),
         hosted_zone_id=read.get(data, "hostedZoneId", str, wanted=dns and multi),
         record_name=read.get(data, "recordName", str, wanted=dns and multi),
         global_cluster_id=read.get(globals_, "globalClusterId", str, "database.", wanted=multi)

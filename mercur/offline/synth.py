@@ -11,6 +11,7 @@ import concurrent.futures
 import hashlib
 import json
 import logging
+import os
 import runpy
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 from .. import config
+from ..components.lookups import UNREACHABLE_VARIABLE
 from . import gcpolicy
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -486,9 +488,10 @@ class _Warnings(logging.Handler):
 
 
 def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJECT_DIR,
-                unreachable: frozenset[str] = frozenset()) -> Plan:
-    """Run `__main__.py` as the Pulumi engine would, with `values` as the stack's config map; every call into
-    an `unreachable` region fails."""
+                unreachable: frozenset[str] = frozenset(), declared: frozenset[str] | None = None) -> Plan:
+    """Run `__main__.py` as the Pulumi engine runs an `up`, with `values` as the stack's config map; every call
+    into an `unreachable` region fails. `declared`: the regions the run is told are down (the runbook's
+    MERCUR_UNREACHABLE), by default the unreachable ones."""
     global _recording
     monitor = _RecordingMonitor(unreachable)
     warnings = _Warnings()
@@ -500,9 +503,17 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
     def program() -> pulumi.Output:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
         root = pulumi_settings.get_root_resource()
-        return pulumi.Output.from_input(dict(root.outputs)).apply(outputs.update)
+
+        async def collect() -> None:
+            # Each output with its unknown parts marked, rather than an `apply` over all of them, which would
+            # skip them all when one value is unknown (a lookup that went unanswered).
+            for key, value in dict(root.outputs).items():
+                outputs[key] = await pulumi.Output.from_input(value).future(with_unknowns=True)
+        return pulumi.Output.from_input(collect())
 
     _recording = True
+    told = os.environ.get(UNREACHABLE_VARIABLE)
+    os.environ[UNREACHABLE_VARIABLE] = ",".join(sorted(unreachable if declared is None else declared))
     try:
         with gcpolicy.held_off():
             _skip_source_positions()
@@ -518,6 +529,10 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
         raise
     finally:
         _recording = False
+        if told is None:
+            os.environ.pop(UNREACHABLE_VARIABLE)
+        else:
+            os.environ[UNREACHABLE_VARIABLE] = told
         _live.remove(monitor)
         pulumi.runtime.set_all_config({})
     # Registrations arrive in whatever order the event loop resolves them; sorted by URN, every run's document
@@ -526,10 +541,11 @@ def run_program(stack: str, values: Mapping[str, str], project_dir: Path = PROJE
                 warnings=warnings.messages, calls=monitor.calls, account=monitor.account)
 
 
-def synthesize(stack: str, project_dir: Path = PROJECT_DIR, unreachable: frozenset[str] = frozenset()) -> Plan:
+def synthesize(stack: str, project_dir: Path = PROJECT_DIR, unreachable: frozenset[str] = frozenset(),
+               declared: frozenset[str] | None = None) -> Plan:
     """Validate `Pulumi.<stack>.yaml`, then run the program on it. Bad config raises before any resource."""
     values = config.stack_file_values(project_dir, stack)  # read once; validated as the program will read it
     stack_config = config.load_engine(values, stack=stack, project_dir=project_dir)
-    plan = run_program(stack, values, project_dir, unreachable)
+    plan = run_program(stack, values, project_dir, unreachable, declared)
     plan.environment, plan.warnings = stack_config.environment, [*stack_config.warnings, *plan.warnings]
     return plan

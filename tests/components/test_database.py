@@ -50,6 +50,7 @@ def test_every_region_has_a_cluster_and_the_instances_the_stack_file_asks_for(st
             assert instance.inputs["publiclyAccessible"] is False
             assert instance.inputs["performanceInsightsEnabled"] is True
             assert instance.inputs["performanceInsightsKmsKeyId"] == cluster.inputs["kmsKeyId"]
+            assert "engineVersion" not in instance.inputs  # the cluster's, whatever an upgrade made it
         inputs = cluster.inputs
         assert inputs["engineVersion"] == db.engine_version and inputs["iamDatabaseAuthenticationEnabled"] is True
         assert inputs["storageEncrypted"] is True and inputs["kmsKeyId"].startswith(f"arn:aws:kms:{region.name}:")
@@ -246,6 +247,16 @@ def test_a_secret_copy_that_never_reaches_the_version_fails_instead_of_using_an_
     assert done.returncode == 1 and "never reached passwordVersion 3" in done.stderr
 
 
+def test_a_secret_written_before_it_named_a_password_version_is_taken_as_it_is(tmp_path) -> None:
+    """A stack deployed before the secret carried passwordVersion: its secret holds the password the clusters
+    were created with, and the Job's first run after the upgrade uses it instead of waiting forever."""
+    legacy = {"username": "mercur_admin", "password": "Orig1pass", "engine": "postgres", "port": 5432}
+    env = _fake_aws(tmp_path, "arn:aws:rds:us-east-1:333333333333:cluster:mercur-prod-use1", legacy, None)
+    done, secret_dir = _run_find_writer(tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((secret_dir / "current.json").read_text()) == legacy
+
+
 def test_the_master_secret_lives_in_the_home_region_and_every_other_keeps_a_replica_on_its_own_key(stack_plan) -> None:
     stack = config.load_file(ROOT, stack_plan.stack)
     [secret] = stack_plan.of_type("aws:secretsmanager/secret:Secret")
@@ -326,7 +337,9 @@ def test_the_bootstrap_sql_creates_the_user_and_database_once_on_a_real_postgres
 @pytest.mark.costly
 def test_the_job_rotates_the_master_password_on_the_writer_then_bootstraps_on_a_real_postgresql() -> None:
     """passwordVersion moved on: the writer still has the previous password, so the Job logs in with it, sets
-    the secret's current one (ALTER ROLE) and creates the app's user; run again, it rotates nothing."""
+    the secret's current one (hashed by psql, never in the server's statement log) and creates the app's
+    user; run again, it rotates nothing. A refusal that is no wrong password, or a secret written before it
+    named a passwordVersion, never rotates."""
     base = Path(tempfile.mkdtemp(prefix="mercur-pg-"))
     shutil.chown(base, "postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"]
@@ -339,7 +352,7 @@ def test_the_job_rotates_the_master_password_on_the_writer_then_bootstraps_on_a_
     run(str(POSTGRES_BIN / "initdb"), "-D", str(base / "data"), "-U", "postgres", "--no-sync",
         "-A", "scram-sha-256", f"--pwfile={base / 'pw'}")
     run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"),
-        "-o", f"-k {base} -p {database.PORT} -c listen_addresses=''", "-w", "start")
+        "-o", f"-k {base} -p {database.PORT} -c listen_addresses='' -c log_statement=all", "-w", "start")
     try:
         env = {**os.environ, "PGPASSWORD": "superuser-secret"}
         psql = ["psql", "-h", str(base), "-p", str(database.PORT), "-U", "postgres", "-d", "postgres",
@@ -350,25 +363,41 @@ def test_the_job_rotates_the_master_password_on_the_writer_then_bootstraps_on_a_
         secret, sql = base / "secret", base / "bootstrap"
         secret.mkdir()
         sql.mkdir()
-        (secret / "current.json").write_text(json.dumps({"username": "mercur_admin", "password": "New3pass",
-                                                         "passwordVersion": 3}))
-        (secret / "previous.json").write_text(json.dumps({"username": "mercur_admin", "password": "Old2pass",
-                                                          "passwordVersion": 2}))
+
+        def secrets(current: dict, previous: dict) -> None:
+            (secret / "current.json").write_text(json.dumps({"username": "mercur_admin", **current}))
+            (secret / "previous.json").write_text(json.dumps({"username": "mercur_admin", **previous}))
         (sql / "bootstrap.sql").write_text(workloads.bootstrap_sql("orders_api"))
-        (sql / "rotate.sql").write_text(workloads.ROTATE_SQL)
         script = workloads.ROTATE_AND_BOOTSTRAP.replace("/run/secret/", f"{secret}/").replace(
-            "/bootstrap/rotate.sql", f"{sql}/rotate.sql").replace("/bootstrap/bootstrap.sql", f"{sql}/bootstrap.sql")
-        job_env = {"PATH": os.environ["PATH"], "DB_HOST": str(base), "PASSWORD_VERSION": "3", "HOME": str(base)}
-        outputs = [subprocess.run(["/bin/sh", "-c", script], env=job_env, capture_output=True, text=True,
-                                  timeout=60) for _ in range(2)]
-        assert [o.returncode for o in outputs] == [0, 0], outputs[0].stderr + outputs[1].stderr
-        assert "rotating it to passwordVersion 3" in outputs[0].stdout
-        assert "rotating" not in outputs[1].stdout  # the writer already has the current password
+            "/bootstrap/bootstrap.sql", f"{sql}/bootstrap.sql")
+
+        def job(host: str = str(base)) -> subprocess.CompletedProcess:
+            # A new session: no controlling terminal, as in the Job's container (psql then prompts on stdin).
+            return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
+                                  start_new_session=True, env={"PATH": os.environ["PATH"], "DB_HOST": host,
+                                                               "PASSWORD_VERSION": "3", "HOME": str(base)})
 
         def logs_in(password: str) -> bool:
             return subprocess.run([*psql[:5], database.MASTER_USER, *psql[6:], "-c", "SELECT 1"], timeout=30,
                                   env={**os.environ, "PGPASSWORD": password}, capture_output=True).returncode == 0
+
+        # A secret from before passwordVersion that the writer refuses: no rotation, the try fails.
+        secrets({"password": "New3pass"}, {"password": "Old2pass"})
+        legacy = job()
+        assert legacy.returncode == 1 and "names no passwordVersion" in legacy.stderr
+        # A refusal that is not a wrong password (here: no server there): no rotation either.
+        secrets({"password": "New3pass", "passwordVersion": 3}, {"password": "Old2pass", "passwordVersion": 2})
+        unreachable = job(host=str(base / "nowhere"))
+        assert unreachable.returncode == 1 and "rotating" not in unreachable.stdout
+        assert logs_in("Old2pass")
+
+        outputs = [job() for _ in range(2)]
+        assert [o.returncode for o in outputs] == [0, 0], outputs[0].stderr + outputs[1].stderr
+        assert "rotating it to passwordVersion 3" in outputs[0].stdout
+        assert "rotating" not in outputs[1].stdout  # the writer already has the current password
         assert logs_in("New3pass") and not logs_in("Old2pass")
+        log = (base / "log").read_text()
+        assert "ALTER" in log and "SCRAM-SHA-256$" in log and "New3pass" not in log  # hashed before it left
         state = subprocess.run([*psql, "-c", "SELECT count(*) FROM pg_database WHERE datname = 'orders_api'"],
                                env=env, capture_output=True, text=True, check=True, timeout=30).stdout
         assert state.split() == ["1"]

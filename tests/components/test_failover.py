@@ -9,7 +9,7 @@ import pytest
 from conftest import third_region
 from mercur import config
 from mercur.components import failover
-from mercur.offline import synth
+from mercur.offline import changes, synth
 from mercur.offline.synth import Plan
 
 
@@ -183,3 +183,18 @@ def test_the_key_signing_key_name_is_what_route53_accepts(plan_of) -> None:
     import re
     [ksk] = plan_of("dev").of_type("aws:route53/keySigningKey:KeySigningKey")
     assert re.fullmatch(r"[A-Za-z0-9_]{3,128}", ksk.inputs["name"])
+
+
+def test_without_a_database_the_switch_plan_and_records_are_anchored_by_name_so_a_swap_changes_neither(
+        project) -> None:
+    """No home region to anchor on: the first region by name comes first, whatever the stack file's order."""
+    def no_database(values: dict) -> None:
+        del values["mercur:database"]
+        for app in values["mercur:apps"]:
+            app.pop("database", None)
+        values["mercur:dr"]["rpoMinutes"].update(regionLoss=240, corruption=240)  # snapshots alone
+    switched = ("aws:route53/record:Record", "aws:arcregionswitch/plan:Plan")
+    before = project.edit("staging", no_database).synthesize("staging", shared=True)
+    after = project.edit("staging", lambda v: v["mercur:regions"].reverse()).synthesize("staging")
+    assert before.of_type("aws:arcregionswitch/plan:Plan") and not before.of_type("aws:rds/cluster:Cluster")
+    assert changes.changes(before, after, switched) == []

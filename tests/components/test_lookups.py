@@ -3,11 +3,14 @@ and the runbook's command changes only the surviving region."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+import pulumi
 import pytest
 
 from conftest import ROOT
+from mercur.components import lookups
 from mercur.offline import changes, synth
 
 
@@ -27,16 +30,49 @@ def test_with_us_west_1_down_nothing_is_asked_of_it_and_the_plan_is_the_same(pla
 
 
 @pytest.mark.costly
-def test_with_us_east_1_down_the_run_goes_on_and_says_which_region_it_could_not_ask(plan_of) -> None:
+def test_with_us_east_1_declared_down_the_up_goes_on_says_which_region_and_keeps_the_records(plan_of) -> None:
     normal = plan_of("prod")
-    outage = synth.synthesize("prod", ROOT, unreachable=frozenset({"us-east-1"}))
+    outage = synth.synthesize("prod", ROOT, unreachable=frozenset({"us-east-1"}))  # and declared so
     [warning] = outage.warnings
     assert warning.startswith("could not ask us-east-1 for the health checks of the Region switch plan (")
     assert "the failover records keep the health checks they have" in warning
-    # Only what needed the answer is unknown; nothing else the program declares depends on that region's APIs.
-    assert {(c.urn.rsplit("::", 1)[1], c.field, c.after) for c in changes.changes(normal, outage)} == {
-        ("mercur-prod-dns-primary", "healthCheckId", synth.UNKNOWN),
-        ("mercur-prod-dns-secondary", "healthCheckId", synth.UNKNOWN)}
+    # Only what needed the answer is unknown, and it is told to keep what it has: the `up` changes nothing.
+    unknown = {r.name for r in outage.resources if r.inputs.get("healthCheckId") == synth.UNKNOWN}
+    assert unknown == {"mercur-prod-dns-primary", "mercur-prod-dns-secondary"}
+    records = [r for r in outage.resources if r.name in unknown]
+    assert all(r.ignore_changes == ("healthCheckId",) and not normal.by_urn(r.urn).ignore_changes for r in records)
+    assert changes.changes(normal, outage) == []
+    # The stack's outputs mark what is unknown and keep everything else (the summary still shows both regions).
+    assert outage.outputs["regionSwitch"]["healthCheckIds"] == synth.UNKNOWN
+    assert {**outage.outputs, "regionSwitch": None} == {**normal.outputs, "regionSwitch": None}
+
+
+@pytest.mark.costly
+def test_an_up_not_told_the_region_is_down_stops_instead_of_declaring_unknown_health_checks() -> None:
+    with pytest.raises(lookups.Unanswered, match=r"^could not ask us-east-1 for the health checks .*: this `up` "
+                                                 r"stops .*\(MERCUR_UNREACHABLE=us-east-1 pulumi up --target"):
+        synth.synthesize("prod", ROOT, unreachable=frozenset({"us-east-1"}), declared=frozenset())
+
+
+def test_a_preview_goes_on_with_the_value_unknown_and_warns(monkeypatch) -> None:
+    """A preview never fails for want of an answer: it shows what depends on it as unknown."""
+    monkeypatch.delenv(lookups.UNREACHABLE_VARIABLE, raising=False)
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", warned.append)
+
+    async def ask() -> None:
+        raise OSError("connection refused")
+
+    async def answer() -> tuple[object, bool]:
+        output = lookups.tolerated(ask, region="us-east-1", what="x", meanwhile="y", depends_on=set())
+        return await output.future(), await output.is_known()
+    loop = asyncio.new_event_loop()  # not asyncio.run: that would leave the thread without the loop synth uses
+    try:
+        assert loop.run_until_complete(answer()) == (None, False)
+    finally:
+        loop.close()
+    assert warned == ["could not ask us-east-1 for x (connection refused); y"]
 
 
 @pytest.mark.parametrize("short,region", [("use1", "us-east-1"), ("usw1", "us-west-1")])
@@ -44,7 +80,11 @@ def test_the_runbooks_target_reaches_exactly_the_surviving_regions_resources(pla
     plan = plan_of("prod")
     runbook = (ROOT / "docs" / "runbook.md").read_text()
     pattern = "urn:pulumi:prod::mercur::**::" + short + "*"
-    assert f"--target '{pattern.replace(short, 'use1')}'" in runbook and "`usw1*`" in runbook
+    assert f"--target '{pattern.replace(short, 'use1')}'" in runbook and "`usw1*` and `us-west-1`" in runbook
+    provider_pattern = "urn:pulumi:prod::mercur::**$pulumi:providers:aws::" + region
+    assert f"--target '{provider_pattern.replace(region, 'us-east-1')}'" in runbook
+    [provider] = [r.urn for r in plan.resources if _pulumi_glob(provider_pattern).match(r.urn)]
+    assert plan.by_urn(provider).type == "pulumi:providers:aws" and plan.by_urn(provider).name == region
     [component] = [r for r in plan.of_type("mercur:region:Region") if r.name == short]
     own = {component.urn}
     while True:  # every descendant of the region's component

@@ -37,10 +37,18 @@ def test_hpas_and_workloads_leave_replica_counts_to_the_autoscalers_and_the_swit
     assert all("spec.replicas" in workload.ignore_changes for workload in workloads)
 
 
-def test_every_resource_of_the_contract_is_held_to_it(stack_plan) -> None:
-    """The same check the `run-time-state-left-alone` policy makes, over every stack."""
-    for resource in stack_plan.resources:
-        assert not runtime_state.missing(resource.type, resource.inputs, resource.ignore_changes), resource.urn
+def test_every_resource_the_contract_covers_is_held_to_it(stack_plan) -> None:
+    """What the `run-time-state-left-alone` policy checks, over every stack: each entry covers resources of
+    the plan (a contract that matched nothing would hold nothing), and each of those ignores its fields."""
+    covered = {state: [r for r in stack_plan.resources if state.applies(r.type, r.inputs)]
+               for state in runtime_state.CONTRACT if state.handling == runtime_state.IGNORED}
+    every_stack = (runtime_state.AURORA_MASTER_CREDENTIALS, runtime_state.HPA_MINIMUM,
+                   runtime_state.DEPLOYMENT_REPLICAS)
+    assert all(covered[state] for state in every_stack)
+    assert bool(covered[runtime_state.AURORA_REPLICATION]) is (stack_plan.stack != "dev")  # the global ones
+    for state, resources in covered.items():
+        for resource in resources:
+            assert set(state.fields) <= set(resource.ignore_changes), (resource.urn, state.fields)
 
 
 def test_each_entry_names_what_changes_it_where_that_is_written_and_how_it_is_left_alone() -> None:

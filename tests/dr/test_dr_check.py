@@ -175,6 +175,21 @@ def test_a_record_pointing_elsewhere_is_named(world) -> None:
     assert detail.startswith("PRIMARY -> elsewhere.elb.us-west-1.amazonaws.com, expected us-west-1's")
 
 
+def test_after_the_permanent_move_the_records_are_checked_as_declared_home_region_first(project, world) -> None:
+    """The runbook's permanent move swaps the stack file's regions; the records (and the Region switch plan)
+    stay declared with the database's home region PRIMARY, and `dr check` holds them to that, not to the
+    file's order."""
+    project.edit("prod", lambda v: v["mercur:regions"].reverse())
+    seeded = world("prod", project=project)
+    config = load_file(project.path, "prod")
+    parsed = outputs.parse(seeded.outputs, "outputs.json", config)
+    assert parsed.failover_order[0] == "us-east-1" and parsed.record_order[0] == config.database.home_region
+    report = check.check(config, parsed, seeded.client)
+    records = [i for i in report.items if i.check == "dns records"]
+    assert len(records) == 2 and all(i.ok for i in records), report.table()
+    assert "us-west-1" in records[0].detail and records[0].detail.startswith("PRIMARY ->")
+
+
 def test_a_cluster_that_is_not_active_is_named(world) -> None:
     seeded = world("prod")
     eks_backends["123456789012"]["us-east-1"].clusters["mercur-prod-use1"].status = "UPDATING"
