@@ -279,5 +279,7 @@ def test_an_unknown_unreachable_region_is_one_line_and_exit_2(capsys) -> None:
 def test_a_rehearsed_outage_plans_and_warns_which_region_it_could_not_ask(capsys) -> None:
     assert main(["plan", "prod", "--unreachable", "us-east-1", "--project-dir", str(ROOT)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("warning: could not ask us-east-1 for the health checks of the Region switch")
+    declared, asked = captured.err.splitlines()
+    assert declared.startswith("warning: us-east-1 is declared down (MERCUR_UNREACHABLE)")
+    assert asked.startswith("warning: could not ask us-east-1 for the health checks of the Region switch")
     assert "(not known in this run: see the warning)" in captured.out

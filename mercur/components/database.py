@@ -13,7 +13,7 @@ import json
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -96,7 +96,28 @@ class GlobalDatabase(pulumi.ComponentResource):
             engine_version=database.engine_version, storage_encrypted=True, deletion_protection=protect,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=protect)) if multi_region else None
         self.writer_endpoint = self.cluster.endpoint if self.cluster else None
+        # The master secret's write of this run, which the database Jobs wait for. The Jobs are declared in the
+        # Regions, before the secret (it needs every region's key): MasterSecret resolves this once declared,
+        # and `settle_secret_write` fails it if the run never got there (otherwise the SDK would wait forever).
+        written: tuple[pulumi.Output[pulumi.Resource], Callable[[pulumi.Output[pulumi.Resource]], None]] = \
+            pulumi.deferred_output()
+        self.secret_written, self._resolve_secret_written = written
+        self._secret_declared = False
         self.register_outputs({"globalClusterId": label})
+
+    def secret_declared(self, version: aws.secretsmanager.SecretVersion) -> None:
+        self._resolve_secret_written(pulumi.Output.from_input(version))
+        self._secret_declared = True
+
+    def settle_secret_write(self) -> None:
+        """Called once the program declared everything: what waits on an undeclared secret fails."""
+        if not self._secret_declared:
+            self._resolve_secret_written(pulumi.Output.from_input(_undeclared_secret()))
+            self._secret_declared = True
+
+
+async def _undeclared_secret() -> pulumi.Resource:
+    raise RuntimeError("the master secret was never declared: the database Jobs cannot run")
 
 
 @dataclass(frozen=True)
@@ -127,13 +148,14 @@ class MasterSecret(pulumi.ComponentResource):
                                                                             retain_on_delete=protect)))
         # Written with the same generated value the home cluster receives, in the same run, and only when
         # passwordVersion changes.
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-master", secret_id=self.secret.id, opts=child,
             # The version inside the value tells the database Job which password the writer should have.
             secret_string_wo=global_db.password.apply(lambda password: json.dumps(
                 {"username": MASTER_USER, "password": password, "engine": "postgres", "port": PORT,
                  "passwordVersion": database.password_version})),
             secret_string_wo_version=database.password_version)
+        global_db.secret_declared(version)
         self.register_outputs({"name": self.name})
 
 

@@ -46,7 +46,7 @@ def tolerated(ask: Callable[[], Awaitable[T | None]], *, region: str, what: str,
     otherwise `Unanswered`, which fails the run."""
     async def answer() -> T | None:
         try:
-            return await ask()
+            found = await ask()
         except Exception as error:  # noqa: BLE001 - any failure of the call: an outage answers in many ways
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             if not pulumi.runtime.is_dry_run() and not unanswered(region):
@@ -56,6 +56,10 @@ def tolerated(ask: Callable[[], Awaitable[T | None]], *, region: str, what: str,
                     f"docs/runbook.md ({UNREACHABLE_VARIABLE}={region} pulumi up --target ...)") from None
             pulumi.log.warn(f"could not ask {region} for {what} ({reason}); {meanwhile}")
             return None
+        if unanswered(region):  # a declaration left set after the outage would hold what should move
+            pulumi.log.warn(f"{region} answered for {what} though {UNREACHABLE_VARIABLE} declares it down: "
+                            f"run without {UNREACHABLE_VARIABLE} once it is back (docs/runbook.md)")
+        return found
 
     value: pulumi.Output[Any] = pulumi.Output.from_input(answer())
     # `future()` is typed Optional for an unknown value; this one is always known (a coroutine's answer).

@@ -16,6 +16,7 @@ from .switch import RegionSwitch, SwitchRegion, SwitchRole
 from .network import Zone, zones_of
 from ..config.regions import PARTITION
 from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, copy_targets, switch_steps
+from .lookups import UNREACHABLE_VARIABLE, declared_unreachable
 from .region import Region
 
 
@@ -25,8 +26,14 @@ GLOBAL_REGION = METRICS_REGION
 
 
 def provider(name: str, stack: StackConfig, region: str, tag_region: str, parent: pulumi.Resource) -> aws.Provider:
-    """An AWS provider that refuses credentials for any account but the stack's, tagging what it creates."""
-    return aws.Provider(name, region=region, allowed_account_ids=[stack.account_id],
+    """An AWS provider that refuses credentials for any account but the stack's, tagging what it creates.
+
+    It checks the account through STS when the engine configures it, which it does in every run, targeted or
+    not. For a region declared down (`lookups.declared_unreachable`, the runbook's outage command) that check
+    goes to the first serving region still up, so the lost region's provider configures without its STS."""
+    down = declared_unreachable()
+    sts = next((r.name for r in stack.serving_regions if r.name not in down), None) if region in down else None
+    return aws.Provider(name, region=region, allowed_account_ids=[stack.account_id], sts_region=sts,
                         default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(stack, tag_region)),
                         opts=pulumi.ResourceOptions(parent=parent))
 
@@ -43,6 +50,10 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, stack: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:platform:Platform", name, None, opts)
         self._stack = stack
+        for down in sorted(declared_unreachable()):  # shown in every preview: a declaration left set holds things
+            pulumi.log.warn(f"{down} is declared down ({UNREACHABLE_VARIABLE}): its providers check the account "
+                            f"through another region's STS and what depends on its answers keeps what it has; "
+                            f"change only the surviving region (docs/runbook.md)")
         self.global_provider = provider("global", stack, GLOBAL_REGION, "global", self)
         placements = self._place_regions()
         partition = PARTITION  # every region the table knows is in it: no call to ask
@@ -59,7 +70,24 @@ class Platform(pulumi.ComponentResource):
         switching = stack.dr.region_switch is not None and len(stack.serving_regions) == 2
         self.switch_role = SwitchRole(f"{name}-switch", label=label, account=stack.account_id,
                                       opts=global_) if switching else None
-        # The database's home region first (the other clusters join its running one); listed in failover order.
+        # The regions' database Jobs wait for the master secret's write, declared after them (it needs their keys).
+        try:
+            self.regions = self._build_regions(placements, backup_roles, app_roles)
+            self.master_secret = self._master_secret(label, {p[0].name: p[1] for p in placements}) \
+                if self.database else None
+        finally:
+            if self.database:
+                self.database.settle_secret_write()
+        copies_to = self._schedule_backups()
+        self.failover = self._fail_over(name) if stack.dns else None
+        self.switch = self._region_switch(name, label, partition) if self.switch_role and self.failover else None
+        self.exports = self._exports(copies_to)
+        self.register_outputs(self.exports)
+
+    def _build_regions(self, placements: list[tuple[Any, aws.Provider, list[Zone]]], backup_roles: BackupRoles,
+                       app_roles: WorkloadRoles) -> list[Region]:
+        """The database's home region first (the other clusters join its running one); listed in failover order."""
+        stack = self._stack
         built: dict[str, Region] = {}
         home: Home | None = None
         for region, regional, zones in sorted(placements, key=lambda p: p[0].name != stack.database_home):
@@ -71,14 +99,7 @@ class Platform(pulumi.ComponentResource):
             database = built[region.name].database
             if database and home is None:
                 home = Home(database.cluster, database.instances)
-        self.regions: list[Region] = [built[r.name] for r in stack.regions]
-        self.master_secret = self._master_secret(label, {p[0].name: p[1] for p in placements}) \
-            if self.database else None
-        copies_to = self._schedule_backups()
-        self.failover = self._fail_over(name) if stack.dns else None
-        self.switch = self._region_switch(name, label, partition) if self.switch_role and self.failover else None
-        self.exports = self._exports(copies_to)
-        self.register_outputs(self.exports)
+        return [built[r.name] for r in stack.regions]
 
     def _place_regions(self) -> list[tuple[Any, aws.Provider, list[Zone]]]:
         """Every region's provider and its zones, from the region table (no call into the region)."""

@@ -92,7 +92,7 @@ class Region(pulumi.ComponentResource):
                                 secret_id=master_secret_name(f"{stack.project}-{stack.environment}"),
                                 password_version=stack.database.password_version,
                                 role_arn=app_roles.bootstrap.arn, images=stack.database.bootstrap_images,
-                                ready=self.database.instances)
+                                ready=self.database.instances, secret_written=global_db.secret_written)
             if app_roles.bootstrap else None) if self.database and global_db and stack.database else None
         placement = Placement(region=region.name, active=active,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,

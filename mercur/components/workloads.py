@@ -41,7 +41,7 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 class Bootstrap:
     """What each region's database Job needs: its region's cluster endpoint (the writer's, when the writer is
     there), the global cluster it asks where the writer is, the master secret and its version, the role
-    allowed to read it, its images, and the instances it waits for."""
+    allowed to read it, its images, and what it waits for: the instances and this run's write of the secret."""
 
     cluster_endpoint: pulumi.Output[str]
     global_cluster: str | None  # None: a one-region stack, whose cluster is always the writer
@@ -50,6 +50,7 @@ class Bootstrap:
     role_arn: pulumi.Output[str]
     images: BootstrapImages
     ready: Sequence[pulumi.Resource]
+    secret_written: pulumi.Output[pulumi.Resource]  # the master secret's SecretVersion, once declared
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,18 @@ if [ -n "${GLOBAL_CLUSTER:-}" ]; then
     *) echo "no writer now (a switchover under way?): trying again" >&2; exit 1 ;;
   esac
 fi
-# A secret written before it carried passwordVersion holds the password the clusters were created with: taken
-# as it is (the Job never rotates from it).
+# The Job waits for this run's write of the secret (dependsOn); a replica follows it within seconds. A copy
+# without passwordVersion was written before the secret carried it and holds the password the clusters were
+# created with: it is read again after 30 s (a replica may not hold a new write yet) before it is taken as it
+# is (the Job never rotates from it).
+read_secret() {
+  aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --query SecretString --output text \
+    > /run/secret/current.json
+}
+has_the_version() { grep -Eq "\"passwordVersion\": $PASSWORD_VERSION[,}]" /run/secret/current.json; }
+unversioned() { ! grep -q '"passwordVersion"' /run/secret/current.json; }
 tries=0
-until aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --query SecretString --output text \
-    > /run/secret/current.json && { grep -Eq "\"passwordVersion\": $PASSWORD_VERSION[,}]" /run/secret/current.json ||
-    ! grep -q '"passwordVersion"' /run/secret/current.json; }; do
+until read_secret && { has_the_version || { unversioned && sleep 30 && read_secret && unversioned; }; }; do
   tries=$((tries + 1)); [ "$tries" -lt 30 ] || { echo "the secret never reached passwordVersion $PASSWORD_VERSION" >&2; exit 1; }
   sleep 10
 done
@@ -372,7 +379,8 @@ class Application(pulumi.ComponentResource):
                                               limits={"cpu": "500m", "memory": "256Mi"})
         batch.Job(
             f"{name}-db-bootstrap", metadata=self._meta(app, name=f"{app.name}-db-bootstrap"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, association, script, *bootstrap.ready]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, association, script, *bootstrap.ready,
+                                                                 bootstrap.secret_written]),
             spec=batch.JobSpecArgs(backoff_limit=4, active_deadline_seconds=900, template=core.PodTemplateSpecArgs(
                 metadata=meta.ObjectMetaArgs(labels={**self._labels, "app.kubernetes.io/component": "db-bootstrap"}),
                 spec=core.PodSpecArgs(

@@ -188,12 +188,17 @@ def test_the_jobs_aws_calls_are_ones_the_apis_take() -> None:
     assert script.count("get-secret-value --secret-id") == 2 and "--version-stage AWSPREVIOUS" in script
 
 
-def _fake_aws(tmp_path: Path, writer_arn: str, current: dict, previous: dict | None) -> dict[str, str]:
+def _fake_aws(tmp_path: Path, writer_arn: str, current: dict | list[dict], previous: dict | None) -> dict[str, str]:
     """A stand-in `aws` (and a `sleep` that does not) answering as the RDS and Secrets Manager of the Job's
-    region would: the global cluster's writer, the secret's current and previous versions."""
+    region would: the global cluster's writer, the secret's current value (a list: what each read returns, the
+    last one from then on, as a replica catching up) and its previous version."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (tmp_path / "current.json").write_text(json.dumps(current))
+    answers = current if isinstance(current, list) else [current]
+    for number, answer in enumerate(answers):
+        (tmp_path / f"current-{number}.json").write_text(json.dumps(answer))
+    reads = tmp_path / "reads"
+    reads.write_text("0")
     previous_answer = f"cat {tmp_path / 'previous.json'}" if previous else "exit 254"
     if previous:
         (tmp_path / "previous.json").write_text(json.dumps(previous))
@@ -201,7 +206,8 @@ def _fake_aws(tmp_path: Path, writer_arn: str, current: dict, previous: dict | N
 case "$*" in
   *describe-global-clusters*) echo '{writer_arn}' ;;
   *AWSPREVIOUS*) {previous_answer} ;;
-  *get-secret-value*) cat {tmp_path / 'current.json'} ;;
+  *get-secret-value*) n=$(cat {reads}); echo $((n + 1)) > {reads}
+                      [ "$n" -lt {len(answers) - 1} ] || n={len(answers) - 1}; cat {tmp_path}/current-$n.json ;;
   *) exit 2 ;;
 esac
 """)
@@ -255,6 +261,24 @@ def test_a_secret_written_before_it_named_a_password_version_is_taken_as_it_is(t
     done, secret_dir = _run_find_writer(tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert json.loads((secret_dir / "current.json").read_text()) == legacy
+
+
+def test_a_replica_that_still_holds_the_value_from_before_the_version_is_read_again_before_it_is_taken(
+        tmp_path) -> None:
+    """The first bump of passwordVersion on a stack whose secret predates it: the Job runs after the write, but
+    its region's replica may not have it yet; the Job must take the new value, not the legacy one."""
+    legacy = {"username": "mercur_admin", "password": "Orig1pass", "engine": "postgres", "port": 5432}
+    new = {**legacy, "password": "New3pass", "passwordVersion": 3}
+    env = _fake_aws(tmp_path, "arn:aws:rds:us-east-1:333333333333:cluster:mercur-prod-use1", [legacy, new], legacy)
+    done, secret_dir = _run_find_writer(tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((secret_dir / "current.json").read_text()) == new
+
+
+def test_the_job_waits_for_this_runs_write_of_the_master_secret(stack_plan) -> None:
+    [version] = stack_plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    jobs = stack_plan.of_type("kubernetes:batch/v1:Job")
+    assert jobs and all(version.urn in job.depends_on for job in jobs)
 
 
 def test_the_master_secret_lives_in_the_home_region_and_every_other_keeps_a_replica_on_its_own_key(stack_plan) -> None:
