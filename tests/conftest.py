@@ -119,6 +119,7 @@ def third_region(values: dict[str, Any]) -> None:
     """Edits prod's config to three serving regions: no Region switch plan (it covers two), so DNS fails over
     down the chain (us-west-1, then us-east-1, then us-east-2)."""
     values["mercur:dr"].pop("regionSwitch")
+    values["mercur:dr"].pop("decisionMinutes")  # nobody starts a switch: there is none
     values["mercur:regions"].append({"name": "us-east-2", "cidr": "10.32.0.0/16"})
     values["mercur:dns"]["certificates"]["us-east-2"] = \
         "arn:aws:acm:us-east-2:333333333333:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

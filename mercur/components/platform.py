@@ -15,7 +15,7 @@ from .identity import WorkloadRoles
 from .switch import RegionSwitch, SwitchRegion, SwitchRole
 from .network import Zone, zones_of
 from ..config.regions import PARTITION
-from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, copy_targets, switch_steps
+from ..config.objectives import copy_targets
 from .lookups import UNREACHABLE_VARIABLE, declared_unreachable
 from .region import Region
 
@@ -198,31 +198,27 @@ class Platform(pulumi.ComponentResource):
             if failover and region.name in failover.health_checks:
                 regions[region.name]["healthCheckId"] = failover.health_checks[region.name].id
         timing = dns.timing if dns else None
+        chain = stack.recovery_time
         objectives: dict[str, Any] = {
             "rpoMinutes": {point.kind: {"target": point.target_minutes, "achievable": point.achievable_minutes,
                                         "basis": point.basis} for point in stack.recovery_points},
             "backupIntervalHours": stack.dr.schedule.interval_hours,
+            # From a region's failure to the first request the other serves: each term and its source.
             "rtoMinutes": {"target": stack.dr.rto_minutes,
-                           "achievable": timing.achievable_rto_seconds / 60 if timing else None,
-                           "fullCapacity": timing.full_capacity_seconds / 60 if timing else None},
+                           "achievable": chain.seconds / 60 if chain and not chain.unproven else None,
+                           "unproven": chain.unproven if chain else None,
+                           "terms": [{"name": t.name, "seconds": t.seconds, "basis": t.basis, "source": t.source}
+                                     for t in chain.terms] if chain else []},
             "capacity": self._capacity(),
         }
-        if timing and self.switch:
-            # Traffic moves with the plan: its steps after the approval are what rtoMinutes bounds.
-            steps = switch_steps(self.database is not None)
+        if timing and not self.switch:
+            # Without a plan the standby grows by itself: detection, the HPA, a node, the image, the start.
+            objectives["rtoMinutes"]["fullCapacity"] = timing.full_capacity_seconds / 60
+        if self.switch and stack.dr.region_switch:
             config = stack.dr.region_switch
-            assert config is not None, "a plan exists only where the stack file configures one"
-            objectives["rtoMinutes"].update(achievable=sum(steps.values()) / 60,
-                                            fullCapacity=sum(steps.values()) / 60)
             objectives["regionSwitch"] = {
-                "stepsSeconds": steps, "detectionSeconds": timing.detection_seconds,
-                "parallelSeconds": {"scaling": EKS_SCALING_SECONDS,
-                                    **({"writer": AURORA_SWITCH_SECONDS} if self.database else {})},
                 "approvalTimeoutMinutes": config.approval_timeout_minutes if config.approval_role_arn else None,
                 "automaticAfterMinutes": config.automatic_after_minutes}
-        elif timing:
-            objectives["rtoTermsSeconds"] = {"firstRequest": timing.first_request_terms(),
-                                             "fullCapacity": timing.full_capacity_terms()}
         exports: dict[str, Any] = {
             "environment": stack.environment,
             "activeRegion": stack.active_region.name,

@@ -24,9 +24,11 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import show
-from .objectives import (FAILURE_THRESHOLDS, HEALTH_CHECK_INTERVALS_SECONDS, PITR_MINUTES, BackupSchedule,
-                         FailoverTiming, RecoveryPoint, Unachievable, achievable_rpo, failover_timing,
-                         schedule_meeting, switch_steps)
+from .objectives import (ASSUMED, FAILURE_THRESHOLDS, HEALTH_ALARM_PERIOD_SECONDS, HEALTH_ALARM_PERIODS,
+                         HEALTH_CHECK_INTERVALS_SECONDS, HEALTH_METRIC_DELAY_SECONDS, MECHANISM, PITR_MINUTES,
+                         STACK_FILE, BackupSchedule,
+                         FailoverTiming, RecoveryPoint, RecoveryTime, Term, Unachievable, achievable_rpo,
+                         detection_terms, dns_terms, failover_timing, schedule_meeting, switch_step_terms)
 from .reader import PROJECT
 from .regions import PARTITION, REGIONS
 
@@ -590,8 +592,13 @@ class DrConfig(Model):
 
     rpo_minutes: RpoTargets = Field(description="Recovery point objectives per kind of loss")
     rto_minutes: Annotated[float, AfterValidator(_rto)] = Field(
-        description="Recovery time objective: minutes until the passive region serves, above 0, up to 1440",
+        description="Recovery time objective: minutes from a region's failure until the other region serves the "
+                    "first request (detection, the decision, the switch's steps, DNS), above 0, up to 1440",
         json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
+    decision_minutes: Optional[Annotated[float, AfterValidator(_rto)]] = Field(
+        None, description="With a Region switch a person starts: the minutes allowed from the page to the plan "
+                          "started and approved (required then; the trigger decides where automaticAfterMinutes "
+                          "is set)", json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
     retention_days: Bounded(1, 3650, "Days backups are kept in their own region")
     copy_retention_setting: Optional[Annotated[int, _range(1, 3650)]] = Field(
         None, alias="copyRetentionDays", description="Days cross-region copies are kept (default: retentionDays)",
@@ -945,6 +952,7 @@ class StackConfig(Model):
         self._check_dr()
         self._check_dns()
         self._check_region_switch()
+        self._check_recovery_time()
         self._check_deploy()
         return self
 
@@ -1065,6 +1073,14 @@ class StackConfig(Model):
         return self.database is not None and len(self.regions) > 1
 
     def _check_dr(self) -> None:
+        decision = self.dr.decision_minutes
+        if decision is not None and self.dr.region_switch is None:
+            raise fail("applies only where a person starts a Region switch", "remove it, or add "
+                       "mercur:dr.regionSwitch", "dr", "decisionMinutes")
+        if decision is not None and decision >= self.dr.rto_minutes:
+            raise fail(f"{decision:g} min leaves nothing of mercur:dr.rtoMinutes ({self.dr.rto_minutes:g} min) for "
+                       f"detection and the switch", f"lower it below {self.dr.rto_minutes:g}, or raise rtoMinutes",
+                       "dr", "decisionMinutes")
         dr, db = self.dr, self.database
         if not dr.cross_region_copy and self.environment != "dev":
             raise fail(f"{self.environment} must copy backups to its peer region",
@@ -1144,15 +1160,20 @@ class StackConfig(Model):
                                                                    "plain HTTP", "dns", "certificates", missing[0])
         if len(regions) > 1:
             checks = dns.health_check
+            # Detection and the TTL get what the rest of the chain (the decision, the switch) leaves of the target.
+            besides = [t.seconds for t in self._chain(FailoverTiming(0, 0, 0)).terms
+                       if t.name not in ("detection", "dnsTtl", "standbyServes")]
             try:
-                dns._timing = failover_timing(self.dr.rto_minutes * 60, checks.interval_seconds,
+                dns._timing = failover_timing(self.dr.rto_minutes * 60 - sum(besides), checks.interval_seconds,
                                               checks.failure_threshold)
             except Unachievable as error:
                 explicit = checks.interval_seconds or checks.failure_threshold
-                raise fail(f"{self.dr.rto_minutes:g} min ({error.target} s) cannot be met"
+                best = error.best + sum(besides)
+                rest = f" + {sum(besides):g} s for the alarm, the decision and the switch" if besides else ""
+                raise fail(f"{self.dr.rto_minutes:g} min ({round(self.dr.rto_minutes * 60)} s) cannot be met"
                            f"{' with the healthCheck settings given' if explicit else ''}: the best achievable is "
-                           f"{error.best} s ({error.explanation})",
-                           f"set rtoMinutes to at least {math.ceil(error.best / 6) / 10:g}"
+                           f"{best:g} s ({error.explanation}{rest})",
+                           f"set rtoMinutes to at least {math.ceil(best / 6) / 10:g}"
                            + (" or relax mercur:dns.healthCheck" if explicit else ""), "dr", "rtoMinutes") from None
 
     @property
@@ -1193,11 +1214,58 @@ class StackConfig(Model):
             raise fail(f"is required in {self.environment}: a person approves every switch", "add the approvers' "
                        "IAM role ARN (or, outside prod, automaticAfterMinutes)", "dr", "regionSwitch",
                        "approvalRoleArn")
-        steps = sum(switch_steps(self.database is not None).values())
-        if steps > self.dr.rto_minutes * 60:
-            raise fail(f"{self.dr.rto_minutes:g} min ({round(self.dr.rto_minutes * 60)} s) cannot be met: the switch's "
-                       f"steps take {steps} s after its approval (scaling and the writer, then the traffic)",
-                       f"set it to at least {math.ceil(steps / 6) / 10:g}", "dr", "rtoMinutes")
+        decision = self.dr.decision_minutes
+        if automatic is not None and decision is not None:
+            raise fail("is decided by the plan's trigger (automaticAfterMinutes)", "remove it", "dr",
+                       "decisionMinutes")
+        if automatic is None and decision is None:
+            raise fail("is required where a person starts the switch: the minutes from the page to the plan "
+                       "started and approved", "add it, like decisionMinutes: 15", "dr", "decisionMinutes")
+
+    def _check_recovery_time(self) -> None:
+        """The whole chain fits rtoMinutes, or the target is refused with the chain that does not fit."""
+        chain = self.recovery_time
+        if chain is None or chain.unproven or chain.seconds <= self.dr.rto_minutes * 60:
+            return
+        terms = " + ".join(f"{term.name} {term.seconds:g}" for term in chain.terms)
+        raise fail(f"{self.dr.rto_minutes:g} min cannot be met: from the failure to the first request takes "
+                   f"{chain.seconds:g} s ({terms})", f"set it to at least {math.ceil(chain.seconds / 6) / 10:g}, or "
+                   f"shorten what the stack file sets (decisionMinutes, automaticAfterMinutes)", "dr", "rtoMinutes")
+
+    @property
+    def switching(self) -> bool:
+        """A Region switch plan moves capacity, the writer and the traffic (two serving regions)."""
+        return self.dr.region_switch is not None and len(self.serving_regions) == 2
+
+    @property
+    def recovery_time(self) -> RecoveryTime | None:
+        """From a region's failure to the first request the other serves, term by term (objectives.py); None
+        with one serving region. Where a database's writer would not follow the traffic, there is no chain."""
+        timing = self.dns.timing if self.dns else None
+        return self._chain(timing) if timing is not None and len(self.serving_regions) >= 2 else None
+
+    def _chain(self, timing: FailoverTiming) -> RecoveryTime:
+        if self.database is not None and not self.switching:
+            return RecoveryTime((), unproven=f"the writer does not move with DNS: no Region switch plan over "
+                                             f"{len(self.serving_regions)} serving regions")
+        terms = detection_terms(timing)
+        switch = self.dr.region_switch
+        if self.switching and switch is not None:
+            if switch.automatic_after_minutes is not None:
+                minutes = switch.automatic_after_minutes
+                terms.append(Term("trigger", minutes * 60 + HEALTH_METRIC_DELAY_SECONDS, ASSUMED,
+                                  f"the plan's trigger: the health check red {minutes} minutes in a row (switch.py), "
+                                  f"and {HEALTH_METRIC_DELAY_SECONDS} s for CloudWatch to have the datapoints"))
+            else:
+                terms.append(Term("alarm", HEALTH_ALARM_PERIOD_SECONDS * HEALTH_ALARM_PERIODS
+                                  + HEALTH_METRIC_DELAY_SECONDS, ASSUMED,
+                                  f"the health alarm pages on the first red minute (failover.py), and "
+                                  f"{HEALTH_METRIC_DELAY_SECONDS} s for the page to arrive (Route53: \"several minutes "
+                                  f"might elapse\")"))
+                terms.append(Term("decision", (self.dr.decision_minutes or 0) * 60, STACK_FILE,
+                                  "mercur:dr.decisionMinutes: paged, decided, the plan started and approved"))
+            terms += switch_step_terms(self.database is not None, ungraceful=True)
+        return RecoveryTime(tuple(terms + dns_terms()))
 
     def _check_deploy(self) -> None:
         if self.regions[0].retiring:

@@ -189,10 +189,93 @@ class FailoverTiming:
 # Aurora's switchover leaves the database "unavailable for a short time" (RDS API Reference,
 # SwitchoverGlobalCluster); stated, not measured: the drill measures it.
 AURORA_SWITCH_SECONDS = 120
+AURORA_SWITCH_SOURCE = "a global database switchover (RDS API Reference, SwitchoverGlobalCluster: \"unavailable " \
+    "for a short time\"); measured by the switch drill"
+# A region lost: the ungraceful workflow fails the global database over to the surviving region, accepting the
+# replication lag as loss. "Typically, the chosen secondary cluster assumes the primary role within a few
+# minutes" (Aurora User Guide, "Using switchover or failover in Amazon Aurora Global Database"): three assumed.
+AURORA_FAILOVER_SECONDS = 180
+AURORA_FAILOVER_SOURCE = "a global database failover with data loss; Aurora: \"typically ... within a few " \
+    "minutes\" (Aurora User Guide, global database failover)"
 # Scaling the passive region's workloads to the active's capacity: an Auto Mode node, the image, the app's start.
 EKS_SCALING_SECONDS = NODE_LAUNCH_SECONDS + IMAGE_PULL_SECONDS + STARTUP_BUDGET_SECONDS
 # Region switch flips the health checks it controls (seconds), then resolvers drop the old answer (the TTL).
 ROUTE53_STEP_SECONDS = 10 + ALIAS_TTL_SECONDS
+
+
+# --------------------------------------------------------------------------------------------------
+# Recovery time from the failure: every term from the moment a region fails to the first request the other
+# region serves, each with where its figure comes from. `rtoMinutes` bounds the sum.
+
+DOC, MECHANISM, STACK_FILE, ASSUMED, MEASURED = "doc", "mechanism", "stack file", "assumed", "measured"
+# The health alarm (failover.py) and the plan's trigger alarm (switch.py) read Route53's HealthCheckStatus,
+# which CloudWatch receives as one datapoint a minute: the paging alarm fires on the first red minute. Route53
+# warns that "several minutes might elapse between the time that a health check fails and the time that you
+# receive the associated SNS notification" (Route 53 Developer Guide, "Monitoring health checks using
+# CloudWatch"): a minute of delivery is assumed on top, for the page and the trigger alike.
+HEALTH_ALARM_PERIOD_SECONDS = 60
+HEALTH_ALARM_PERIODS = 1
+HEALTH_METRIC_DELAY_SECONDS = 60
+# ARC's Route 53 health check block sets the health checks it controls; Route53 then answers by them.
+CHECKS_FLIP_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Term:
+    """One link of the chain: its length and where that figure comes from."""
+
+    name: str
+    seconds: float
+    basis: str  # DOC, MECHANISM, STACK_FILE, ASSUMED or MEASURED
+    source: str  # the document, the mechanism that enforces it, the stack-file key or the assumption
+
+    def line(self) -> str:
+        return f"{self.name} {self.seconds:g} s ({self.basis}: {self.source})"
+
+
+@dataclass(frozen=True)
+class RecoveryTime:
+    """The chain from a region's failure to the first request served elsewhere; `unproven` says why there is
+    no chain to add up (the database's writer would not follow the traffic)."""
+
+    terms: tuple[Term, ...]
+    unproven: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return sum(term.seconds for term in self.terms)
+
+    def assumed(self) -> list[Term]:
+        return [term for term in self.terms if term.basis in (ASSUMED, STACK_FILE)]
+
+
+def detection_terms(timing: FailoverTiming) -> list[Term]:
+    return [Term("detection", timing.detection_seconds, DOC,
+                 f"Route53 health checks every {timing.interval_seconds} s x {timing.failure_threshold} failures "
+                 f"(Route 53 Developer Guide, \"How Route 53 determines whether a health check is healthy\")")]
+
+
+def dns_terms() -> list[Term]:
+    return [Term("dnsTtl", ALIAS_TTL_SECONDS, DOC, "resolvers hold the alias's answer for the load balancer's "
+                 "60 s TTL (Route 53 Developer Guide, \"Choosing between alias and non-alias records\")"),
+            Term("standbyServes", STANDBY_SERVES_SECONDS, MECHANISM, "the standby replicas already run Ready "
+                 "behind their load balancer (static stability)")]
+
+
+def switch_step_terms(with_database: bool, ungraceful: bool) -> list[Term]:
+    """The plan's steps after it starts: capacity and the writer in parallel, then the traffic."""
+    scaling = Term("scaling", EKS_SCALING_SECONDS, ASSUMED,
+                   f"an Auto Mode node {NODE_LAUNCH_SECONDS} s, an image pull {IMAGE_PULL_SECONDS} s, the startup "
+                   f"probe's {STARTUP_BUDGET_SECONDS} s budget (workloads.py)")
+    branches = [scaling]
+    if with_database:
+        branches.append(Term("writer", AURORA_FAILOVER_SECONDS if ungraceful else AURORA_SWITCH_SECONDS, ASSUMED,
+                             AURORA_FAILOVER_SOURCE if ungraceful else AURORA_SWITCH_SOURCE))
+    longest = max(branches, key=lambda term: term.seconds)
+    parallel = Term("capacityAndWriter" if with_database else "capacity", longest.seconds, longest.basis,
+                    " | ".join(branch.line() for branch in branches) if len(branches) > 1 else longest.source)
+    return [parallel, Term("checksFlip", CHECKS_FLIP_SECONDS, ASSUMED, "ARC's Route 53 health check block sets "
+                           "the checks the failover records answer by")]
 
 
 def switch_steps(with_database: bool) -> dict[str, int]:

@@ -103,6 +103,7 @@ def synthetic_stack(regions: int, apps: int, project_dir: Path = PROJECT_DIR) ->
     values["mercur:database"]["homeRegion"] = values["mercur:regions"][0]["name"]
     if regions != 2:
         values["mercur:dr"].pop("regionSwitch", None)
+        values["mercur:dr"].pop("decisionMinutes", None)  # nobody starts a switch where there is none
     dns = values.get("mercur:dns")
     if dns:
         dns["app"] = "app-000"

@@ -104,12 +104,11 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
         met = sum(1 for point in rpo.values() if point["achievable"] <= point["target"])
         checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"))
     rto = objectives.get("rtoMinutes") or {}
-    if rto and rto.get("achievable") is not None:
-        switch = objectives.get("regionSwitch")
-        scope = "to the first request" if not switch else \
-            "after the switch's approval" if switch.get("approvalTimeoutMinutes") else "after the switch starts"
+    if rto.get("unproven"):
+        checks.append(("RTO", False, f"not proven: {rto['unproven']}"))
+    elif rto.get("achievable") is not None:
         checks.append(("RTO", rto["achievable"] <= rto["target"],
-                       f"{rto['achievable']:.1f} of {rto['target']:g} min {scope}"))
+                       f"{rto['achievable']:.1f} of {rto['target']:g} min from the failure"))
     capacity = objectives.get("capacity")
     pools = [p for p in plan.of_type("kubernetes:karpenter.sh/v1:NodePool") if p.region in order]
     if capacity and pools:
@@ -119,7 +118,7 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
     passed = all(ok for _, ok, _ in checks)
     head = f"{plan.project}/{plan.stack} {style.verdict(passed, 'PASS' if passed else 'FAIL')}"
     parts = [f"{name} {style.verdict(ok)} ({detail})" for name, ok, detail in checks]
-    if rto and rto.get("achievable") is None:  # nothing to fail over to: no time to prove
+    if rto and rto.get("achievable") is None and not rto.get("unproven"):  # nothing to fail over to
         parts.insert(2 if rpo else 1, "RTO n/a (single region)")
     return (f"{head}: {' · '.join(parts)}; {plural(len(plan.resources), 'resource')} in "
             f"{plural(len(order), 'region')}")
@@ -240,9 +239,6 @@ def _dns_block(plan: Plan, regions: dict[str, Any], objectives: dict[str, Any], 
     for switch in switch_plans:
         steps = " → ".join(s["name"] for s in switch.inputs["workflows"][0]["steps"])
         lines.append(style.bold(f"Region switch {switch.inputs['name']}") + f" · {steps}, towards either region")
-    rto = objectives.get("rtoMinutes") or {}
-    if "regionSwitch" in objectives and rto.get("achievable") is not None:
-        lines += _switch_rto(rto, objectives["regionSwitch"], objectives["healthCheck"], style)
     return lines + [""]
 
 
@@ -257,51 +253,41 @@ def _recovery_block(objectives: dict[str, Any], style: Style) -> list[str]:
             ok = point["achievable"] <= point["target"]
             lines.append(f"  {label:<18} {point['target']:>5g} / {point['achievable']:<5g} min  "
                          f"{style.verdict(ok)}  {point['basis']}")
-    rto = objectives.get("rtoMinutes")
-    if rto and "regionSwitch" not in objectives:
-        if rto["achievable"] is None:
-            lines.append(f"RTO: target {rto['target']:g} min; single region, no failover")
-        else:
-            ok = rto["achievable"] <= rto["target"]
-            check, terms = objectives["healthCheck"], objectives["rtoTermsSeconds"]
-            lines.append(f"RTO: target {rto['target']:g} min, achievable {rto['achievable']:g} min to the first "
-                         f"request ({style.verdict(ok)}); full capacity after {rto['fullCapacity']:g} min")
-            lines.append(f"  first request: {_terms(terms['firstRequest'])}")
-            lines.append(f"  full capacity: {_terms(terms['fullCapacity'])}")
-            lines.append(f"  (detection: health checks every {check['intervalSeconds']} s x "
-                         f"{check['failureThreshold']} failures)")
+    if lines:
+        lines.append("")
+    lines += _recovery_time(objectives.get("rtoMinutes") or {}, objectives.get("regionSwitch"), style)
     return lines + ([""] if lines else [])
 
 
-def _switch_rto(rto: dict[str, Any], switch: dict[str, Any], check: dict[str, Any], style: Style) -> list[str]:
+def _recovery_time(rto: dict[str, Any], switch: dict[str, Any] | None, style: Style) -> list[str]:
+    """The chain from a region's failure to the first request served elsewhere, term by term with its source."""
+    if not rto:
+        return []
+    if rto.get("unproven"):
+        return [style.bold("RTO") + f" · target {rto['target']:g} min: {style.verdict(False, 'NOT PROVEN')}, "
+                f"{rto['unproven']}: the database's writer would stay in the lost region"]
+    if rto.get("achievable") is None:
+        return [style.bold("RTO") + f" · target {rto['target']:g} min; single region, no failover"]
     ok = rto["achievable"] <= rto["target"]
-    steps = switch["stepsSeconds"]
-    first = next(iter(steps))
-    return [_row("RTO", f"{rto['achievable']:.1f} of {rto['target']:g} min {style.verdict(ok)}: "
-                        f"{' | '.join(f'{k} {v} s' for k, v in switch['parallelSeconds'].items())} in parallel "
-                        f"({steps[first]} s) + traffic {steps['traffic']} s (checks flip, then the DNS TTL) = "
-                        f"{sum(steps.values())} s after the "
-                        + ("approval" if switch["approvalTimeoutMinutes"] else "start")),
-            _row("before", f"detection {switch['detectionSeconds']} s ({check['intervalSeconds']} s × "
-                           f"{check['failureThreshold']}), then "
-                           + (f"a person approves (up to {switch['approvalTimeoutMinutes']} min, not counted)"
-                              if switch["approvalTimeoutMinutes"] else "the plan runs")
-                           + (f"; the plan starts by itself after {switch['automaticAfterMinutes']} min red"
-                              if switch["automaticAfterMinutes"] else "; the plan never starts by itself"))]
+    lines = [style.bold("RTO from the failure to the first request") +
+             f" · {rto['achievable']:.1f} of {rto['target']:g} min  {style.verdict(ok)}"]
+    width = max(len(term["name"]) for term in rto["terms"])
+    for term in rto["terms"]:
+        lines.append(f"  {term['name']:<{width}} {term['seconds']:>5g} s  {term['basis']:<10}  {term['source']}")
+    assumed = [t for t in rto["terms"] if t["basis"] in ("assumed", "stack file")]
+    if assumed:
+        lines.append(f"  assumed: {', '.join(t['name'] for t in assumed)} "
+                     f"({sum(t['seconds'] for t in assumed):g} s of {rto['achievable'] * 60:g}); drills measure them")
+    if switch:
+        lines.append("  not counted: a step that fails pauses the plan's execution until someone retries or skips "
+                     "it (docs/runbook.md)")
+    elif rto.get("fullCapacity") is not None:
+        lines.append(f"  full capacity after {rto['fullCapacity']:g} min: the HPA, a node, the image, the start")
+    return lines
 
 
 _LOSS_KINDS = {"regionLoss": "a region lost", "corruption": "bad data written",
                "regionLossAndCorruption": "both at once"}
-_TERM_NAMES = {"detection": "detection", "dnsTtl": "DNS TTL", "standbyServes": "standby pods serve",
-               "hpaReaction": "HPA reacts", "nodeLaunch": "node launch", "imagePull": "image pull",
-               "startupBudget": "startup probe budget"}
-
-
-def _terms(terms: dict[str, int]) -> str:
-    return " + ".join(f"{_TERM_NAMES[name]} {seconds} s" for name, seconds in terms.items()) + \
-        f" = {sum(terms.values())} s"
-
-
 def _policy_results(findings: Sequence[Finding], style: Style) -> list[str]:
     mandatory = sum(1 for f in findings if f.mandatory)
     lines = [style.bold("Policies") + f" · {plural(mandatory, 'mandatory violation')}, "

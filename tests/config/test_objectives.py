@@ -97,3 +97,21 @@ def test_explicit_timing_that_misses_the_rto_is_refused() -> None:
 ])
 def test_copies_go_to_the_next_region_and_wrap(regions, expected) -> None:
     assert copy_targets(regions) == expected
+
+
+def test_the_switch_steps_take_the_longest_parallel_branch_and_name_each() -> None:
+    lost = objectives.switch_step_terms(with_database=True, ungraceful=True)
+    assert [t.name for t in lost] == ["capacityAndWriter", "checksFlip"]
+    assert lost[0].seconds == max(objectives.EKS_SCALING_SECONDS, objectives.AURORA_FAILOVER_SECONDS)
+    assert "scaling 240 s" in lost[0].source and "writer 180 s" in lost[0].source
+    planned = objectives.switch_step_terms(with_database=True, ungraceful=False)
+    assert f"writer {objectives.AURORA_SWITCH_SECONDS} s" in planned[0].source
+    [capacity, _] = objectives.switch_step_terms(with_database=False, ungraceful=True)
+    assert capacity.name == "capacity" and "writer" not in capacity.source
+
+
+def test_a_chain_adds_its_terms_and_lists_what_is_assumed() -> None:
+    chain = objectives.RecoveryTime((objectives.Term("a", 10, objectives.DOC, "x"),
+                                     objectives.Term("b", 5, objectives.ASSUMED, "y"),
+                                     objectives.Term("c", 1, objectives.STACK_FILE, "z")))
+    assert chain.seconds == 16 and [t.name for t in chain.assumed()] == ["b", "c"]

@@ -57,7 +57,7 @@ def test_the_first_line_is_the_verdict_on_policies_rpo_rto_and_capacity(plan_of)
     rto = plan_of("prod").outputs["objectives"]["rtoMinutes"]
     first = _summary(plan_of, "prod").splitlines()[0]
     assert first.startswith("mercur/prod PASS: policies pass (0 violations, 0 advisories) · RPO pass (3 of 3 ")
-    assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']} min after the switch's approval)" in first
+    assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']:g} min from the failure)" in first
     assert "capacity pass (NodePool limits hold the peak in 2 of 2 regions)" in first
     assert first.endswith(f"; {len(plan_of('prod').resources)} resources in 2 regions")
     dev = _summary(plan_of, "dev").splitlines()[0]
@@ -120,7 +120,6 @@ def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
     dns = text[text.index("DNS shop.mercur.example · failover record"):]
     assert dns.index("PRIMARY   → us-west-1 storefront") < dns.index("SECONDARY → us-east-1 storefront")
     assert "mercur-prod-us-west-1-unhealthy" in dns and "Region switch mercur-prod-switch · approve → " in dns
-    assert "= 310 s after the approval" in dns and "the plan never starts by itself" in dns
     assert ("  answers   by the health checks the Region switch plan sets: DNS moves only with the switch, after "
             "the writer\n") in dns
 
@@ -132,7 +131,11 @@ def test_three_regions_show_the_nested_failover_set_in_summary_and_diagram(proje
             "  SECONDARY → failover set standby-1.shop.mercur.example\n"
             "    PRIMARY → us-east-1 storefront load balancer\n"
             "    SECONDARY → us-east-2 storefront load balancer\n") in text
-    assert "to the first request" in text.splitlines()[0] and "in 3 of 3 regions" in text.splitlines()[0]
+    # The writer stays where it is when DNS fails over: no time to the first request is proven.
+    first = text.splitlines()[0]
+    assert "RTO FAIL (not proven: the writer does not move with DNS: no Region switch plan over 3 serving " \
+           "regions)" in first and first.startswith("mercur/prod FAIL") and "in 3 of 3 regions" in first
+    assert "RTO · target 30 min: NOT PROVEN, the writer does not move with DNS" in text
     edges = [line for line in diagram.mermaid(result).splitlines() if line.startswith("  dns ")]
     assert edges == ["  dns ==>|PRIMARY| lb_us_west_1", "  dns -.->|SECONDARY·PRIMARY| lb_us_east_1",
                      "  dns -.->|SECONDARY·SECONDARY| lb_us_east_2"]
@@ -154,7 +157,24 @@ def test_plurals() -> None:
             plan.plural(1, "AZ")] == ["1 resource", "2 regions", "0 advisories", "1 AZ"]
 
 
-def test_an_automatic_switch_counts_its_rto_from_its_start_not_an_approval(plan_of) -> None:
+def test_the_rto_is_the_chain_from_the_failure_each_term_with_its_source(plan_of) -> None:
+    text = _summary(plan_of, "prod")
+    rto = plan_of("prod").outputs["objectives"]["rtoMinutes"]
+    block = text[text.index("RTO from the failure to the first request"):].split("\n\n")[0].splitlines()
+    assert block[0] == f"RTO from the failure to the first request · {rto['achievable']:.1f} of 30 min  pass"
+    rows = [line.split() for line in block[1:8]]
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        ("detection", "90", "doc"), ("alarm", "120", "assumed"), ("decision", "900", "stack"),
+        ("capacityAndWriter", "240", "assumed"), ("checksFlip", "10", "assumed"), ("dnsTtl", "60", "doc"),
+        ("standbyServes", "0", "mechanism")]
+    assert sum(int(row[1]) for row in rows) == round(rto["achievable"] * 60) == 1420
+    assert "mercur:dr.decisionMinutes" in block[3]
+    assert block[8] == "  assumed: alarm, decision, capacityAndWriter, checksFlip (1270 s of 1420); drills measure them"
+    assert block[9].startswith("  not counted: a step that fails pauses the plan's execution")
+
+
+def test_an_automatic_switch_counts_its_trigger_instead_of_a_decision(plan_of) -> None:
     first, *rest = _summary(plan_of, "staging").splitlines()
-    assert "min after the switch starts)" in first and "approval" not in first
-    assert any(line.endswith("= 310 s after the start") for line in rest)
+    assert "RTO pass (17.7 of 20 min from the failure)" in first
+    assert any(line.startswith("  trigger ") and "red 10 minutes in a row" in line for line in rest)
+    assert not any(line.startswith(("  decision ", "  alarm ")) for line in rest)
