@@ -89,8 +89,9 @@ def test_a_lag_bound_beyond_the_region_loss_target_exits_2_naming_the_key(projec
     project.edit("prod", lambda v: v["mercur:database"].update(replicationLagBoundSeconds=120))
     assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line == ("Pulumi.prod.yaml: mercur:database.replicationLagBoundSeconds: 120 s exceeds "
-                    "mercur:dr.rpoMinutes.regionLoss (1 min); lower it to at most 60, or raise the target")
+    assert line == ("Pulumi.prod.yaml: mercur:database.replicationLagBoundSeconds: 120 s reaches "
+                    "mercur:dr.rpoMinutes.regionLoss (1 min), where the writer holds commits: the page would come "
+                    "too late; lower it below 60, or raise the target")
 
 
 def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project, capsys) -> None:

@@ -20,7 +20,10 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig, AppConfig, DatabaseConfig
 from .failover import subscribe
-from .runtime_state import AURORA_ENGINE_VERSION, AURORA_MASTER_CREDENTIALS, AURORA_REPLICATION, ignored
+from . import rpo_keeper_handler
+from .rpo_keeper import RpoKeeper
+from .runtime_state import (AURORA_ENGINE_VERSION, AURORA_MASTER_CREDENTIALS, AURORA_REPLICATION, AURORA_RPO_BOUND,
+                            ignored)
 from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, service_statement
 
 ENGINE = "aurora-postgresql"
@@ -31,6 +34,7 @@ PASSWORD_KINDS = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
 PASSWORD_ALPHABET = "".join(PASSWORD_KINDS)
 LOG_EXPORTS = ("postgresql",)
 LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, reported by each secondary cluster
+RPO_LAG_METRIC = rpo_keeper_handler.METRIC  # milliseconds: what rds.global_db_rpo is held against
 BACKUP_WINDOW = "03:00-04:00"  # UTC, before the AWS Backup plans' 05:00 restore tests
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
 SECRETS_MANAGER_READ = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
@@ -167,7 +171,10 @@ class RegionalDatabase(pulumi.ComponentResource):
                  subnet_ids: Sequence[pulumi.Input[str]], client_security_group: pulumi.Input[str],
                  apps: Sequence[AppConfig], app_role_names: Mapping[str, pulumi.Input[str]],
                  bootstrap_role_name: pulumi.Input[str] | None, alerts: AlertsConfig | None, protect: bool,
-                 stack_label: str, opts: pulumi.ResourceOptions | None = None) -> None:
+                 stack_label: str, log_key_arn: pulumi.Input[str], rpo_bound_seconds: int | None = None,
+                 peers: Mapping[str, str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        """`rpo_bound_seconds`: the region-loss RPO Aurora enforces on the writer (`rds.global_db_rpo`, kept by
+        the RPO keeper); `peers`: the other regions' cluster identifiers, by region."""
         super().__init__("mercur:database:RegionalDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
@@ -189,12 +196,15 @@ class RegionalDatabase(pulumi.ComponentResource):
             description="PostgreSQL from the EKS cluster security group", opts=child)
         subnets = aws.rds.SubnetGroup(f"{name}-db-subnets", name=f"{label}-database", subnet_ids=list(subnet_ids),
                                       description=f"{label}: the database in the private subnets", opts=child)
-        # CKV2_AWS_69: TLS or nothing.
+        # CKV2_AWS_69: TLS or nothing. Declared at creation: the RPO keeper sets rds.global_db_rpo in it at run
+        # time, and the provider reads back every parameter this account set (runtime_state.AURORA_RPO_BOUND).
+        group_name = f"{label}-aurora-postgresql{database.major_version}"
         parameters = aws.rds.ClusterParameterGroup(
-            f"{name}-db-params", name=f"{label}-aurora-postgresql{database.major_version}",
-            family=f"aurora-postgresql{database.major_version}", description=f"{label}: TLS required", opts=child,
+            f"{name}-db-params", name=group_name,
+            family=f"aurora-postgresql{database.major_version}", description=f"{label}: TLS required",
             parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
-                                                                   apply_method="pending-reboot")])
+                                                                   apply_method="pending-reboot")],
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignored(AURORA_RPO_BOUND)))
 
         serverless = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=database.serverless.min_capacity, max_capacity=database.serverless.max_capacity) \
@@ -252,7 +262,14 @@ class RegionalDatabase(pulumi.ComponentResource):
 
         # On every cluster: whichever trails the writer reports the lag, the writer reports none (not breaching),
         # so the alarm follows the writer through a switchover without a deploy.
-        self.lag_alarm = self._alarm_on_lag(name, label, database, account, alerts, child)
+        self.alerts = self._alerts(name, label, account, alerts, child)
+        self.lag_alarm = self._alarm_on_lag(name, label, database, child)
+        if global_db.cluster and rpo_bound_seconds is not None:
+            self.rpo_lag_alarm = self._alarm_on_rpo_lag(name, label, database, rpo_bound_seconds, child)
+            RpoKeeper(name, label=label, partition=partition, account=account, region=region,
+                      cluster_arn=self.cluster.arn, global_cluster=global_db.identifier, parameter_group=group_name,
+                      peers=peers or {}, rpo_seconds=rpo_bound_seconds, log_key_arn=log_key_arn,
+                      alerts_topic_arn=self.alerts.arn, opts=child)
 
         self.endpoint = self.cluster.endpoint
         self.outputs = {"clusterArn": self.cluster.arn, "clusterId": label, "endpoint": self.cluster.endpoint,
@@ -261,9 +278,9 @@ class RegionalDatabase(pulumi.ComponentResource):
                         "securityGroupId": self.security_group.id, "engineVersion": database.engine_version}
         self.register_outputs(self.outputs)
 
-    def _alarm_on_lag(self, name: str, label: str, database: DatabaseConfig, account: str,
-                      alerts: AlertsConfig | None, child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
-        """A cluster behind the writer by more than the stated bound pages: that bound is a region's-loss RPO."""
+    def _alerts(self, name: str, label: str, account: str, alerts: AlertsConfig | None,
+                child: pulumi.ResourceOptions) -> aws.sns.Topic:
+        """The database's alert topic, on its key, published to by CloudWatch alarms of this account only."""
         topic = aws.sns.Topic(f"{name}-db-alerts", name=f"{label}-database-alerts", kms_master_key_id=self.key.arn,
                               opts=child)
         aws.sns.TopicPolicy(f"{name}-db-alerts", arn=topic.arn, opts=child, policy=topic.arn.apply(
@@ -271,6 +288,11 @@ class RegionalDatabase(pulumi.ComponentResource):
                 "CloudWatchPublishes", "cloudwatch.amazonaws.com", ("sns:Publish",), from_account(account))
                 | {"Resource": arn}]})))
         subscribe(f"{name}-db-alerts", topic, alerts, child)
+        return topic
+
+    def _alarm_on_lag(self, name: str, label: str, database: DatabaseConfig,
+                      child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+        """A cluster behind the writer by more than the stated bound pages: that bound is a region's-loss RPO."""
         return aws.cloudwatch.MetricAlarm(
             f"{name}-db-replication-lag", name=f"{label}-database-replication-lag",
             alarm_description=f"{label} trails the global database's writer by more than "
@@ -279,6 +301,19 @@ class RegionalDatabase(pulumi.ComponentResource):
             namespace="AWS/RDS", metric_name=LAG_METRIC, dimensions={"DBClusterIdentifier": label},
             statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
             threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching", alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
+            treat_missing_data="notBreaching", alarm_actions=[self.alerts.arn], ok_actions=[self.alerts.arn],
+            opts=child)
 
-
+    def _alarm_on_rpo_lag(self, name: str, label: str, database: DatabaseConfig, bound_seconds: int,
+                          child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+        """The lag Aurora measures against rds.global_db_rpo (user transactions, as the secondary reports it):
+        paged before the writer starts to hold commits at the bound."""
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-db-rpo-lag", name=f"{label}-database-rpo-lag",
+            alarm_description=f"{label}'s RPO lag exceeds {database.replication_lag_bound_seconds} s; at "
+                              f"{bound_seconds} s (rds.global_db_rpo) the writer holds commits until it catches up",
+            namespace="AWS/RDS", metric_name=RPO_LAG_METRIC, dimensions={"DBClusterIdentifier": label},
+            statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
+            threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching", alarm_actions=[self.alerts.arn], ok_actions=[self.alerts.arn],
+            opts=child)

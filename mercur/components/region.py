@@ -80,7 +80,10 @@ class Region(pulumi.ComponentResource):
             subnet_ids=self.network.private_subnet_ids, client_security_group=self.cluster.eks.cluster_security_group_id,
             apps=[app for app in stack.apps if app.database], app_role_names=app_roles.names,
             bootstrap_role_name=app_roles.bootstrap.name if app_roles.bootstrap else None, alerts=stack.alerts,
-            protect=protect, stack_label=f"{stack.project}-{stack.environment}",
+            protect=protect, stack_label=f"{stack.project}-{stack.environment}", log_key_arn=self.key.arn,
+            rpo_bound_seconds=stack.rpo_bound_seconds,
+            peers={other.name: f"{stack.project}-{stack.environment}-{other.short}" for other in stack.regions
+                   if other.name != region.name},
             opts=pulumi.ResourceOptions(parent=self)) if stack.database and global_db else None
         active = region == stack.active_region
         database = DatabaseAccess(

@@ -59,6 +59,14 @@ AURORA_MASTER_CREDENTIALS = RunTimeState(
     "Aurora User Guide, \"Overview of Amazon Aurora global databases\" (secondary clusters are read-only: "
     "the master user's password, a database role's, changes on the writer only)",
     IGNORED, "sent once, when the cluster is created; a passwordVersion change rotates it through the Job")
+AURORA_RPO_BOUND = RunTimeState(
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup", ("parameters",), "every cluster parameter group",
+    "the RPO keeper (rpo_keeper_handler.py): rds.global_db_rpo on the writer's group while a peer replicates, "
+    "unset elsewhere; the writer moves at run time",
+    "Aurora User Guide, \"Managing RPOs for Aurora PostgreSQL-based global databases\" (a dynamic cluster "
+    "parameter; leave it unset where a failover could leave the writer without a secondary); terraform-provider-aws "
+    "internal/service/rds/cluster_parameter_group.go (reads back every parameter with Source \"user\")",
+    IGNORED, "the group's parameters are declared at creation (rds.force_ssl); the keeper owns the bound")
 HPA_MINIMUM = RunTimeState(
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", ("spec.minReplicas",), "every app",
     "ARC Region switch's EKS resource scaling step (its access policy may get and patch "
@@ -97,7 +105,7 @@ SERVING_REGION = RunTimeState(
                  "(failover.py), so DNS moves with the switch only")
 
 CONTRACT: tuple[RunTimeState, ...] = (AURORA_REPLICATION, AURORA_ENGINE_VERSION, AURORA_MASTER_CREDENTIALS,
-                                      HPA_MINIMUM, DEPLOYMENT_REPLICAS, STATEFUL_SET_REPLICAS, WRITER_REGION,
+                                      AURORA_RPO_BOUND, HPA_MINIMUM, DEPLOYMENT_REPLICAS, STATEFUL_SET_REPLICAS, WRITER_REGION,
                                       CONTROLLED_HEALTH_CHECKS, SERVING_REGION)
 
 

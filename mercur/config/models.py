@@ -565,7 +565,8 @@ class RpoTargets(Model):
     replication (a region lost), point-in-time restore (bad data written), the cross-region snapshot copies
     (both at once); without a database, snapshots carry all three and the backup schedule meets them all."""
 
-    region_loss: Bounded(1, 7 * 24 * 60, "A region lost: the database's replication-lag bound (without a "
+    region_loss: Bounded(1, 7 * 24 * 60, "A region lost: Aurora holds the writer's commits past it "
+                                          "(rds.global_db_rpo, while a secondary replicates; without a "
                                           "database: the cross-region snapshot copies)")
     corruption: Bounded(1, 7 * 24 * 60, "Bad data written (a bug, a bad migration): point-in-time restore "
                                          "(without a database: the region's own snapshots)")
@@ -703,8 +704,9 @@ class DatabaseConfig(Model):
                                                          "changed, whatever the regions' order (default: the only "
                                                          "region of a one-region stack)")
     backup_retention_days: Bounded(7, 35, "Days of automated backups and point-in-time restore", 14)
-    replication_lag_bound_seconds: Bounded(1, 3600, "The replication lag a region's loss may cost: an alarm "
-                                                    "pages above it; at most mercur:dr.rpoMinutes.regionLoss", 30)
+    replication_lag_bound_seconds: Bounded(1, 3600, "Replication and RPO lag that pages: below "
+                                                    "mercur:dr.rpoMinutes.regionLoss, where the writer holds "
+                                                    "commits", 30)
     password_version: Bounded(1, 1_000_000, "Raise it to generate and set a new master password", 1)
     bootstrap_images: BootstrapImages = Field(description="Images of the Job that creates each app's user and "
                                                             "database (staging and prod: pinned by digest)")
@@ -1072,6 +1074,11 @@ class StackConfig(Model):
         """The database replicates to other regions: an Aurora global database."""
         return self.database is not None and len(self.regions) > 1
 
+    @property
+    def rpo_bound_seconds(self) -> int | None:
+        """The region-loss RPO Aurora enforces on the writer of a global database (`rds.global_db_rpo`)."""
+        return self.dr.rpo.region_loss * 60 if self.replicated else None
+
     def _check_dr(self) -> None:
         decision = self.dr.decision_minutes
         if decision is not None and self.dr.region_switch is None:
@@ -1103,9 +1110,10 @@ class StackConfig(Model):
             raise fail(f"{error.target} cannot be met: the best achievable is {error.best} minutes "
                        f"({error.explanation})", f"set it to at least {error.best}", "dr", "rpoMinutes",
                        error.target_name) from None  # type: ignore[attr-defined]
-        if self.replicated and db.replication_lag_bound_seconds > rpo.region_loss * 60:
-            raise fail(f"{db.replication_lag_bound_seconds} s exceeds mercur:dr.rpoMinutes.regionLoss "
-                       f"({rpo.region_loss} min)", f"lower it to at most {rpo.region_loss * 60}, or raise the "
+        if self.replicated and db.replication_lag_bound_seconds >= rpo.region_loss * 60:
+            raise fail(f"{db.replication_lag_bound_seconds} s reaches mercur:dr.rpoMinutes.regionLoss "
+                       f"({rpo.region_loss} min), where the writer holds commits: the page would come too late",
+                       f"lower it below {rpo.region_loss * 60}, or raise the "
                        f"target", "database", "replicationLagBoundSeconds")
         if db is not None and rpo.corruption < PITR_MINUTES:
             raise fail(f"{rpo.corruption} cannot be met: the best achievable is {PITR_MINUTES} minutes (point-in-time "
@@ -1118,9 +1126,10 @@ class StackConfig(Model):
         rpo, schedule, db = self.dr.rpo, self.dr.schedule, self.database
         copies = f"{'cross-region ' if schedule.cross_region else ''}snapshots every {schedule.interval_hours}h"
         if self.replicated:
-            region_loss = RecoveryPoint("regionLoss", rpo.region_loss, db.replication_lag_bound_seconds / 60,
-                                        f"global database replication, alarmed above "
-                                        f"{db.replication_lag_bound_seconds} s")
+            region_loss = RecoveryPoint(
+                "regionLoss", rpo.region_loss, rpo.region_loss,
+                f"enforced by Aurora: rds.global_db_rpo {rpo.region_loss * 60} s on the writer while a secondary "
+                f"replicates (commits wait past it), paged above {db.replication_lag_bound_seconds} s")
         else:
             region_loss = RecoveryPoint("regionLoss", rpo.region_loss, schedule.achievable_rpo_minutes, copies)
         if db is not None:

@@ -175,6 +175,11 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, pulumi.AssetArchive):  # what the engine would upload: each file and its digest
+        return {"archive": {name: _plain(asset) for name, asset in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset):
+        path = Path(str(value.path))
+        return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     return value
 
 
@@ -258,6 +263,12 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
     if type_ == "aws:arcregionswitch/plan:Plan":  # plans are global: no region in their ARN
         return {"arn": f"arn:aws:arc-region-switch::{account}:plan/{inputs.get('name', name)}:"
                        f"{_digest(name, length=6)}"}
+    if type_ == "aws:lambda/function:Function":
+        arn = f"arn:aws:lambda:{region}:{account}:function:{inputs.get('name', physical_id)}"
+        return {"arn": arn, "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST",
+                "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"}
+    if type_ == "aws:cloudwatch/eventRule:EventRule":  # EventBridge's, whatever the SDK module is called
+        return {"arn": f"arn:aws:events:{region}:{account}:rule/{inputs.get('name', physical_id)}"}
     if type_ == "aws:secretsmanager/secret:Secret":
         return {"arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{inputs.get('name', name)}-"
                        f"{_digest(name, length=6)}"}

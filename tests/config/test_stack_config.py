@@ -98,7 +98,9 @@ BAD_INPUT = {
     "unachievable RPO": ("prod", lambda v: v["mercur:dr"]["rpoMinutes"].update(regionLossAndCorruption=60),
                          "mercur:dr.rpoMinutes.regionLossAndCorruption", "best achievable is 180 minutes"),
     "lag bound beyond the region-loss RPO": ("prod", _set("database", "replicationLagBoundSeconds", 90),
-                                             "mercur:database.replicationLagBoundSeconds", "at most 60"),
+                                             "mercur:database.replicationLagBoundSeconds", "lower it below 60"),
+    "lag bound at the region-loss RPO": ("prod", _set("database", "replicationLagBoundSeconds", 60),
+                                         "mercur:database.replicationLagBoundSeconds", "the page would come too late"),
     "corruption RPO below point-in-time restore": (
         "staging", lambda v: v["mercur:dr"]["rpoMinutes"].update(corruption=2), "mercur:dr.rpoMinutes.corruption",
         "best achievable is 5 minutes"),

@@ -1,0 +1,85 @@
+"""mercur.components.rpo_keeper: every region of a global database runs the keeper of its own cluster's bound,
+every minute, with no more permission than that; the program itself leaves the parameter to it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from mercur.components import rpo_keeper, rpo_keeper_handler, runtime_state
+
+
+def test_every_region_of_a_global_database_keeps_its_own_clusters_bound(plan_of) -> None:
+    plan = plan_of("prod")
+    functions = {f.region: f for f in plan.of_type("aws:lambda/function:Function") if "rpo-keeper" in f.name}
+    clusters = {c.region: c for c in plan.of_type("aws:rds/cluster:Cluster")}
+    groups = {g.region: g for g in plan.of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup")}
+    assert set(functions) == set(clusters) == {"us-west-1", "us-east-1"}
+    for region, function in functions.items():
+        env = function.inputs["environment"]["variables"]
+        identifier = clusters[region].inputs["clusterIdentifier"]
+        assert env["CLUSTER_ARN"] == f"arn:aws:rds:{region}:333333333333:cluster:{identifier}"
+        assert env["PARAMETER_GROUP"] == groups[region].inputs["name"] == clusters[region].inputs[
+            "dbClusterParameterGroupName"]
+        assert env["GLOBAL_CLUSTER"] == plan.one("aws:rds/globalCluster:GlobalCluster").inputs[
+            "globalClusterIdentifier"]
+        assert env["RPO_SECONDS"] == str(plan.outputs["objectives"]["rpoMinutes"]["regionLoss"]["target"] * 60)
+        [peer] = json.loads(env["PEERS"])
+        assert peer == {"region": (other := next(r for r in clusters if r != region)),
+                        "cluster": clusters[other].inputs["clusterIdentifier"]}
+        # The code uploaded is the handler the tests run, and one run at a time.
+        source = rpo_keeper.HANDLER.read_bytes()
+        assert function.inputs["code"] == {"archive": {"rpo_keeper_handler.py": {
+            "file": "rpo_keeper_handler.py", "sha256": hashlib.sha256(source).hexdigest()}}}
+        assert function.inputs["handler"] == "rpo_keeper_handler.handler" and hasattr(rpo_keeper_handler, "handler")
+        assert function.inputs["reservedConcurrentExecutions"] == 1
+
+
+def test_the_keeper_runs_every_minute_on_its_own_permission(plan_of) -> None:
+    plan = plan_of("prod")
+    for function in (f for f in plan.of_type("aws:lambda/function:Function") if "rpo-keeper" in f.name):
+        [rule] = [r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
+                  if r.region == function.region and r.inputs.get("scheduleExpression")]
+        assert rule.inputs["scheduleExpression"] == "rate(1 minute)"
+        [target] = [t for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+                    if t.region == function.region and t.inputs["rule"] == rule.inputs["name"]]
+        assert target.inputs["arn"].endswith(f":function:{function.inputs['name']}")
+        [permission] = [p for p in plan.of_type("aws:lambda/permission:Permission") if p.region == function.region]
+        assert permission.inputs["principal"] == "events.amazonaws.com"
+        assert permission.inputs["sourceArn"].endswith(f":rule/{rule.inputs['name']}")
+
+
+def test_the_keepers_role_reaches_its_own_group_only() -> None:
+    policy = json.loads(rpo_keeper.keeper_policy("aws", "333333333333", "us-west-1", "mercur-prod",
+                                                 "mercur-prod-usw1-aurora-postgresql16", "arn:log"))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["KeepTheBoundOnItsOwnGroup"]["Resource"] == \
+        "arn:aws:rds:us-west-1:333333333333:cluster-pg:mercur-prod-usw1-aurora-postgresql16"
+    assert by_sid["FindTheWriter"]["Resource"] == "arn:aws:rds::333333333333:global-cluster:mercur-prod"
+    assert all("*" not in json.dumps(s["Action"]) for s in policy["Statement"])
+    assert [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"] == ["ReadThePeersLag"]
+
+
+def test_the_program_declares_the_groups_parameters_once_and_leaves_the_bound_to_the_keeper(plan_of) -> None:
+    for stack in ("dev", "prod"):
+        for group in plan_of(stack).of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+            assert group.ignore_changes == tuple(runtime_state.AURORA_RPO_BOUND.fields) == ("parameters",)
+            assert {p["name"] for p in group.inputs["parameters"]} == {"rds.force_ssl"}  # never the bound
+
+
+def test_a_one_region_database_has_no_bound_to_keep(plan_of) -> None:
+    plan = plan_of("dev")
+    assert plan.of_type("aws:rds/cluster:Cluster") and not plan.of_type("aws:lambda/function:Function")
+
+
+def test_the_rpo_lag_pages_before_the_writer_holds_commits(plan_of) -> None:
+    plan = plan_of("prod")
+    alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs.get("metricName") == rpo_keeper_handler.METRIC]
+    assert {a.region for a in alarms} == {"us-west-1", "us-east-1"}
+    for alarm in alarms:
+        assert alarm.inputs["threshold"] == 30_000 < 60_000  # ms: the lag bound, below rds.global_db_rpo
+        assert alarm.inputs["alarmActions"] and "holds commits" in alarm.inputs["alarmDescription"]
+    errors = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs.get("namespace") == "AWS/Lambda"]
+    assert len(errors) == 2 and all(a.inputs["alarmActions"] for a in errors)

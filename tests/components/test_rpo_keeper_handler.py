@@ -1,0 +1,128 @@
+"""mercur.components.rpo_keeper_handler: the bound on the writer while a peer replicates, and nowhere else.
+
+Every call goes through botocore's Stubber, which checks each request against RDS's and CloudWatch's service
+models; the answers are what those services return for the situation named."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import ANY, Stubber
+
+from mercur.components import rpo_keeper_handler as keeper
+
+NOW = datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+WEST = "arn:aws:rds:us-west-1:333333333333:cluster:mercur-prod-usw1"
+EAST = "arn:aws:rds:us-east-1:333333333333:cluster:mercur-prod-use1"
+ENV = {"CLUSTER_ARN": WEST, "GLOBAL_CLUSTER": "mercur-prod", "PARAMETER_GROUP": "mercur-prod-usw1-aurora-postgresql16",
+       "RPO_SECONDS": "60", "PEERS": json.dumps([{"region": "us-east-1", "cluster": "mercur-prod-use1"}])}
+GROUP = ENV["PARAMETER_GROUP"]
+
+
+def _client(service: str, region: str):
+    return boto3.client(service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+
+
+class World:
+    """This region's RDS and the peer region's CloudWatch, stubbed; `peer_down` makes the peer's region fail."""
+
+    def __init__(self, *, writer: str, peer_reports: bool = True, peer_down: bool = False,
+                 bound: str | None = None) -> None:
+        self.rds, self.cloudwatch = _client("rds", "us-west-1"), _client("cloudwatch", "us-east-1")
+        self.rds_stub, self.cloudwatch_stub = Stubber(self.rds), Stubber(self.cloudwatch)
+        self.peer_down, self.peer_asked = peer_down, False
+        self.rds_stub.add_response("describe_global_clusters", {"GlobalClusters": [{
+            "GlobalClusterIdentifier": "mercur-prod", "GlobalClusterMembers": [
+                {"DBClusterArn": WEST, "IsWriter": writer == WEST, "SynchronizationStatus": "connected"},
+                {"DBClusterArn": EAST, "IsWriter": writer == EAST, "SynchronizationStatus": "connected"}]}]},
+            {"GlobalClusterIdentifier": "mercur-prod"})
+        if writer == WEST and not peer_down:
+            self.cloudwatch_stub.add_response("get_metric_data", {"MetricDataResults": [{
+                "Id": "lag", "Label": keeper.METRIC, "StatusCode": "Complete",
+                "Timestamps": [NOW] if peer_reports else [], "Values": [850.0] if peer_reports else []}]},
+                {"MetricDataQueries": ANY, "StartTime": NOW - keeper.FRESH, "EndTime": NOW})
+        # Two pages of what this account set in the group: the keeper reads them all.
+        self.rds_stub.add_response("describe_db_cluster_parameters", {
+            "Parameters": [{"ParameterName": "rds.force_ssl", "ParameterValue": "1", "Source": "user"}],
+            "Marker": "page-2"}, {"DBClusterParameterGroupName": GROUP, "Source": "user"})
+        self.rds_stub.add_response("describe_db_cluster_parameters", {"Parameters": [
+            {"ParameterName": keeper.PARAMETER, "ParameterValue": bound, "Source": "user"}] if bound else []},
+            {"DBClusterParameterGroupName": GROUP, "Source": "user", "Marker": "page-2"})
+
+    def expect_set(self, value: str) -> None:
+        self.rds_stub.add_response("modify_db_cluster_parameter_group", {"DBClusterParameterGroupName": GROUP}, {
+            "DBClusterParameterGroupName": GROUP,
+            "Parameters": [{"ParameterName": keeper.PARAMETER, "ParameterValue": value, "ApplyMethod": "immediate"}]})
+
+    def expect_unset(self) -> None:
+        self.rds_stub.add_response("reset_db_cluster_parameter_group", {"DBClusterParameterGroupName": GROUP}, {
+            "DBClusterParameterGroupName": GROUP, "ResetAllParameters": False,
+            "Parameters": [{"ParameterName": keeper.PARAMETER, "ApplyMethod": "immediate"}]})
+
+    def cloudwatch_in(self, region: str):
+        assert region == "us-east-1"  # the peer's own region, where its lag is published
+        self.peer_asked = True
+        if self.peer_down:
+            raise EndpointConnectionError(endpoint_url="https://monitoring.us-east-1.amazonaws.com")
+        return self.cloudwatch
+
+    def keep(self) -> dict:
+        with self.rds_stub, self.cloudwatch_stub:
+            result = keeper.keep(self.rds, self.cloudwatch_in, ENV, NOW)
+            self.rds_stub.assert_no_pending_responses()
+            self.cloudwatch_stub.assert_no_pending_responses()
+        return result
+
+
+def test_the_writer_with_a_replicating_peer_gets_the_bound() -> None:
+    world = World(writer=WEST)
+    world.expect_set("60")
+    assert world.keep() == {"cluster": WEST, "bounded": True, "was": None, "change": "set rds.global_db_rpo=60"}
+
+
+def test_a_bound_already_in_place_is_left_as_it_is() -> None:
+    assert World(writer=WEST, bound="60").keep()["change"] is None
+
+
+def test_a_changed_target_moves_the_bound() -> None:
+    world = World(writer=WEST, bound="300")
+    world.expect_set("60")
+    assert world.keep()["change"] == "set rds.global_db_rpo=60"
+
+
+@pytest.mark.parametrize("situation", [{"peer_reports": False}, {"peer_down": True}],
+                         ids=["the peer reports no lag", "the peer's region does not answer"])
+def test_a_writer_without_a_replicating_peer_loses_the_bound_so_its_commits_go_on(situation) -> None:
+    """A failover that lost the other region: with the bound, the new writer would block every commit."""
+    world = World(writer=WEST, bound="60", **situation)
+    world.expect_unset()
+    result = world.keep()
+    assert result["bounded"] is False and result["change"] == "unset rds.global_db_rpo (was 60)"
+    assert world.peer_asked
+
+
+def test_a_secondary_never_keeps_the_bound_and_never_asks_its_peers() -> None:
+    """A region back from an outage as a secondary still has the bound it had as the writer."""
+    world = World(writer=EAST, bound="60")
+    world.expect_unset()
+    assert world.keep()["change"] == "unset rds.global_db_rpo (was 60)"
+    assert not world.peer_asked
+
+
+def test_a_secondary_without_the_bound_changes_nothing() -> None:
+    assert World(writer=EAST).keep() == {"cluster": WEST, "bounded": False, "was": None, "change": None}
+
+
+def test_the_handler_logs_one_line_and_returns_it(monkeypatch, capsys) -> None:
+    world = World(writer=EAST)
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: world.rds if service == "rds" else None)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(keeper, "datetime", type("Clock", (), {"now": staticmethod(lambda tz: NOW)}))
+    with world.rds_stub:
+        result = keeper.handler({}, None)
+    assert json.loads(capsys.readouterr().out) == result and result["bounded"] is False
