@@ -235,16 +235,32 @@ class RegionalDatabase(pulumi.ComponentResource):
                 ignore_changes=ignored(AURORA_MASTER_CREDENTIALS, *((AURORA_REPLICATION, AURORA_ENGINE_VERSION)
                                                                      if global_db.cluster else ()))))
 
+        # CKV_AWS_118: every instance reports OS metrics (enhanced monitoring) through RDS's own role.
+        monitoring = aws.iam.Role(
+            f"{name}-db-monitoring", name=f"{label}-rds-monitoring", opts=child,
+            description=f"{label}: RDS enhanced monitoring publishes OS metrics",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                "Action": "sts:AssumeRole", "Condition": from_account(account)}]}))
+        may_publish = aws.iam.RolePolicyAttachment(
+            f"{name}-db-monitoring", role=monitoring.name, opts=child,
+            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
+
         # The same count everywhere: wherever the writer is, it has a reader in another AZ to fail over to.
         count = database.instances
         # No engine_version: an Aurora instance runs its cluster's (an upgrade goes through the cluster, or the
-        # global cluster), so a version here would only be a difference to fight after every upgrade.
+        # global cluster), so a version here would only be a difference to fight after every upgrade. Minor
+        # upgrades are declared too (the stack file's engineVersion): Aurora does not apply automatic ones to a
+        # global database's members (Aurora User Guide, global database limitations), and on a lone cluster
+        # they would move it away from the declared version.
         self.instances = [aws.rds.ClusterInstance(
             f"{name}-db-{index}", identifier=f"{label}-{index}", cluster_identifier=self.cluster.id,
             engine=aws.rds.EngineType(ENGINE), instance_class=database.instance_class,
             db_subnet_group_name=subnets.name, publicly_accessible=False, auto_minor_version_upgrade=False,
             performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
-            performance_insights_retention_period=7, promotion_tier=index, opts=stateful)
+            performance_insights_retention_period=7, promotion_tier=index,
+            monitoring_interval=database.monitoring_interval_seconds, monitoring_role_arn=monitoring.arn,
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[may_publish])))
             for index in range(count)]
 
         for app in apps:

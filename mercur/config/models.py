@@ -137,6 +137,16 @@ def Bounded(low: int, high: int, description: str, default: Any = ...) -> Any:  
 
 
 Retention = Annotated[int, AfterValidator(_retention), WithJsonSchema({"enum": list(LOG_RETENTION_DAYS)})]
+# The intervals RDS's enhanced monitoring takes (RDS API Reference, CreateDBInstance `MonitoringInterval`; 0, off,
+# is left out: CKV_AWS_118).
+MONITORING_INTERVALS_SECONDS = (1, 5, 10, 15, 30, 60)
+
+
+def _monitoring_interval(value: int) -> int:
+    if value not in MONITORING_INTERVALS_SECONDS:
+        raise fail(f"{value} is not an enhanced-monitoring interval",
+                   f"use one of {', '.join(map(str, MONITORING_INTERVALS_SECONDS))} seconds")
+    return value
 
 
 class Model(BaseModel):
@@ -708,6 +718,10 @@ class DatabaseConfig(Model):
                                                     "mercur:dr.rpoMinutes.regionLoss, where the writer holds "
                                                     "commits", 30)
     password_version: Bounded(1, 1_000_000, "Raise it to generate and set a new master password", 1)
+    monitoring_interval_seconds: Annotated[int, AfterValidator(_monitoring_interval),
+                                           WithJsonSchema({"enum": list(MONITORING_INTERVALS_SECONDS)})] = Field(
+        60, description="How often every instance reports its OS metrics (enhanced monitoring, to CloudWatch Logs' "
+                        "RDSOSMetrics; shorter costs more)")
     bootstrap_images: BootstrapImages = Field(description="Images of the Job that creates each app's user and "
                                                             "database (staging and prod: pinned by digest)")
 

@@ -325,6 +325,21 @@ def _db_protected(props, args):
         yield "a prod database without deletion protection and protect"
 
 
+MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)  # what Checkov's CKV_AWS_118 accepts (RDSEnhancedMonitorEnabled)
+
+
+def _db_enhanced_monitoring(props, args):
+    """CKV_AWS_118: every database instance reports OS metrics (enhanced monitoring, through a role)."""
+    if props.get("monitoringInterval") not in MONITORING_INTERVALS or not props.get("monitoringRoleArn"):
+        yield "enhanced monitoring is off (monitoringInterval 1-60 s with a monitoringRoleArn)"
+
+
+def _db_performance_insights(props, args):
+    """CKV_AWS_353/354: every database instance keeps Performance Insights, on a customer-managed key."""
+    if props.get("performanceInsightsEnabled") is not True or not props.get("performanceInsightsKmsKeyId"):
+        yield "Performance Insights is off or not on a customer-managed key"
+
+
 def _db_iam_auth(props, args):
     """CKV_AWS_162: IAM database authentication is on (apps hold no database passwords)."""
     if props.get("iamDatabaseAuthenticationEnabled") is not True:
@@ -626,6 +641,8 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("region-switch-rto-and-alarms", _switch_watched.__doc__, (SWITCH_PLAN,), _switch_watched),
     Rule("rds-encrypted-cmk", _db_encrypted.__doc__, (RDS_CLUSTER,), _db_encrypted),
     Rule("rds-not-public", _db_private.__doc__, (RDS_INSTANCE,), _db_private),
+    Rule("rds-enhanced-monitoring", _db_enhanced_monitoring.__doc__, (RDS_INSTANCE,), _db_enhanced_monitoring),
+    Rule("rds-performance-insights", _db_performance_insights.__doc__, (RDS_INSTANCE,), _db_performance_insights),
     Rule("rds-protected-in-prod", _db_protected.__doc__, (RDS_CLUSTER,), _db_protected),
     Rule("rds-iam-authentication", _db_iam_auth.__doc__, (RDS_CLUSTER,), _db_iam_auth),
     Rule("rds-backup-retention", _db_backups.__doc__, (RDS_CLUSTER,), _db_backups),

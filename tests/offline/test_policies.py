@@ -117,6 +117,10 @@ VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
     "rds-encrypted-cmk": ("aws:rds/cluster:Cluster", [_set("kmsKeyId", DELETE), _set("storageEncrypted", False)]),
     "rds-not-public": ("aws:rds/clusterInstance:ClusterInstance", [_set("publiclyAccessible", True),
                                                                    _set("publiclyAccessible", DELETE)]),
+    "rds-enhanced-monitoring": ("aws:rds/clusterInstance:ClusterInstance", [
+        _set("monitoringInterval", 0), _set("monitoringInterval", 45), _set("monitoringRoleArn", DELETE)]),
+    "rds-performance-insights": ("aws:rds/clusterInstance:ClusterInstance", [
+        _set("performanceInsightsEnabled", False), _set("performanceInsightsKmsKeyId", DELETE)]),
     "rds-protected-in-prod": ("aws:rds/cluster:Cluster", [_set("deletionProtection", False)]),
     "rds-iam-authentication": ("aws:rds/cluster:Cluster", [_set("iamDatabaseAuthenticationEnabled", False)]),
     "rds-backup-retention": ("aws:rds/cluster:Cluster", [_set("backupRetentionPeriod", 3)]),
