@@ -16,6 +16,10 @@ ROUTE53_REGION = "us-east-1"
 PARALLEL_STEP_SECONDS = 180
 TRAFFIC_STEP_SECONDS = 30
 FLIP_AFTER_SECONDS = 10  # into the traffic step, Route53 answers with the activated region
+# Into the parallel step, the Aurora block starts the switchover; RDS finishes it whatever ARC does next (a
+# switchover that has begun cannot be cancelled).
+WRITER_BEGINS_AFTER_SECONDS = 20
+WRITER_MOVE_SECONDS = 100
 RESTORE_SECONDS = 300
 
 
@@ -36,10 +40,23 @@ class Route53Health:
 
     def metric(self, Namespace: str, MetricName: str, Dimensions: list[dict], **_: Any) -> dict | None:
         check = next((d["Value"] for d in Dimensions if d["Name"] == "HealthCheckId"), None)
+        if Namespace == "AWS/Route53" and check not in self.status and check in self._plans_checks():
+            # The Region switch plan's own checks: healthy for the region it made active (at first, the
+            # stack's active one), unhealthy for the other.
+            world = self.world
+            answering = world.executions.answering or world.outputs["failoverOrder"][0]
+            value = 1.0 if self._plans_checks()[check] == answering else 0.0
+            return {"Label": MetricName, "Datapoints": [{"Timestamp": _at(world.clock), "Minimum": value,
+                                                         "Unit": "None"}]}
         if Namespace != "AWS/Route53" or check not in self.status:
             return None  # moto's data
         return {"Label": MetricName, "Datapoints": [{"Timestamp": _at(self.world.clock), "Minimum": self.status[check],
                                                      "Unit": "None"}]}
+
+    def _plans_checks(self) -> dict[str, str]:
+        """The Region switch plan's health checks (moto ids), to their regions."""
+        checks = (self.world.outputs.get("regionSwitch") or {}).get("healthCheckIds") or {}
+        return {check: region for region, check in checks.items()}
 
     def advance(self) -> None:
         """AWS's own judgement, so it works on moto's state directly rather than through the API (the DR
@@ -112,7 +129,11 @@ class Executions:
         self.tokens: dict[str, str] = {}
         self.answering: str | None = None  # the region the zone's name servers answer the record with
         self._ids = (f"{n:06d}" for n in itertools.count(1))
-        self.fail_step: str | None = None  # a step that fails (tests set it)
+        self.fail_step: str | None = None  # a step that fails and fails the execution (tests set it)
+        self.pause_step: str | None = None  # a step that fails and pauses the execution, as ARC does
+        self.cancel_fault: str | None = None  # "denied": CancelPlanExecution refused; "ignored": no effect
+        self.writer: str | None = None  # the region of the global database's writer (seeded with one)
+        self.writer_move: tuple[str, float] | None = None  # a switchover under way: to where, since when
 
     def handlers(self, region: str) -> dict[str, Any]:
         def start(planArn: str, targetRegion: str, action: str, mode: str = "graceful", comment: str = "",
@@ -142,8 +163,18 @@ class Executions:
             self._finish(execution, step)
             return {}
 
-        def cancel(planArn: str, executionId: str, **_: Any) -> dict:
+        def cancel(planArn: str, executionId: str, **_: Any) -> Any:
+            if self.cancel_fault == "denied":
+                from botocore.exceptions import ClientError
+                return ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized to "
+                                              "cancel"}}, "CancelPlanExecution")
             execution = self.items[executionId]
+            if self.cancel_fault == "ignored":
+                return {}
+            for step in execution["steps"]:
+                if step["status"] in ("running", "pendingApproval"):
+                    step["status"], step["endTime"] = "canceled", _at(self.world.clock)
+                    self._event(execution, "stepCanceled", step)
             execution["state"] = "canceled"
             self._event(execution, "executionCanceled")
             return {}
@@ -205,7 +236,20 @@ class Executions:
         self._event(execution, "stepSucceeded", step)
         self._next(execution)
 
+    def describe_global_clusters(self, region: str) -> Any:
+        """RDS's answer, with the writer where the switchovers left it."""
+        def describe(**params: Any) -> dict:
+            answer = self.world._aws("rds", region).describe_global_clusters(**params)
+            for cluster in answer["GlobalClusters"]:
+                for member in cluster.get("GlobalClusterMembers", []):
+                    member["IsWriter"] = member["DBClusterArn"].split(":")[3] == self.writer
+            answer.pop("ResponseMetadata", None)
+            return answer
+        return describe
+
     def advance(self) -> None:
+        if self.writer_move and self.world.clock - self.writer_move[1] >= WRITER_MOVE_SECONDS:
+            self.writer, self.writer_move = self.writer_move[0], None
         for execution in self.items.values():
             if execution["state"] != "inProgress":
                 continue
@@ -216,6 +260,14 @@ class Executions:
                 self._event(execution, "stepFailed", step)
                 self._event(execution, "executionFailed")
                 continue
+            if step["name"] == self.pause_step:
+                step["status"], execution["state"] = "failed", "pausedByFailedStep"
+                self._event(execution, "stepFailed", step)
+                self._event(execution, "executionPaused")
+                continue
+            if block == "Parallel" and self.writer is not None and elapsed >= WRITER_BEGINS_AFTER_SECONDS and \
+                    self.writer != execution["target"] and not self.writer_move:
+                self.writer_move = (execution["target"], self.world.clock)
             if block == "Route53HealthCheck" and elapsed >= FLIP_AFTER_SECONDS:
                 self.answering = execution["target"]
             if elapsed >= (TRAFFIC_STEP_SECONDS if block == "Route53HealthCheck" else PARALLEL_STEP_SECONDS):

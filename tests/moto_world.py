@@ -50,8 +50,10 @@ class World:
                     **self.executions.handlers(region)}
         if service == "cloudwatch" and region == ROUTE53_REGION:
             return {"GetMetricStatistics": self.route53_health.metric}
-        if service == "rds" and self.restores is not None:
-            return self.restores.handlers(region)
+        if service == "rds" and (self.restores is not None or self.executions.writer is not None):
+            return {**(self.restores.handlers(region) if self.restores else {}),
+                    **({"DescribeGlobalClusters": self.executions.describe_global_clusters(region)}
+                       if self.executions.writer is not None else {})}
         if service == "rds-data" and self.restores is not None:
             return self.restores.data_api(region)
         return None
@@ -192,6 +194,8 @@ class World:
                 self.client("rds", peer).copy_db_cluster_snapshot(
                     SourceDBClusterSnapshotIdentifier=snapshots[region], SourceRegion=region, KmsKeyId=keys[peer],
                     TargetDBClusterSnapshotIdentifier=f"awsbackup-copy-{clusters[region].inputs['clusterIdentifier']}")
+        if global_cluster:  # last: the RDS clients seeding made are moto's own, not the simulation's
+            self.executions.writer = order[0]  # the cluster that creates it writes until a switch moves it
 
     def _snapshots(self, policy: Resource) -> None:
         """What DLM does: snapshot the tagged volumes, tag them, copy them (with tags) to the peer region."""

@@ -84,6 +84,14 @@ def newest_recovery_point(backup: Any, vault: str, resource_arn: str) -> dict | 
     return max(points, key=lambda p: aware(p["CreationDate"]), default=None)
 
 
+def writer_region(rds: Any, global_cluster_id: str) -> str | None:
+    """Where the global database's writer is now, as RDS says (a region's RDS answers for the global cluster);
+    None: no writer (a switchover between its two halves)."""
+    [found] = rds.describe_global_clusters(GlobalClusterIdentifier=global_cluster_id)["GlobalClusters"]
+    return next((m["DBClusterArn"].split(":")[3] for m in found.get("GlobalClusterMembers", []) if m.get("IsWriter")),
+                None)
+
+
 def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ from ..config import StackConfig
 from ..components.tags import BACKUP_SELECTION, SOURCE_REGION_TAG
 from . import aws
 from .aws import (ROUTE53_REGION, ClientFactory, cached, credential_failure, health_check_healthy, minutes_since,
-                  newest_recovery_point, replication_lag_ms)
+                  newest_recovery_point, replication_lag_ms, writer_region)
 from .outputs import RegionOutputs, StackOutputs
 
 
@@ -91,6 +91,8 @@ class Checker:
             self._guarded("global", "global database", self._global_database)
         if outputs.switch_plan_arn:
             self._guarded("global", "region switch", self._region_switch)
+            if outputs.global_cluster_id:
+                self._guarded("global", "traffic and writer", self._traffic_and_writer)
         if outputs.record_name and outputs.hosted_zone_id and len(outputs.regions) == len(outputs.failover_order):
             self._guarded("global", "dns records", self._records)
         return self.report
@@ -132,8 +134,9 @@ class Checker:
         return self.stack.dr.rpo.region_loss_and_corruption
 
     def _global_database(self) -> None:
-        """Every region's cluster is a member, and the writer is where the traffic goes (the active region).
-        Asked in the passive region: that is where it must be answerable when the active one is gone."""
+        """Every region's cluster is a member and one is the writer. Asked in the passive region: that is where
+        it must be answerable when the active one is gone. (Where the traffic goes is the next item's: after a
+        switch the writer is in the stack file's passive region, and that is as it should be.)"""
         outputs = self.outputs
         asked = outputs.failover_order[-1]
         [found] = self.clients("rds", asked).describe_global_clusters(
@@ -141,13 +144,10 @@ class Checker:
         members = {m["DBClusterArn"].split(":")[3]: m for m in found.get("GlobalClusterMembers", [])}
         missing = [r for r in outputs.failover_order if r not in members]
         writer = next((r for r, m in members.items() if m.get("IsWriter")), None)
-        active = outputs.failover_order[0]
-        ok = not missing and writer == active
-        detail = f"{outputs.global_cluster_id}: writer in {writer or 'no region'}"
+        ok = not missing and writer is not None
+        detail = f"{outputs.global_cluster_id}: writer in {writer or 'no region (a switchover under way?)'}"
         if missing:
             detail += f"; {', '.join(missing)} not a member"
-        elif writer != active:
-            detail += f", traffic goes to {active}: switch the writer or the regions' order"
         self._record("global", "global database", ok, detail)
         bound = self.stack.database.replication_lag_bound_seconds
         for name in (r for r in outputs.failover_order if r in members and r != writer and r in outputs.regions):
@@ -159,6 +159,22 @@ class Checker:
                          f"{region.database_cluster_id} trails the writer by "
                          + (f"{lag / 1000:g} s" if lag is not None else "(no AuroraGlobalDBReplicationLag data)")
                          + f" (bound {bound} s: the region-loss RPO)")
+
+    def _traffic_and_writer(self) -> None:
+        """The records answer with the region that holds the writer: the first region of `recordOrder` whose
+        record's health check (the one the Region switch plan flips) Route53 calls healthy. Anything else is a
+        switch half done, or a writer moved without the traffic."""
+        outputs = self.outputs
+        cloudwatch = self.clients("cloudwatch", ROUTE53_REGION)
+        answering = next((r for r in outputs.record_order if r in outputs.regions and health_check_healthy(
+            cloudwatch, outputs.regions[r].record_check_id or "", self.now) is True), None)
+        writer = writer_region(self.clients("rds", outputs.failover_order[-1]), outputs.global_cluster_id or "")
+        ok = answering is not None and answering == writer
+        detail = f"traffic goes to {answering or 'no region'}, the writer is in {writer or 'no region'}"
+        if not ok:
+            detail += (": a switch half done; finish it or reverse it (docs/runbook.md)" if answering and writer
+                       else ": nothing answers, or no writer")
+        self._record("global", "traffic and writer", ok, detail)
 
     def _recovery_points(self, region: RegionOutputs) -> None:
         """The newest AWS Backup recovery point of the region's Aurora cluster in its own vault, and the newest
@@ -239,9 +255,15 @@ class Checker:
         healthy = health_check_healthy(self.clients("cloudwatch", ROUTE53_REGION), region.health_check_id, self.now)
         alarms = detection_alarms(self.clients("cloudwatch", ROUTE53_REGION), region.health_check_id)
         alarming = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
-        ok = healthy is True and not alarming and bool(alarms)
+        # The one that pages is the stack's detection alarm (failover.py names it); the plan's trigger alarm on
+        # the same check only starts a switch after minutes, and pages no one.
+        detection = f"{self.stack.project}-{self.stack.environment}-{region.name}-unhealthy"
+        present = any(a["AlarmName"] == detection for a in alarms)
+        ok = healthy is True and not alarming and present
         detail = {True: "healthy", False: "UNHEALTHY per Route53", None: "NO HealthCheckStatus data"}[healthy]
-        detail += f"; alarm {'IN ALARM: ' + ', '.join(alarming) if alarming else 'ok' if alarms else 'MISSING'}"
+        detail += f"; detection alarm {detection} " + ("MISSING" if not present else "ok" if not alarming else "")
+        if alarming:
+            detail += f"; IN ALARM: {', '.join(alarming)}"
         self._record(region.name, "health check", ok, f"{region.health_check_id} {detail}")
 
     def _records(self) -> None:

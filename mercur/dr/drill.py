@@ -96,6 +96,9 @@ class Undo:
     fields: tuple[str, ...]  # what the description holds besides its kind (each a non-empty string)
     run: Callable[["Context", Mapping[str, str]], None]  # undoes and verifies; raises when it could not
     manual: Callable[[Mapping[str, str]], str]  # the command that undoes it by hand
+    # After `run` failed for good: what the world shows still changed, each with the exact command that undoes
+    # it (empty: the world shows it undone after all, whatever the errors said).
+    left: Callable[["Context", Mapping[str, str]], list[tuple[str, str]]]
 
 
 def undo_kinds() -> dict[str, Undo]:
@@ -113,10 +116,20 @@ class Change:
     restored: bool = False
     error: str | None = None
     attempts: int = 0
+    left_over: list[tuple[str, str]] = field(default_factory=list)  # from the world, after the undo failed
 
     def document(self) -> dict[str, Any]:
         return {"what": self.what, "undo": self.description, "restored": self.restored,
-                "undoByHand": None if self.restored else self.manual, **({"error": self.error} if self.error else {})}
+                "undoByHand": None if self.restored else self.manual, **({"error": self.error} if self.error else {}),
+                **({"leftOver": [{"what": what, "undoByHand": how} for what, how in self.left_over]}
+                   if self.left_over and not self.restored else {})}
+
+    def left_lines(self) -> list[str]:
+        """The verdict line's account of it: each thing the world shows left, or the change as recorded."""
+        if self.restored:
+            return []
+        return [f"LEFT CHANGED: {what} (undo: {how})" for what, how in self.left_over] or \
+            [f"LEFT CHANGED: {self.what} (undo: {self.manual})"]
 
 
 class Ledger:
@@ -136,6 +149,25 @@ class Ledger:
         self.changes.append(change)
         self.on_change()
         return change
+
+    def account(self, change: Change) -> None:
+        """After the last failed try: ask the world what is still changed. Nothing: restored after all (an
+        undo whose answers were lost). Something: each item with its own command. The world not answering:
+        the change stays as recorded."""
+        kind = undo_kinds().get(change.description.get("kind", ""))
+        if kind is None or self.context is None:
+            return
+        try:
+            left = kind.left(self.context, change.description)
+        except Exception as error:  # noqa: BLE001 - what cannot be asked stays as recorded, with its command
+            self.pace.progress(f"  could not ask what is left of it ({type(error).__name__}: {error})")
+            return
+        if not left:
+            self.pace.progress(f"  the world shows it undone: {change.what} (the errors were answers lost)")
+            change.restored, change.error = True, None
+        else:
+            change.left_over, change.manual = left, "; ".join(how for _, how in left)
+        self.on_change()
 
     def settle(self, change: Change) -> None:
         """Undo one change now, as part of the drill (an error propagates: `restore` tries again later)."""
@@ -160,37 +192,50 @@ class Ledger:
                     self.on_change()
                     if change.attempts < RESTORE_ATTEMPTS:  # what refused now (a conflict) often works later
                         self.pace.sleep(min(120.0, 15.0 * 2 ** change.attempts))
+            if not change.restored and change.attempts >= RESTORE_ATTEMPTS and not change.left_over:
+                self.account(change)
             if not change.restored:
                 self.pace.progress(f"NOT RESTORED: {change.what}; undo by hand: {change.manual}")
         return all(c.restored for c in self.changes)
 
 
-@contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM (a cancelled CI job) raise Interrupted in the main thread."""
-    def interrupt(signum: int, _frame: Any) -> None:
-        raise Interrupted(signum)
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+class SignalGuard:
+    """SIGINT and SIGTERM (a cancelled CI job) for the whole of a drill or an undo: the first one stops the
+    work (Interrupted) and decides the exit; while a restore runs, or once one signal has stopped the drill,
+    every further one is only noted — stopping the restore would leave changes, and no later signal may end
+    the process (the default SIGTERM would, with 143) or change its exit."""
 
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.noted: list[int] = []
+        self._restoring = 0
 
-@contextmanager
-def signals_deferred(progress: Callable[[str], None]) -> Iterator[list[int]]:
-    """While restoring: a second Ctrl-C or a SIGTERM is noted, not obeyed — stopping now would leave changes."""
-    received: list[int] = []
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.first is None and not self._restoring:
+            self.first = signum
+            raise Interrupted(signum)
+        self.noted.append(signum)  # only noted: printing here could re-enter a write the restore is making
 
-    def note(signum: int, _frame: Any) -> None:
-        received.append(signum)  # only noted: printing here could re-enter a write the restore is making
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    @contextmanager
+    def installed(self) -> Iterator["SignalGuard"]:
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    @contextmanager
+    def restoring(self) -> Iterator[None]:
+        """Signals wait until the restore is done; the first of them then stops the work (Interrupted)."""
+        self._restoring += 1
+        try:
+            yield
+        finally:
+            self._restoring -= 1
+        if not self._restoring and self.first is None and self.noted:
+            self.first = self.noted[0]
+            raise Interrupted(self.first)
 
 
 @dataclass(frozen=True)
@@ -328,7 +373,7 @@ class DrillReport:
             parts = [f"{len(self.preflight.get('failing', []))} pre-flight item(s) failing: "
                      + "; ".join(self.preflight.get("failing", [])[:3])]
         failed = [f"{d['kind']}: {d['error']}" for d in self.drills if d.get("error")]
-        tail = [f"LEFT CHANGED: {c.what} (undo: {c.manual})" for c in left]
+        tail = [line for c in left for line in c.left_lines()]
         restored = f"{len(self.changes)} change(s) restored" if self.changes and not left else None
         written = (f"the report could NOT be written to {self.path} ({self.unwritten})" if self.unwritten else
                    f"the report could not be rewritten as the drill went ({self.ever_unwritten}); the final one "
@@ -368,34 +413,47 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
     context = Context(stack, outputs, clients, pace, ledger, drill_id, options.approve, probes)
     runs = {"failover": failover.run, "restore": restore.run}
     save()
+    with SignalGuard().installed() as guard:
+        _run(stack, outputs, options, context, report, runs, check, failover.preflight, guard)
+    return report
+
+
+def _run(stack: StackConfig, outputs: StackOutputs, options: Options, context: Context, report: DrillReport,
+         runs: Mapping[str, Callable[[Context, dict[str, Any]], None]], check: Callable[..., Any],
+         preflight: Callable[[Context], list[str]], guard: SignalGuard) -> None:
+    pace, ledger, clients = context.pace, context.ledger, context.clients
+    save = ledger.on_change
     try:
-        with signals_interrupt():
-            pace.progress(f"pre-flight: dr check {stack.stack}")
+        pace.progress(f"pre-flight: dr check {stack.stack}")
+        try:
             readiness = check(stack, outputs, clients)
             failing = [f"{i.region} {i.check}: {i.detail}" for i in readiness.items if not i.ok]
             if "failover" in options.kinds:
-                failing += failover.preflight(context)
-            report.preflight = {"ready": not failing, "failing": failing}
+                failing += preflight(context)
+        except (ClientError, BotoCoreError) as error:  # nothing has changed: say so, with AWS's answer
+            problem = credential_failure(error) or error
+            failing = [f"pre-flight could not ask AWS: {type(problem).__name__}: {problem}"]
+        report.preflight = {"ready": not failing, "failing": failing}
+        save()
+        for line in failing:
+            pace.progress(f"  FAIL {line}")
+        if failing:
+            return
+        for kind in options.kinds:
+            result: dict[str, Any] = {"kind": kind, "started": _utc()}
+            report.drills.append(result)
             save()
-            for line in failing:
-                pace.progress(f"  FAIL {line}")
-            if failing:
-                return report
-            for kind in options.kinds:
-                result: dict[str, Any] = {"kind": kind, "started": _utc()}
-                report.drills.append(result)
+            try:
+                runs[kind](context, result)
+            except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError, OSError) as error:
+                if (problem := credential_failure(error)) is not None:
+                    error = problem
+                result.update(verdict="fail", error=f"{type(error).__name__}: {error}")
+                pace.progress(f"{kind} drill failed: {result['error']}")
+            finally:
+                result["finished"] = _utc()
                 save()
-                try:
-                    runs[kind](context, result)
-                except (ClientError, BotoCoreError, DrillTimeout, DrillFailed, ValueError, OSError) as error:
-                    if (problem := credential_failure(error)) is not None:
-                        error = problem
-                    result.update(verdict="fail", error=f"{type(error).__name__}: {error}")
-                    pace.progress(f"{kind} drill failed: {result['error']}")
-                finally:
-                    result["finished"] = _utc()
-                    save()
-                    restore_deferring_signals(ledger, pace)
+                restore_deferring_signals(ledger, pace, guard)
     except Interrupted as signal_received:
         report.interrupted = signal_received.signum
         pace.progress(f"{signal_received} received: restoring what the drill changed")
@@ -404,23 +462,28 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
         save()
     finally:
         try:
-            restore_deferring_signals(ledger, pace)
+            restore_deferring_signals(ledger, pace, guard)
         except Interrupted as signal_received:
             report.interrupted = report.interrupted or signal_received.signum
+        report.interrupted = guard.first if report.interrupted is None else report.interrupted
         report.finished = _utc()
         save()
-    return report
 
 
-def restore_deferring_signals(ledger: Ledger, pace: Pace) -> None:
-    """Restore with signals deferred; a signal that arrived meanwhile then stops the drill (Interrupted)."""
+def restore_deferring_signals(ledger: Ledger, pace: Pace, guard: SignalGuard) -> None:
+    """Restore with signals deferred; a first signal that arrived meanwhile then stops the drill (Interrupted)."""
     if all(c.restored for c in ledger.changes):
         return
-    with signals_deferred(pace.progress) as received:
-        ledger.restore()
-    if received:
-        pace.progress(f"{signal.Signals(received[0]).name} received while restoring: the restore finished first")
-        raise Interrupted(received[0])
+    stopped_already = guard.first is not None
+    try:
+        with guard.restoring():
+            ledger.restore()
+    except Interrupted as signal_received:
+        pace.progress(f"{signal.Signals(signal_received.signum).name} received while restoring: the restore "
+                      f"finished first")
+        raise
+    if stopped_already and guard.noted:
+        pace.progress(f"{signal.Signals(guard.noted[0]).name} received while restoring: the restore finished first")
 
 
 def main(stack: StackConfig, outputs: StackOutputs, options: Options) -> int:

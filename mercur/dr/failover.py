@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from ..config.objectives import ALIAS_TTL_SECONDS
 from .aws import (ROUTE53_REGION, aware, health_check_healthy, minutes_since, newest_recovery_point,
-                  replication_lag_ms)
+                  replication_lag_ms, writer_region)
 from .check import detection_alarms
 from .drill import Context, DrillFailed, Undo
 
@@ -24,6 +24,8 @@ RUNNING = {"inProgress", "pending", "pendingManualApproval", "pausedByOperator"}
 SUCCEEDED = {"completed", "completedMonitoringApplicationHealth", "completedWithExceptions"}
 ACTIVE = RUNNING | {"pausedByFailedStep"}  # what pre-flight refuses and the undo cancels
 MOVED = {"running", "completed", "failed"}  # a step in one of these changed something
+# A step cancelled after it started has changed something too: RDS cannot cancel a switchover it has begun.
+STARTED_THEN_STOPPED = {"canceled"}
 
 
 def _comment(context: Context) -> str:
@@ -140,18 +142,37 @@ def _uninvert(context: Context, undo: Mapping[str, str]) -> None:
     _set_inverted(context.clients("route53", ROUTE53_REGION), undo["checkId"], False)
 
 
+def _uninvert_by_hand(undo: Mapping[str, str]) -> str:
+    return f"aws route53 update-health-check --health-check-id {undo['checkId']} --no-inverted"
+
+
+def _still_inverted(context: Context, undo: Mapping[str, str]) -> list[tuple[str, str]]:
+    config = context.clients("route53", ROUTE53_REGION).get_health_check(
+        HealthCheckId=undo["checkId"])["HealthCheck"]["HealthCheckConfig"]
+    return [(f"health check {undo['checkId']} inverted", _uninvert_by_hand(undo))] if config.get("Inverted") else []
+
+
 def _switch_back(context: Context, undo: Mapping[str, str]) -> None:
     Switch(context, undo["region"], undo["target"], undo["planArn"]).back()
 
 
+def _switch_back_by_hand(undo: Mapping[str, str]) -> str:
+    return (f"aws arc-region-switch start-plan-execution --region {undo['target']} --plan-arn {undo['planArn']} "
+            f"--target-region {undo['target']} --action activate --mode graceful")
+
+
+def _still_switched(context: Context, undo: Mapping[str, str]) -> list[tuple[str, str]]:
+    """What the world shows left after a switch back could not be made: where the traffic and the writer are,
+    and every execution of this drill still waiting, paused or running (anyone with the approver role could
+    still approve one), each with the command that undoes it."""
+    return Switch(context, undo["region"], undo["target"], undo["planArn"]).left_over()
+
+
 # How each change of this drill is undone, from the report's description of it (see drill.Undo).
 UNDO = {
-    "health-check-inverted": Undo(("checkId",), _uninvert, lambda undo: (
-        f"aws route53 update-health-check --health-check-id {undo['checkId']} --no-inverted")),
+    "health-check-inverted": Undo(("checkId",), _uninvert, _uninvert_by_hand, _still_inverted),
     # region: the one the drill made active; target: the one to make active again
-    "switch-back": Undo(("planArn", "region", "target"), _switch_back, lambda undo: (
-        f"aws arc-region-switch start-plan-execution --region {undo['target']} --plan-arn {undo['planArn']} "
-        f"--target-region {undo['target']} --action activate --mode graceful")),
+    "switch-back": Undo(("planArn", "region", "target"), _switch_back, _switch_back_by_hand, _still_switched),
 }
 
 
@@ -191,15 +212,16 @@ class Switch:
                 "events": self._events(self.target, execution_id)}
 
     def back(self) -> None:
-        """Undo: cancel any drill execution still going toward the target; if one moved anything, switch back
-        to the origin. Safe to repeat, from the drill or from `dr undo` in another process: a switch back under
+        """Undo: cancel any drill execution still going toward the target; if one moved anything, or the world
+        shows the writer or the traffic away from the origin, switch back to the origin, then wait until the
+        world says so. Safe to repeat, from the drill or from `dr undo` in another process: a switch back under
         way is followed, one done is enough, and a failed one is followed by a new execution (its own token)."""
         arc = self.context.clients(SERVICE, self.target)
         ours = self._ours(self.target)
         for execution in (e for e in ours if e["executionState"] in ACTIVE):
             self._cancel(arc, execution["executionId"])
-        if not any(self._moved(arc, e["executionId"]) for e in ours):
-            return  # never started, or never past its approval: nothing moved
+        if not any(self._moved(arc, e["executionId"]) for e in ours) and not self._away():
+            return  # never started, or never past its approval, and nothing shows otherwise: nothing moved
         back = self._ours(self.origin)
         for execution in (e for e in back if e["executionState"] in ACTIVE - RUNNING):  # stuck on a failed step
             self._cancel(self.context.clients(SERVICE, self.origin), execution["executionId"])
@@ -214,6 +236,38 @@ class Switch:
         if probes is not None:
             self.context.pace.wait(f"the zone's name servers answer with {self.origin} again",
                                    lambda: probes.answering() == self.origin)
+        if self.context.outputs.global_cluster_id:  # a switchover begun before the cancel finishes first
+            self.context.pace.wait(f"the writer back in {self.origin}", lambda: self._writer() == self.origin)
+
+    def _writer(self) -> str | None:
+        """The writer's region now (None without a global database), asked of the origin's RDS."""
+        cluster = self.context.outputs.global_cluster_id
+        return writer_region(self.context.clients("rds", self.origin), cluster) if cluster else None
+
+    def _away(self) -> list[str]:
+        """What the world shows away from the origin: the writer, the zone's answer."""
+        away, writer = [], self._writer()
+        if writer is not None and writer != self.origin:
+            away.append(f"the writer is in {writer}")
+        probes = self.context.probes
+        answering = probes.answering() if probes is not None else None
+        if answering is not None and answering != self.origin:
+            away.append(f"the zone answers with {answering}")
+        return away
+
+    def left_over(self) -> list[tuple[str, str]]:
+        """After an undo that failed: what is still changed, each with its command (empty: nothing is)."""
+        left: list[tuple[str, str]] = []
+        away = self._away()
+        if away:
+            left.append(("; ".join(away), _switch_back_by_hand({"planArn": self.plan_arn, "target": self.origin})))
+        for region in (self.target, self.origin):
+            for execution in (e for e in self._ours(region) if e["executionState"] in ACTIVE):
+                eid = execution["executionId"]
+                left.append((f"execution {eid} to {region} is {execution['executionState']}",
+                             f"aws arc-region-switch cancel-plan-execution --region {region} --plan-arn "
+                             f"{self.plan_arn} --execution-id {eid} --comment '{_comment(self.context)}'"))
+        return left
 
     def _ours(self, region: str) -> list[dict]:
         """This drill's executions activating `region`, oldest first."""
@@ -227,11 +281,11 @@ class Switch:
             planArn=self.plan_arn, executionId=execution_id)["executionState"] not in ACTIVE)
 
     def _moved(self, arc: Any, execution_id: str) -> bool:
-        """Whether an execution got past its approval: any other step started."""
+        """Whether an execution got past its approval: any other step started (cancelled ones too)."""
         execution = arc.get_plan_execution(planArn=self.plan_arn, executionId=execution_id)
         blocks = _blocks(execution, self.target)
-        return any(s.get("status") in MOVED and blocks.get(s["name"]) != "ManualApproval"
-                   for s in execution.get("stepStates", []))
+        return any((s.get("status") in MOVED or s.get("status") in STARTED_THEN_STOPPED and s.get("startTime"))
+                   and blocks.get(s["name"]) != "ManualApproval" for s in execution.get("stepStates", []))
 
     def _execute(self, region: str, token: str, observe: Callable[[dict, dict], None] | None) -> tuple[str, dict]:
         arc = self.context.clients(SERVICE, region)

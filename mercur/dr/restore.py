@@ -9,7 +9,7 @@ by the drill's tag, not by the ids the calls returned.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from .aws import minutes_since, newest_recovery_point
 from .check import newest_snapshot
@@ -167,6 +167,27 @@ def _age(moment: datetime, result: dict[str, Any]) -> None:
 
 
 
+def _databases_left(context: Context, undo: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The drill's instances and clusters RDS still has and is not deleting, each with its delete command."""
+    rds, region, drill_id = context.clients("rds", undo["region"]), undo["region"], undo["drillId"]
+    tag = {"Key": DRILL_TAG, "Value": drill_id}
+    instances = [i["DBInstanceIdentifier"] for page in rds.get_paginator("describe_db_instances").paginate()
+                 for i in page["DBInstances"] if tag in i.get("TagList", []) and i["DBInstanceStatus"] != "deleting"]
+    clusters = [c["DBClusterIdentifier"] for page in rds.get_paginator("describe_db_clusters").paginate()
+                for c in page["DBClusters"] if tag in c.get("TagList", []) and c["Status"] != "deleting"]
+    return [(f"instance {name} in {region}", f"aws rds delete-db-instance --region {region} --db-instance-identifier "
+             f"{name} --skip-final-snapshot") for name in instances] + \
+        [(f"cluster {name} in {region}", f"aws rds delete-db-cluster --region {region} --db-cluster-identifier {name} "
+          f"--skip-final-snapshot") for name in clusters]
+
+
+def _volumes_left(context: Context, undo: Mapping[str, str]) -> list[tuple[str, str]]:
+    ec2, region = context.clients("ec2", undo["region"]), undo["region"]
+    volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{DRILL_TAG}", "Values": [undo["drillId"]]}])["Volumes"]
+    return [(f"volume {v['VolumeId']} in {region}", f"aws ec2 delete-volume --region {region} --volume-id "
+             f"{v['VolumeId']}") for v in volumes if v["State"] != "deleting"]
+
+
 # How each change of this drill is undone, from the report's description of it (see drill.Undo). The drill's
 # cluster is named by its id (`drillId`, its instance `drillId-1`); both are found by the drill's tag.
 UNDO = {
@@ -174,9 +195,9 @@ UNDO = {
         context.clients("rds", undo["region"]), undo["drillId"], context.pace), lambda undo: (
         f"aws rds delete-db-instance --region {undo['region']} --db-instance-identifier {undo['drillId']}-1 "
         f"--skip-final-snapshot; aws rds delete-db-cluster --region {undo['region']} --db-cluster-identifier "
-        f"{undo['drillId']} --skip-final-snapshot")),
+        f"{undo['drillId']} --skip-final-snapshot"), _databases_left),
     "drill-volumes": Undo(("region", "drillId"), lambda context, undo: cleanup_volumes(
         context.clients("ec2", undo["region"]), undo["drillId"]), lambda undo: (
         f"aws ec2 describe-volumes --region {undo['region']} --filters Name=tag:{DRILL_TAG},Values={undo['drillId']}"
-        " (then delete-volume each)")),
+        " (then delete-volume each)"), _volumes_left),
 }

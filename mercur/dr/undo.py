@@ -155,10 +155,11 @@ def run(stack: "StackConfig", outputs: "StackOutputs", path: Path, document: dic
 
     ledger.on_change = save
     pace.progress(f"undoing {len(left)} change(s) of {drill_id}, newest first, from {path}")
-    try:
-        drill.restore_deferring_signals(ledger, pace)
-    except Interrupted:
-        pass  # noted while restoring ("the restore finished first"); nothing is left to stop
+    with drill.SignalGuard().installed() as guard:
+        try:
+            drill.restore_deferring_signals(ledger, pace, guard)
+        except Interrupted:
+            pass  # noted while restoring ("the restore finished first"); nothing is left to stop
     not_restored = [change for _, change in rebuilt if not change.restored]
     if not_restored:
         document.update(verdict="not restored", exitCode=EXIT_FAIL)
@@ -169,7 +170,7 @@ def run(stack: "StackConfig", outputs: "StackOutputs", path: Path, document: dic
     save()
     restored = len(rebuilt) - len(not_restored)
     parts = [f"{restored} change(s) of {drill_id} restored" if restored else None,
-             *(f"LEFT CHANGED: {c.what} (undo: {c.manual})" for c in not_restored),
+             *(line for c in not_restored for line in c.left_lines()),
              f"the report could NOT be rewritten at {path} ({unwritten[0]})" if unwritten else None]
     return Outcome(EXIT_FAIL if not_restored else EXIT_PASS, f"{stack.stack} undo: "
                    f"{'NOT RESTORED' if not_restored else 'RESTORED'} — " + "; ".join(filter(None, parts)),

@@ -172,9 +172,9 @@ def test_a_switch_back_that_fails_is_named_with_its_undo_and_exits_1(world, tmp_
     report = _drill(seeded, config, parsed, options, pace)
     assert report.verdict == "not restored" and report.exit_code == 1
     assert starts.count("us-west-1") == drill.RESTORE_ATTEMPTS + 1  # in the drill, then each restore attempt
-    line = report.line()
-    assert "LEFT CHANGED: us-east-1 made active" in line and "aws arc-region-switch start-plan-execution --region " \
-                                                              "us-west-1" in line
+    line = report.line()  # what the world shows: the writer and the traffic still in us-east-1
+    assert "LEFT CHANGED: the writer is in us-east-1; the zone answers with us-east-1 (undo: aws arc-region-switch " \
+           "start-plan-execution --region us-west-1" in line
     document = json.loads(options.report.read_text())
     assert document["changes"][-1]["undoByHand"].startswith("aws arc-region-switch start-plan-execution")
 
@@ -266,7 +266,9 @@ def test_a_delete_that_keeps_failing_is_not_restored(world, tmp_path) -> None:
     seeded.restores.fail_delete = drill.RESTORE_ATTEMPTS
     report = _drill(seeded, config, parsed, options, pace)
     assert report.verdict == "not restored" and report.exit_code == 1
-    assert "LEFT CHANGED: temporary cluster" in report.line() and "aws rds delete-db-cluster" in report.line()
+    # Named from what RDS still has, each with its own command (the instance went; the cluster would not).
+    assert f"LEFT CHANGED: cluster {report.drill_id} in us-east-1 (undo: aws rds delete-db-cluster --region " \
+           f"us-east-1 --db-cluster-identifier {report.drill_id} --skip-final-snapshot)" in report.line()
 
 
 def test_a_retried_restore_call_finds_its_own_cluster(world, tmp_path) -> None:

@@ -111,11 +111,9 @@ def test_a_change_undo_cannot_put_back_exits_1_naming_the_command_and_a_later_un
     seeded.restores.fail_delete = drill.RESTORE_ATTEMPTS  # RDS refuses each try
     code, line = _undo(seeded, outputs_file, report, monkeypatch, capsys)
     drill_id = json.loads(report.read_text())["drillId"]
-    manual = (f"aws rds delete-db-instance --region us-east-1 --db-instance-identifier {drill_id}-1 "
-              f"--skip-final-snapshot; aws rds delete-db-cluster --region us-east-1 --db-cluster-identifier "
-              f"{drill_id} --skip-final-snapshot")
-    assert code == 1 and line == (f"staging undo: NOT RESTORED — LEFT CHANGED: temporary cluster {drill_id} in "
-                                  f"us-east-1 (undo: {manual})")
+    manual = f"aws rds delete-db-cluster --region us-east-1 --db-cluster-identifier {drill_id} --skip-final-snapshot"
+    assert code == 1 and line == (f"staging undo: NOT RESTORED — LEFT CHANGED: cluster {drill_id} in us-east-1 "
+                                  f"(undo: {manual})")
     [change] = json.loads(report.read_text())["changes"]
     assert not change["restored"] and change["undoByHand"] == manual and "simulated failure" in change["error"]
     assert seeded.restores.left() == [drill_id]
