@@ -107,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                     "names what is left and how to undo it. Exit 0: passed, all restored; 1: failed or NOT "
                     "restored; 2: bad input; 130/143: interrupted (SIGINT/SIGTERM) and everything restored.")
     _live_inputs(drill)
-    drill.add_argument("--kind", choices=("failover", "restore", "all"), default="all", help="which drill(s)")
+    drill.add_argument("--kind", choices=("failover", "restore", "ungraceful", "all"), default="all",
+                       help="which drill(s); ungraceful: an unplanned loss of the active region (staging), not in all")
     drill.add_argument("--confirm", metavar="STACK", help="required for prod: repeat the stack name")
     drill.add_argument("--approve", action="store_true",
                        help="approve the plan's approval steps as the caller (who must hold the approval role); "

@@ -20,6 +20,8 @@ FLIP_AFTER_SECONDS = 10  # into the traffic step, Route53 answers with the activ
 # switchover that has begun cannot be cancelled).
 WRITER_BEGINS_AFTER_SECONDS = 20
 WRITER_MOVE_SECONDS = 100
+FAILOVER_SECONDS = 60  # an ungraceful failover: the secondary promoted, what had not replicated lost
+REPLICATION_LAG_SECONDS = 15  # how far the secondary trails the writer's commits (a busy moment)
 RESTORE_SECONDS = 300
 
 
@@ -133,7 +135,10 @@ class Executions:
         self.pause_step: str | None = None  # a step that fails and pauses the execution, as ARC does
         self.cancel_fault: str | None = None  # "denied": CancelPlanExecution refused; "ignored": no effect
         self.writer: str | None = None  # the region of the global database's writer (seeded with one)
-        self.writer_move: tuple[str, float] | None = None  # a switchover under way: to where, since when
+        self.writer_move: tuple[str, float, float] | None = None  # under way: to where, since when, how long
+        self.markers: list[tuple[int, float]] = []  # what the writer committed: (seq, when), in order
+        self.lost_from: float | None = None  # a failover lost what the writer committed after this moment
+        self.triggered: set[str] = set()  # regions the plan's trigger started a switch to
 
     def handlers(self, region: str) -> dict[str, Any]:
         def start(planArn: str, targetRegion: str, action: str, mode: str = "graceful", comment: str = "",
@@ -179,9 +184,16 @@ class Executions:
             self._event(execution, "executionCanceled")
             return {}
 
+        def update(planArn: str, executionId: str, action: str, **_: Any) -> dict:
+            execution = self.items[executionId]
+            if action == "switchToUngraceful":
+                execution["mode"] = "ungraceful"
+                self._event(execution, "executionBehaviorChangedToUngraceful")
+            return {}
+
         return {"StartPlanExecution": start, "GetPlanExecution": get, "ListPlanExecutions": listed,
                 "ListPlanExecutionEvents": events, "ApprovePlanExecutionStep": approve,
-                "CancelPlanExecution": cancel}
+                "CancelPlanExecution": cancel, "UpdatePlanExecution": update}
 
     def _start(self, plan_arn: str, target: str, action: str, mode: str, comment: str, region: str) -> dict:
         plan = self.world.plan.of_type("aws:arcregionswitch/plan:Plan")[0].inputs
@@ -247,8 +259,55 @@ class Executions:
             return answer
         return describe
 
+    def data_api(self, region: str) -> dict[str, Any]:
+        """The Data API of the global database's clusters, for the drill's marker stream: writes commit on the
+        writer only; a cluster reads what reached it (the writer everything, a secondary what replicated)."""
+        from aws_answers import error
+
+        def execute(resourceArn: str, secretArn: str, sql: str, parameters: list | None = None, **_: Any) -> Any:
+            self.world._aws("secretsmanager", region).describe_secret(SecretId=secretArn)
+            cluster_region = resourceArn.split(":")[3]
+            if resourceArn not in self.world.restores.http_enabled:
+                return error(None, "BadRequestException", "HttpEndpoint is not enabled", "ExecuteStatement")
+            statement = sql.split()[0].upper()
+            if statement in ("CREATE", "DROP"):
+                return {"numberOfRecordsUpdated": 0} if cluster_region == self.writer else error(
+                    None, "DatabaseErrorException", "cannot execute in a read-only transaction", "ExecuteStatement")
+            if statement == "INSERT":
+                if cluster_region != self.writer or self.writer_move:
+                    return error(None, "DatabaseErrorException", "cannot execute INSERT in a read-only transaction",
+                                 "ExecuteStatement")
+                seq = next(p["value"]["longValue"] for p in parameters or [] if p["name"] == "seq")
+                self.markers.append((seq, self.world.clock))
+                return {"numberOfRecordsUpdated": 1}
+            seen = [seq for seq, when in self.markers if (self.lost_from is None or when <= self.lost_from)
+                    and (cluster_region == self.writer or when <= self.world.clock - REPLICATION_LAG_SECONDS)]
+            return {"records": [[{"longValue": max(seen)} if seen else {"isNull": True}]],
+                    "numberOfRecordsUpdated": 0}
+        return {"ExecuteStatement": execute}
+
+    def _trigger(self) -> None:
+        """The plan's trigger (staging): the active region's endpoint check red for the configured minutes
+        starts the workflow activating the other region, as a person's start would, graceful."""
+        world = self.world
+        switch = world.stack.dr.region_switch
+        if not switch or not switch.automatic_after_minutes:
+            return
+        for region, details in world.outputs["regions"].items():
+            down_since = world.route53_health.inverted_at.get(details.get("healthCheckId"))
+            others = [r for r in world.outputs["regions"] if r != region]
+            dns = world.stack.dns
+            red_after = dns.interval_seconds * dns.failure_threshold if dns else 90
+            if down_since is None or len(others) != 1 or others[0] in self.triggered:
+                continue
+            if world.clock - down_since - red_after >= switch.automatic_after_minutes * 60:
+                self.triggered.add(others[0])
+                self._start(world.switch["plan"]["arn"], others[0], "activate", "graceful", "triggered",
+                            others[0])
+
     def advance(self) -> None:
-        if self.writer_move and self.world.clock - self.writer_move[1] >= WRITER_MOVE_SECONDS:
+        self._trigger()
+        if self.writer_move and self.world.clock - self.writer_move[1] >= self.writer_move[2]:
             self.writer, self.writer_move = self.writer_move[0], None
         for execution in self.items.values():
             if execution["state"] != "inProgress":
@@ -267,7 +326,11 @@ class Executions:
                 continue
             if block == "Parallel" and self.writer is not None and elapsed >= WRITER_BEGINS_AFTER_SECONDS and \
                     self.writer != execution["target"] and not self.writer_move:
-                self.writer_move = (execution["target"], self.world.clock)
+                if execution["mode"] == "ungraceful":  # a failover: the secondary as it is, without the lag
+                    self.lost_from = self.world.clock - REPLICATION_LAG_SECONDS
+                    self.writer_move = (execution["target"], self.world.clock, FAILOVER_SECONDS)
+                else:
+                    self.writer_move = (execution["target"], self.world.clock, WRITER_MOVE_SECONDS)
             if block == "Route53HealthCheck" and elapsed >= FLIP_AFTER_SECONDS:
                 self.answering = execution["target"]
             if elapsed >= (TRAFFIC_STEP_SECONDS if block == "Route53HealthCheck" else PARALLEL_STEP_SECONDS):
@@ -366,12 +429,16 @@ class Restores:
             self.http_enabled.add(ResourceArn)
             return {"ResourceArn": ResourceArn, "HttpEndpointEnabled": True}
 
+        def disable_http(ResourceArn: str) -> dict:
+            self.http_enabled.discard(ResourceArn)
+            return {"ResourceArn": ResourceArn, "HttpEndpointEnabled": False}
+
+        endpoints = {"EnableHttpEndpoint": enable_http, "DisableHttpEndpoint": disable_http}
         if region == self.world.outputs["failoverOrder"][0]:
-            return {}
+            return endpoints
         return {"RestoreDBClusterFromSnapshot": restore, "CreateDBInstance": create_instance,
                 "DescribeDBClusters": describe_clusters, "DescribeDBInstances": describe_instances,
-                "DeleteDBInstance": delete_instance, "DeleteDBCluster": delete_cluster,
-                "EnableHttpEndpoint": enable_http}
+                "DeleteDBInstance": delete_instance, "DeleteDBCluster": delete_cluster, **endpoints}
 
     def _settle(self) -> None:
         for cluster in self.clusters.values():

@@ -51,12 +51,32 @@ class World:
         if service == "cloudwatch" and region == ROUTE53_REGION:
             return {"GetMetricStatistics": self.route53_health.metric}
         if service == "rds" and (self.restores is not None or self.executions.writer is not None):
-            return {**(self.restores.handlers(region) if self.restores else {}),
-                    **({"DescribeGlobalClusters": self.executions.describe_global_clusters(region)}
-                       if self.executions.writer is not None else {})}
+            handlers = {**(self.restores.handlers(region) if self.restores else {}),
+                        **({"DescribeGlobalClusters": self.executions.describe_global_clusters(region)}
+                           if self.executions.writer is not None else {})}
+            if self.restores is not None:
+                handlers["DescribeDBClusters"] = self._describe_clusters(region, handlers.get("DescribeDBClusters"))
+            return handlers
         if service == "rds-data" and self.restores is not None:
-            return self.restores.data_api(region)
+            restored, markers = self.restores.data_api(region)["ExecuteStatement"], \
+                self.executions.data_api(region)["ExecuteStatement"]
+            return {"ExecuteStatement": lambda resourceArn, **params: (
+                restored if any(c["DBClusterArn"] == resourceArn for c in self.restores.clusters.values())
+                else markers)(resourceArn=resourceArn, **params)}
         return None
+
+    def _describe_clusters(self, region: str, restored: Any) -> Any:
+        """The restored clusters' answer where it has one, else moto's, with the Data API as switched."""
+        def describe(**params: Any) -> dict:
+            found = restored(**params) if restored else None
+            if found is not None:
+                return found
+            answer = self._aws("rds", region).describe_db_clusters(**params)
+            answer.pop("ResponseMetadata", None)
+            for cluster in answer["DBClusters"]:
+                cluster["HttpEndpointEnabled"] = cluster["DBClusterArn"] in self.restores.http_enabled
+            return answer
+        return describe
 
     def _list_recovery_points(self, BackupVaultName: str, ByResourceArn: str | None = None, **_: Any) -> dict:
         points = [p for p in self.recovery_points.get(BackupVaultName, [])

@@ -103,8 +103,8 @@ class Undo:
 
 def undo_kinds() -> dict[str, Undo]:
     """Every kind of change a drill makes, by the `kind` of its description."""
-    from . import failover, restore
-    return {**failover.UNDO, **restore.UNDO}
+    from . import failover, restore, unplanned
+    return {**failover.UNDO, **restore.UNDO, **unplanned.UNDO}
 
 
 @dataclass
@@ -400,7 +400,7 @@ def _utc() -> str:
 def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: ClientFactory | None = None,
         pace: Pace | None = None, probes: Any = None) -> DrillReport:
     """Pre-flight, the drills, the restore; the report (also written to options.report) says what happened."""
-    from . import failover, restore
+    from . import failover, restore, unplanned
     from .check import check
 
     pace = pace or Pace(options.timeout_seconds, options.poll_seconds)
@@ -411,16 +411,17 @@ def run(stack: StackConfig, outputs: StackOutputs, options: Options, clients: Cl
                          options=options.document())
     ledger.on_change = save = lambda: report.save(pace.progress)  # each change on disk before its call
     context = Context(stack, outputs, clients, pace, ledger, drill_id, options.approve, probes)
-    runs = {"failover": failover.run, "restore": restore.run}
+    runs = {"failover": failover.run, "restore": restore.run, "ungraceful": unplanned.run}
+    preflights = {"failover": failover.preflight, "ungraceful": unplanned.preflight}
     save()
     with SignalGuard().installed() as guard:
-        _run(stack, outputs, options, context, report, runs, check, failover.preflight, guard)
+        _run(stack, outputs, options, context, report, runs, check, preflights, guard)
     return report
 
 
 def _run(stack: StackConfig, outputs: StackOutputs, options: Options, context: Context, report: DrillReport,
          runs: Mapping[str, Callable[[Context, dict[str, Any]], None]], check: Callable[..., Any],
-         preflight: Callable[[Context], list[str]], guard: SignalGuard) -> None:
+         preflights: Mapping[str, Callable[[Context], list[str]]], guard: SignalGuard) -> None:
     pace, ledger, clients = context.pace, context.ledger, context.clients
     save = ledger.on_change
     try:
@@ -428,8 +429,8 @@ def _run(stack: StackConfig, outputs: StackOutputs, options: Options, context: C
         try:
             readiness = check(stack, outputs, clients)
             failing = [f"{i.region} {i.check}: {i.detail}" for i in readiness.items if not i.ok]
-            if "failover" in options.kinds:
-                failing += preflight(context)
+            for kind in (k for k in options.kinds if k in preflights):
+                failing += preflights[kind](context)
         except (ClientError, BotoCoreError) as error:  # nothing has changed: say so, with AWS's answer
             problem = credential_failure(error) or error
             failing = [f"pre-flight could not ask AWS: {type(problem).__name__}: {problem}"]

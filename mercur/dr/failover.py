@@ -153,7 +153,12 @@ def _still_inverted(context: Context, undo: Mapping[str, str]) -> list[tuple[str
 
 
 def _switch_back(context: Context, undo: Mapping[str, str]) -> None:
-    Switch(context, undo["region"], undo["target"], undo["planArn"]).back()
+    _switch(context, undo).back()
+
+
+def _switch(context: Context, undo: Mapping[str, str]) -> "Switch":
+    adopted = frozenset([undo["executionId"]]) if undo.get("executionId") else frozenset()
+    return Switch(context, undo["region"], undo["target"], undo["planArn"], adopted)
 
 
 def _switch_back_by_hand(undo: Mapping[str, str]) -> str:
@@ -165,7 +170,7 @@ def _still_switched(context: Context, undo: Mapping[str, str]) -> list[tuple[str
     """What the world shows left after a switch back could not be made: where the traffic and the writer are,
     and every execution of this drill still waiting, paused or running (anyone with the approver role could
     still approve one), each with the command that undoes it."""
-    return Switch(context, undo["region"], undo["target"], undo["planArn"]).left_over()
+    return _switch(context, undo).left_over()
 
 
 # How each change of this drill is undone, from the report's description of it (see drill.Undo).
@@ -173,6 +178,9 @@ UNDO = {
     "health-check-inverted": Undo(("checkId",), _uninvert, _uninvert_by_hand, _still_inverted),
     # region: the one the drill made active; target: the one to make active again
     "switch-back": Undo(("planArn", "region", "target"), _switch_back, _switch_back_by_hand, _still_switched),
+    # the same, for a switch the plan's trigger started (the unplanned-loss drill): that execution is the drill's
+    "trigger-switch-back": Undo(("planArn", "region", "target", "executionId"), _switch_back, _switch_back_by_hand,
+                                _still_switched),
 }
 
 
@@ -180,8 +188,11 @@ class Switch:
     """One graceful switch to `target` and, as its undo, back to `origin`; each execution idempotent by its
     client token, run on the data plane of the region it activates."""
 
-    def __init__(self, context: Context, target: str, origin: str, plan_arn: str) -> None:
+    def __init__(self, context: Context, target: str, origin: str, plan_arn: str,
+                 adopted: frozenset[str] = frozenset()) -> None:
+        """`adopted`: executions the drill did not start but answers for (the plan's trigger started them)."""
         self.context, self.target, self.origin, self.plan_arn = context, target, origin, plan_arn
+        self.adopted = adopted
 
     def forward(self) -> dict[str, Any]:
         """Run the switch; returns the timeline: the execution's events and when clients saw the change."""
@@ -272,8 +283,8 @@ class Switch:
     def _ours(self, region: str) -> list[dict]:
         """This drill's executions activating `region`, oldest first."""
         return sorted((e for e in _executions(self.context, region, self.plan_arn)
-                       if e.get("comment") == _comment(self.context) and e.get("executionRegion") == region),
-                      key=lambda e: aware(e["startTime"]))
+                       if (e.get("comment") == _comment(self.context) or e["executionId"] in self.adopted)
+                       and e.get("executionRegion") == region), key=lambda e: aware(e["startTime"]))
 
     def _cancel(self, arc: Any, execution_id: str) -> None:
         arc.cancel_plan_execution(planArn=self.plan_arn, executionId=execution_id, comment=_comment(self.context))
