@@ -126,6 +126,15 @@ def _parser() -> argparse.ArgumentParser:
                     "(the line names the command that undoes it); 2: bad input (nothing was called).")
     _live_inputs(undo)
     undo.add_argument("--report", type=Path, required=True, metavar="FILE", help="the drill's JSON report")
+    record = dr_commands.add_parser(
+        "record", help="print what drills and checks measured, as mercur:dr.measured for the stack file",
+        description="Reads drill reports (dr drill --report) and check reports (dr check --json) of one stack and "
+                    "prints the `measured:` block to paste under mercur:dr: the plan then shows those terms as "
+                    "measured, with their source. Writes nothing, calls nothing. Exit 0; 2: bad input.")
+    record.add_argument("stack", help="the stack whose reports these are")
+    record.add_argument("--from", dest="reports", type=Path, action="append", required=True, metavar="FILE",
+                        help="a drill or check report (repeatable; later ones override earlier ones)")
+    _project_dir(record)
     return parser
 
 
@@ -232,6 +241,10 @@ def _dr(args: argparse.Namespace) -> int:
 
     try:
         stack = load_file(args.project_dir.resolve(), args.stack)
+        if args.dr_command == "record":
+            from .dr import record
+            print(record.main(args.stack, args.reports), end="")
+            return EXIT_OK
         outputs = stack_outputs.load(args.outputs, stack)
         if outputs.environment != stack.environment:
             raise ConfigError(str(args.outputs), "environment", f"is {outputs.environment}, but "

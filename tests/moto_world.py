@@ -18,6 +18,7 @@ class World:
         self.plan, self.stack, self._aws = plan, stack, clients
         # What moto does not cover, answered from this world's state through model-validated clients.
         self.recovery_points: dict[str, list[dict]] = {}  # vault name -> its recovery points
+        self.copy_jobs: dict[str, list[dict]] = {}  # source region -> AWS Backup's copy jobs started there
         self.switch: dict[str, Any] = {}  # the Region switch plan, its evaluation and executions
         self._answered: dict[tuple[str, str], Any] = {}
         self.health_check_ids: dict[str, str] = {}  # plan id -> moto id
@@ -44,7 +45,8 @@ class World:
 
     def _handlers(self, service: str, region: str) -> dict[str, Any] | None:
         if service == "backup":
-            return {"ListRecoveryPointsByBackupVault": self._list_recovery_points}
+            return {"ListRecoveryPointsByBackupVault": self._list_recovery_points,
+                    "ListCopyJobs": lambda **params: self._list_copy_jobs(region, **params)}
         if service == "arc-region-switch":
             return {"GetPlanInRegion": self._get_plan, "GetPlanEvaluationStatus": self._plan_evaluation,
                     **self.executions.handlers(region)}
@@ -77,6 +79,14 @@ class World:
                 cluster["HttpEndpointEnabled"] = cluster["DBClusterArn"] in self.restores.http_enabled
             return answer
         return describe
+
+    def _list_copy_jobs(self, region: str, ByResourceArn: str | None = None, ByState: str | None = None,
+                        ByCompleteAfter: datetime | None = None, **_: Any) -> dict:
+        """AWS Backup's copy jobs that started in `region` (moto has none)."""
+        jobs = [j for j in self.copy_jobs.get(region, []) if (ByResourceArn is None or j["ResourceArn"] == ByResourceArn)
+                and (ByState is None or j["State"] == ByState)
+                and (ByCompleteAfter is None or j.get("CompletionDate", ByCompleteAfter) >= ByCompleteAfter)]
+        return {"CopyJobs": copy.deepcopy(jobs)}
 
     def _list_recovery_points(self, BackupVaultName: str, ByResourceArn: str | None = None, **_: Any) -> dict:
         points = [p for p in self.recovery_points.get(BackupVaultName, [])
@@ -150,6 +160,11 @@ class World:
             if not details.get("database"):
                 continue
             arn = details["database"]["clusterArn"]
+            if details.get("backupCopiesTo"):  # the copy of that recovery point: 40 minutes, queueing included
+                self.copy_jobs.setdefault(region, []).append({
+                    "CopyJobId": f"copy-{region}", "ResourceArn": arn, "ResourceType": "Aurora", "State": "COMPLETED",
+                    "CreationDate": taken, "CompletionDate": taken + timedelta(minutes=40),
+                    "DestinationBackupVaultArn": self.outputs["regions"][details["backupCopiesTo"]]["backupVaultArn"]})
             for place in filter(None, (region, details.get("backupCopiesTo"))):
                 self.recovery_points.setdefault(vaults[place], []).append({
                     "RecoveryPointArn": f"arn:aws:rds:{place}:123456789012:cluster-snapshot:awsbackup-{region}",

@@ -201,7 +201,8 @@ class Platform(pulumi.ComponentResource):
         chain = stack.recovery_time
         objectives: dict[str, Any] = {
             "rpoMinutes": {point.kind: {"target": point.target_minutes, "achievable": point.achievable_minutes,
-                                        "basis": point.basis} for point in stack.recovery_points},
+                                        "basis": point.basis, "proven": point.proven}
+                           for point in stack.recovery_points},
             "backupIntervalHours": stack.dr.schedule.interval_hours,
             # From a region's failure to the first request the other serves: each term and its source.
             "rtoMinutes": {"target": stack.dr.rto_minutes,

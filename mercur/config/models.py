@@ -24,7 +24,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import show
-from .objectives import (ASSUMED, FAILURE_THRESHOLDS, HEALTH_ALARM_PERIOD_SECONDS, HEALTH_ALARM_PERIODS,
+from .objectives import (ASSUMED, COPY_MINUTES, FAILURE_THRESHOLDS, MEASURABLE_TERMS, MEASURED, SNAPSHOT_MINUTES,
+                         START_DELAY_MINUTES, HEALTH_ALARM_PERIOD_SECONDS, HEALTH_ALARM_PERIODS,
                          HEALTH_CHECK_INTERVALS_SECONDS, HEALTH_METRIC_DELAY_SECONDS, MECHANISM, PITR_MINUTES,
                          STACK_FILE, BackupSchedule,
                          FailoverTiming, RecoveryPoint, RecoveryTime, Term, Unachievable, achievable_rpo,
@@ -584,6 +585,35 @@ class RpoTargets(Model):
                                                          "region remain; the backup schedule derives from it")
 
 
+def _source(value: str) -> str:
+    if not value.strip() or len(value) > 200:
+        raise fail(f"{show(value)} is not a source", "name the drill or check that measured it, like \"dr drill "
+                                                      "drill-1a2b3c4d, 2026-12-01\"")
+    return value
+
+
+def _measured_seconds(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value  # the model reports the type
+    for name, seconds in value.items():
+        if name not in MEASURABLE_TERMS:
+            raise fail(f"{show(name)} is not a term a drill or a check measures",
+                       f"use {', '.join(MEASURABLE_TERMS)}", name)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 86_400:
+            raise fail(f"{show(seconds)} is not a duration", "use seconds above 0, up to 86400", name)
+    return value
+
+
+class MeasuredTerms(Model):
+    """What the last drills and checks measured (`python -m mercur dr record` prints the block): each figure
+    replaces the plan's assumed one, term by term, and the plan prints it as measured, with its source."""
+
+    source: Annotated[str, AfterValidator(_source)] = Field(
+        description="What measured them, like \"dr drill drill-1a2b3c4d, 2026-12-01\"")
+    seconds: Annotated[dict[str, float], BeforeValidator(_measured_seconds)] = Field(
+        description=f"Seconds per term: {', '.join(MEASURABLE_TERMS)}")
+
+
 class RegionSwitchConfig(Model):
     """The ARC Region switch plan that moves capacity, the database writer and traffic together."""
 
@@ -617,6 +647,8 @@ class DrConfig(Model):
     cross_region_copy: bool = Field(True, description="Copy backups to the next region (only dev may opt out)")
     region_switch: Optional[RegionSwitchConfig] = Field(None, description="The ARC Region switch plan (stacks with "
                                                                           "two regions)")
+    measured: Optional[MeasuredTerms] = Field(None, description="Figures the drills and checks measured: they "
+                                                                "replace the plan's assumptions")
     _schedule: BackupSchedule = PrivateAttr()  # set by StackConfig, which knows whether a database replicates
 
     @property
@@ -1152,9 +1184,28 @@ class StackConfig(Model):
             corruption = RecoveryPoint("corruption", rpo.corruption,
                                        achievable_rpo(schedule.interval_hours, cross_region=False),
                                        f"snapshots every {schedule.interval_hours}h")
-        both = RecoveryPoint("regionLossAndCorruption", rpo.region_loss_and_corruption,
-                             schedule.achievable_rpo_minutes, copies)
+        both = self._both_at_once(copies)
         return region_loss, corruption, both
+
+    def _both_at_once(self, copies: str) -> RecoveryPoint:
+        """Only the copies in another region remain. An Aurora snapshot's cross-Region copy has no bound AWS
+        states ("can take hours", and queues; Aurora User Guide, "Copying a DB cluster snapshot"): with a
+        database the point is proven only by a measured copy time (`crossRegionCopy`), else not proven."""
+        rpo, schedule = self.dr.rpo, self.dr.schedule
+        measured = self.dr.measured.seconds.get("crossRegionCopy") if self.dr.measured else None
+        if self.database is None or not schedule.cross_region:
+            return RecoveryPoint("regionLossAndCorruption", rpo.region_loss_and_corruption,
+                                 schedule.achievable_rpo_minutes, copies)
+        if measured is None:
+            return RecoveryPoint(
+                "regionLossAndCorruption", rpo.region_loss_and_corruption, schedule.achievable_rpo_minutes,
+                f"{copies}; NOT PROVEN: an Aurora snapshot's cross-Region copy \"can take hours\" (Aurora User Guide) "
+                f"and {COPY_MINUTES} min is only assumed: record the copies `dr check` measures (dr record)",
+                proven=False)
+        achievable = schedule.interval_hours * 60 + START_DELAY_MINUTES + SNAPSHOT_MINUTES + measured / 60
+        return RecoveryPoint("regionLossAndCorruption", rpo.region_loss_and_corruption, round(achievable, 1),
+                             f"{copies}; the copy {measured / 60:g} min measured by {self.dr.measured.source}"
+                             if self.dr.measured else copies)
 
     def _check_dns(self) -> None:
         dns = self.dns
@@ -1288,7 +1339,14 @@ class StackConfig(Model):
                 terms.append(Term("decision", (self.dr.decision_minutes or 0) * 60, STACK_FILE,
                                   "mercur:dr.decisionMinutes: paged, decided, the plan started and approved"))
             terms += switch_step_terms(self.database is not None, ungraceful=True)
-        return RecoveryTime(tuple(terms + dns_terms()))
+        return RecoveryTime(tuple(self._measured(term) for term in terms + dns_terms()))
+
+    def _measured(self, term: Term) -> Term:
+        """The drills' figure for a term where they measured one (mercur:dr.measured), else the term."""
+        measured = self.dr.measured
+        if measured is None or term.name not in measured.seconds:
+            return term
+        return Term(term.name, measured.seconds[term.name], MEASURED, f"measured by {measured.source}")
 
     def _check_deploy(self) -> None:
         if self.regions[0].retiring:

@@ -115,10 +115,11 @@ class RecoveryPoint:
     target_minutes: int
     achievable_minutes: float
     basis: str  # what keeps the loss that small
+    proven: bool = True  # False: a term of it is neither sourced nor measured (the basis says which)
 
     @property
     def met(self) -> bool:
-        return self.achievable_minutes <= self.target_minutes
+        return self.proven and self.achievable_minutes <= self.target_minutes
 
 
 def copy_targets(regions: Sequence[str]) -> Mapping[str, str | None]:
@@ -208,6 +209,9 @@ ROUTE53_STEP_SECONDS = 10 + ALIAS_TTL_SECONDS
 # region serves, each with where its figure comes from. `rtoMinutes` bounds the sum.
 
 DOC, MECHANISM, STACK_FILE, ASSUMED, MEASURED = "doc", "mechanism", "stack file", "assumed", "measured"
+# What a drill or a check measures, by the chain's term names; `crossRegionCopy` is an RPO term (seconds).
+MEASURABLE_TERMS = ("detection", "alarm", "trigger", "capacityAndWriter", "capacity", "checksFlip",
+                    "crossRegionCopy")
 # The health alarm (failover.py) and the plan's trigger alarm (switch.py) read Route53's HealthCheckStatus,
 # which CloudWatch receives as one datapoint a minute: the paging alarm fires on the first red minute. Route53
 # warns that "several minutes might elapse between the time that a health check fails and the time that you

@@ -101,8 +101,10 @@ def _verdict(plan: Plan, findings: Sequence[Finding], objectives: dict[str, Any]
                f"{plural(mandatory, 'violation')}, {plural(len(findings) - mandatory, 'advisory', 'advisories')}")]
     rpo = objectives.get("rpoMinutes") or {}
     if rpo:
-        met = sum(1 for point in rpo.values() if point["achievable"] <= point["target"])
-        checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"))
+        met = sum(1 for point in rpo.values() if point.get("proven", True) and point["achievable"] <= point["target"])
+        unproven = [_LOSS_KINDS[kind] for kind, point in rpo.items() if not point.get("proven", True)]
+        checks.append(("RPO", met == len(rpo), f"{met} of {len(rpo)} kinds of loss"
+                       + (f"; {', '.join(unproven)} not proven" if unproven else "")))
     rto = objectives.get("rtoMinutes") or {}
     if rto.get("unproven"):
         checks.append(("RTO", False, f"not proven: {rto['unproven']}"))
@@ -250,9 +252,11 @@ def _recovery_block(objectives: dict[str, Any], style: Style) -> list[str]:
         lines.append(style.bold("RPO per kind of loss") + " · target / achievable")
         for kind, label in _LOSS_KINDS.items():
             point = rpo[kind]
-            ok = point["achievable"] <= point["target"]
+            proven = point.get("proven", True)
+            ok = proven and point["achievable"] <= point["target"]
             lines.append(f"  {label:<18} {point['target']:>5g} / {point['achievable']:<5g} min  "
-                         f"{style.verdict(ok)}  {point['basis']}")
+                         f"{style.verdict(ok, 'pass' if ok else 'FAIL' if proven else 'NOT PROVEN')}  "
+                         f"{point['basis']}")
     if lines:
         lines.append("")
     lines += _recovery_time(objectives.get("rtoMinutes") or {}, objectives.get("regionSwitch"), style)

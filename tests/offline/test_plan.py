@@ -56,7 +56,9 @@ def _summary(plan_of, stack: str, **options) -> str:
 def test_the_first_line_is_the_verdict_on_policies_rpo_rto_and_capacity(plan_of) -> None:
     rto = plan_of("prod").outputs["objectives"]["rtoMinutes"]
     first = _summary(plan_of, "prod").splitlines()[0]
-    assert first.startswith("mercur/prod PASS: policies pass (0 violations, 0 advisories) · RPO pass (3 of 3 ")
+    # Until `dr record` brings a measured copy time, the both-at-once point is not proven: the verdict says so.
+    assert first.startswith("mercur/prod FAIL: policies pass (0 violations, 0 advisories) · RPO FAIL (2 of 3 kinds "
+                            "of loss; both at once not proven) · ")
     assert f"RTO pass ({rto['achievable']:.1f} of {rto['target']:g} min from the failure)" in first
     assert "capacity pass (NodePool limits hold the peak in 2 of 2 regions)" in first
     assert first.endswith(f"; {len(plan_of('prod').resources)} resources in 2 regions")
@@ -72,7 +74,7 @@ def test_a_failing_objective_or_policy_turns_the_verdict_to_fail_naming_it(plan_
     east.inputs["spec"]["limits"]["cpu"] = "8"  # the pool as built, whatever the stack file said
     violation = Finding("rule-x", "urn:pulumi:prod::mercur::x", "broken", True)
     first, *rest = plan.summary(result, [violation]).splitlines()
-    assert first.startswith("mercur/prod FAIL: policies FAIL (1 violation, 0 advisories) · RPO FAIL (2 of 3 ")
+    assert first.startswith("mercur/prod FAIL: policies FAIL (1 violation, 0 advisories) · RPO FAIL (1 of 3 ")
     assert "RTO pass" in first and "capacity FAIL (NodePool limits hold the peak in 1 of 2 regions)" in first
     [holds] = [line for line in rest if line.startswith("  nodes ") and "(DOES NOT HOLD)" in line]
     assert "limits 8 vCPU / 256Gi < 24 vCPU" in holds
