@@ -60,11 +60,21 @@ def test_the_keepers_role_reaches_its_own_group_only() -> None:
     assert [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"] == ["ReadThePeersLag"]
 
 
-def test_the_program_declares_the_groups_parameters_once_and_leaves_the_bound_to_the_keeper(plan_of) -> None:
+def test_the_home_cluster_starts_with_the_bound_and_the_keeper_owns_it_from_then_on(plan_of) -> None:
+    """The home cluster writes at creation: its group starts with rds.global_db_rpo from the stack file; the
+    others never get it from the program (AWS: not on a secondary). Declared once: the keeper moves it."""
     for stack in ("dev", "prod"):
-        for group in plan_of(stack).of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+        plan = plan_of(stack)
+        home = plan.outputs.get("database", {}).get("globalClusterId") and plan.outputs["failoverOrder"][0]
+        for group in plan.of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
             assert group.ignore_changes == tuple(runtime_state.AURORA_RPO_BOUND.fields) == ("parameters",)
-            assert {p["name"] for p in group.inputs["parameters"]} == {"rds.force_ssl"}  # never the bound
+            declared = {p["name"]: p for p in group.inputs["parameters"]}
+            if group.region == home:
+                bound = plan.outputs["objectives"]["rpoMinutes"]["regionLoss"]["target"] * 60
+                assert declared[rpo_keeper_handler.PARAMETER] == {
+                    "name": "rds.global_db_rpo", "value": str(bound), "applyMethod": "immediate"}
+            else:
+                assert set(declared) == {"rds.force_ssl"}
 
 
 def test_a_one_region_database_has_no_bound_to_keep(plan_of) -> None:
