@@ -31,6 +31,8 @@ def keeper_policy(partition: str, account: str, region: str, global_cluster: str
                     "rds:ResetDBClusterParameterGroup"],
          "Resource": f"arn:{partition}:rds:{region}:{account}:cluster-pg:{parameter_group}"},
         {"Sid": "ReadThePeersLag", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+        {"Sid": "NoteItsOwnVerdicts", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+         "Condition": {"StringEquals": {"cloudwatch:namespace": rpo_keeper_handler.OWN_NAMESPACE}}},
         {"Sid": "WriteItsLog", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": f"{log_group_arn}:*"}]})
 
@@ -56,8 +58,6 @@ class RpoKeeper(pulumi.ComponentResource):
         self.function = aws.lambda_.Function(
             f"{name}-rpo-keeper", name=function_name, role=role.arn, runtime=aws.lambda_.Runtime.PYTHON3D13,
             handler=f"{HANDLER.stem}.handler", architectures=["arm64"], memory_size=128, timeout=60,
-            # One at a time: two overlapping runs could undo each other's change.
-            reserved_concurrent_executions=1,
             code=pulumi.AssetArchive({HANDLER.name: pulumi.FileAsset(str(HANDLER))}),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
                 "CLUSTER_ARN": cluster_arn, "GLOBAL_CLUSTER": global_cluster, "PARAMETER_GROUP": parameter_group,
@@ -73,7 +73,16 @@ class RpoKeeper(pulumi.ComponentResource):
                                             source_arn=every_minute.arn, source_account=account, opts=child)
         aws.cloudwatch.EventTarget(f"{name}-rpo-keeper", rule=every_minute.name, arn=self.function.arn,
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
-        # A keeper that fails leaves the bound as it was: on a writer that lost its peer, commits wait.
+        # A keeper that fails, or stops running, leaves the bound as it was: on a writer that lost its peer,
+        # commits wait. Its errors page, and so does a minute without a run (missing data: breaching).
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-rpo-keeper-silent", name=f"{function_name}-not-running",
+            alarm_description=f"{label}: the RPO keeper has not run for 5 minutes (disabled, throttled, its schedule "
+                              f"gone): rds.global_db_rpo stays as it was",
+            namespace="AWS/Lambda", metric_name="Invocations", dimensions={"FunctionName": function_name},
+            statistic="Sum", period=300, evaluation_periods=1, threshold=1, comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching", alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn],
+            opts=child)
         self.errors = aws.cloudwatch.MetricAlarm(
             f"{name}-rpo-keeper-errors", name=f"{function_name}-errors",
             alarm_description=f"{label}: the RPO keeper fails; rds.global_db_rpo stays as it was (a writer that "

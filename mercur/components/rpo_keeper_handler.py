@@ -10,7 +10,11 @@ each region decides for its own cluster, every minute:
 
 - this cluster is the writer, and a peer cluster reports `AuroraGlobalDBRPOLag` (a replicating secondary
   publishes it, in its own region) within the last three minutes: the bound is set;
-- otherwise (a secondary, or a writer whose peers' regions do not answer or report nothing): it is unset.
+- a secondary: it is unset;
+- a writer whose peers report nothing, or whose regions do not answer: it stays as it is until that has
+  lasted SILENT_MINUTES runs in a row (the keeper's own metric, `Mercur/RpoKeeper` `PeerSilent`, in its own
+  region), then it is unset. A passing network fault leaves the bound in place; a passive region that is gone
+  costs the writer's commits at most those minutes of waiting, not the region.
 
 The parameter is dynamic: Aurora applies a change "after a short delay", without a reboot. Only boto3 and
 the standard library: the Lambda runtime provides both. No Pulumi import: this file is the function's code.
@@ -26,6 +30,8 @@ from typing import Any, Callable
 PARAMETER = "rds.global_db_rpo"
 METRIC = "AuroraGlobalDBRPOLag"  # milliseconds, published for secondary clusters in their regions
 FRESH = timedelta(minutes=3)
+SILENT_MINUTES = 3
+OWN_NAMESPACE, SILENT_METRIC = "Mercur/RpoKeeper", "PeerSilent"
 
 
 def peer_replicates(cloudwatch: Any, cluster: str, now: datetime) -> bool:
@@ -39,12 +45,12 @@ def peer_replicates(cloudwatch: Any, cluster: str, now: datetime) -> bool:
     return any(result.get("Values") for result in answer["MetricDataResults"])
 
 
-def should_bound(rds: Any, cloudwatch_in: Callable[[str], Any], *, cluster_arn: str, global_cluster: str,
-                 peers: list[dict[str, str]], now: datetime) -> bool:
-    """The bound belongs on this cluster: it is the writer and some peer replicates from it now."""
+def is_writer(rds: Any, cluster_arn: str, global_cluster: str) -> bool:
     [found] = rds.describe_global_clusters(GlobalClusterIdentifier=global_cluster)["GlobalClusters"]
-    if not any(m["DBClusterArn"] == cluster_arn and m["IsWriter"] for m in found["GlobalClusterMembers"]):
-        return False
+    return any(m["DBClusterArn"] == cluster_arn and m["IsWriter"] for m in found["GlobalClusterMembers"])
+
+
+def any_peer_replicates(cloudwatch_in: Callable[[str], Any], peers: list[dict[str, str]], now: datetime) -> bool:
     for peer in peers:
         try:
             if peer_replicates(cloudwatch_in(peer["region"]), peer["cluster"], now):
@@ -52,6 +58,21 @@ def should_bound(rds: Any, cloudwatch_in: Callable[[str], Any], *, cluster_arn: 
         except Exception:  # noqa: BLE001 - a region that does not answer, however it fails: no evidence
             continue
     return False
+
+
+def silent_long_enough(own: Any, cluster: str, silent: bool, now: datetime) -> bool:
+    """Note this run's verdict in the keeper's own metric, then whether the last SILENT_MINUTES runs were all
+    silent. An error here propagates: the bound stays as it is and the keeper's error alarm pages."""
+    dimensions = [{"Name": "DBClusterIdentifier", "Value": cluster}]
+    own.put_metric_data(Namespace=OWN_NAMESPACE, MetricData=[{
+        "MetricName": SILENT_METRIC, "Dimensions": dimensions, "Timestamp": now, "Value": 1.0 if silent else 0.0,
+        "Unit": "Count"}])
+    answer = own.get_metric_data(MetricDataQueries=[{"Id": "silent", "MetricStat": {
+        "Metric": {"Namespace": OWN_NAMESPACE, "MetricName": SILENT_METRIC, "Dimensions": dimensions},
+        "Period": 60, "Stat": "Minimum"}}], StartTime=now - timedelta(minutes=SILENT_MINUTES + 1), EndTime=now,
+        ScanBy="TimestampDescending")
+    values = [v for result in answer["MetricDataResults"] for v in result.get("Values", [])]
+    return len(values) >= SILENT_MINUTES and all(v >= 1 for v in values[:SILENT_MINUTES])
 
 
 def current_bound(rds: Any, group: str) -> str | None:
@@ -65,14 +86,31 @@ def current_bound(rds: Any, group: str) -> str | None:
     return None
 
 
-def keep(rds: Any, cloudwatch_in: Callable[[str], Any], env: dict[str, str], now: datetime) -> dict[str, Any]:
+def decide(rds: Any, cloudwatch_in: Callable[[str], Any], own: Any, env: dict[str, str],
+           now: datetime) -> tuple[bool | None, str]:
+    """True: the bound belongs here; False: it does not; None: leave it as it is (see the module's text)."""
+    if not is_writer(rds, env["CLUSTER_ARN"], env["GLOBAL_CLUSTER"]):
+        return False, "a secondary"
+    cluster = env["CLUSTER_ARN"].rsplit(":", 1)[1]
+    replicating = any_peer_replicates(cloudwatch_in, json.loads(env["PEERS"]), now)
+    if silent_long_enough(own, cluster, not replicating, now):
+        return False, f"the writer, no peer replicating for {SILENT_MINUTES} runs"
+    if replicating:
+        return True, "the writer, a peer replicating"
+    return None, "the writer, no peer replicating this run: left as it is"
+
+
+def keep(rds: Any, cloudwatch_in: Callable[[str], Any], own: Any, env: dict[str, str],
+         now: datetime) -> dict[str, Any]:
     """One decision and at most one change; what it saw and did, for the log."""
-    bounded = should_bound(rds, cloudwatch_in, cluster_arn=env["CLUSTER_ARN"], global_cluster=env["GLOBAL_CLUSTER"],
-                           peers=json.loads(env["PEERS"]), now=now)
-    group, wanted = env["PARAMETER_GROUP"], env["RPO_SECONDS"] if bounded else None
+    bounded, why = decide(rds, cloudwatch_in, own, env, now)
+    group = env["PARAMETER_GROUP"]
+    wanted = env["RPO_SECONDS"] if bounded else None
     found = current_bound(rds, group)
     change = None
-    if wanted is not None and found != wanted:
+    if bounded is None:
+        pass
+    elif wanted is not None and found != wanted:
         rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName=group, Parameters=[
             {"ParameterName": PARAMETER, "ParameterValue": wanted, "ApplyMethod": "immediate"}])
         change = f"set {PARAMETER}={wanted}"
@@ -80,7 +118,7 @@ def keep(rds: Any, cloudwatch_in: Callable[[str], Any], env: dict[str, str], now
         rds.reset_db_cluster_parameter_group(DBClusterParameterGroupName=group, ResetAllParameters=False,
                                              Parameters=[{"ParameterName": PARAMETER, "ApplyMethod": "immediate"}])
         change = f"unset {PARAMETER} (was {found})"
-    return {"cluster": env["CLUSTER_ARN"], "bounded": bounded, "was": found, "change": change}
+    return {"cluster": env["CLUSTER_ARN"], "bounded": bounded, "why": why, "was": found, "change": change}
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
@@ -91,6 +129,6 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
     result = keep(boto3.client("rds", config=quick), lambda region: boto3.client("cloudwatch", region_name=region,
                                                                                  config=quick),
-                  dict(os.environ), datetime.now(timezone.utc))
+                  boto3.client("cloudwatch", config=quick), dict(os.environ), datetime.now(timezone.utc))
     print(json.dumps(result))
     return result

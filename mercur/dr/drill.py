@@ -71,9 +71,12 @@ class Pace:
         if not (math.isfinite(self.poll_seconds) and self.poll_seconds >= 0):
             raise ValueError(f"poll {self.poll_seconds} is not a finite number of seconds")
 
-    def wait(self, what: str, done: Callable[[], Any], timeout: float | None = None) -> Any:
-        """Poll `done` until it returns something truthy (returned); DrillTimeout after the bound."""
-        bound = self.timeout_seconds if timeout is None else min(timeout, self.timeout_seconds)
+    def wait(self, what: str, done: Callable[[], Any], timeout: float | None = None,
+             own_bound: float | None = None) -> Any:
+        """Poll `done` until it returns something truthy (returned); DrillTimeout after the bound: --timeout,
+        or less (`timeout`), or a wait's own that no step's timeout should cut short (`own_bound`)."""
+        bound = own_bound if own_bound is not None else \
+            self.timeout_seconds if timeout is None else min(timeout, self.timeout_seconds)
         start, said = self.clock(), -math.inf
         while True:
             finished = done()

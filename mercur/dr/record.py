@@ -1,8 +1,10 @@
 """`dr record`: what drills and checks measured, as the `measured:` block of `mercur:dr` in a stack file.
 
 The plan then prints those terms as measured, with their source, instead of assumed: the failover drill's
-detection, its capacity-and-writer step and its traffic step (the checks flipping until the zone's name
-servers answer), and `dr check`'s longest cross-Region copy of the week (the both-at-once RPO rests on it).
+detection and its traffic step (the checks flipping until the zone's name servers answer), and `dr check`'s
+longest cross-Region copy of the week (the both-at-once RPO rests on it). Not the failover drill's
+capacity-and-writer step: it is a graceful switchover, and the chain counts the ungraceful failover a lost
+region takes.
 The block is printed to paste, reviewed like any stack-file change; nothing is written.
 """
 
@@ -19,7 +21,6 @@ from ..config.models import MeasuredTerms
 
 # The failover drill's measurements, by the chain's term names (mercur/config/objectives.py).
 FROM_FAILOVER = {"detectionSeconds": "detection", "dnsSeconds": "checksFlip"}
-STEPS = {"capacity-and-writer": "capacityAndWriter", "capacity": "capacity"}
 
 
 def load(path: Path, stack: str) -> dict[str, Any]:
@@ -52,8 +53,6 @@ def measured(documents: list[tuple[Path, dict[str, Any]]]) -> tuple[dict[str, fl
                 continue
             found.update({term: float(rto[key]) for key, term in FROM_FAILOVER.items()
                           if isinstance(rto.get(key), (int, float)) and rto[key] > 0})
-            found.update({STEPS[step]: float(seconds) for step, seconds in (rto.get("stepsSeconds") or {}).items()
-                          if step in STEPS and isinstance(seconds, (int, float)) and seconds > 0})
         copy = (document.get("measured") or {}).get("crossRegionCopy")
         if isinstance(copy, (int, float)) and copy > 0:
             found["crossRegionCopy"] = float(copy)

@@ -122,7 +122,35 @@ def _drop_markers(context: Context, undo: Mapping[str, str]) -> None:
     Markers(context).execute(writer, f"DROP TABLE IF EXISTS {TABLE}")
 
 
+def _trigger_quiet(context: Context, undo: Mapping[str, str]) -> None:
+    """Once the check is back: wait until no trigger alarm is in ALARM (none can fire any more), then switch
+    back from whatever execution towards `region` started since the failure, the trigger's included."""
+    from .check import detection_alarms
+    cloudwatch = context.clients("cloudwatch", ROUTE53_REGION)
+    alarms = [a["AlarmName"] for a in detection_alarms(cloudwatch, undo["checkId"])
+              if not a["AlarmName"].endswith("-unhealthy")]  # the plan's trigger alarms, not the page
+    if alarms:
+        context.pace.wait("the plan's trigger alarm back to OK", lambda: all(
+            a["StateValue"] != "ALARM" for a in cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]))
+    for switch in _since(context, undo):
+        switch.back()
+
+
+def _since(context: Context, undo: Mapping[str, str]) -> list[Switch]:
+    since = float(undo["since"])
+    started = [e["executionId"] for e in _executions(context, undo["region"], undo["planArn"])
+               if e.get("executionRegion") == undo["region"] and aware(e["startTime"]).timestamp() >= since]
+    return [Switch(context, undo["region"], undo["target"], undo["planArn"], frozenset([eid])) for eid in started]
+
+
+def _trigger_left(context: Context, undo: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [item for switch in _since(context, undo) for item in switch.left_over()]
+
+
 UNDO = {
+    "trigger-may-fire": Undo(("planArn", "region", "target", "checkId", "since"), _trigger_quiet, lambda undo: (
+        f"aws arc-region-switch list-plan-executions --region {undo['region']} --plan-arn {undo['planArn']} "
+        f"(cancel, or switch back from, any started since the drill)"), _trigger_left),
     "data-api-on": Undo(("region", "clusterArn"), _data_api_off, _data_api_by_hand, _data_api_still_on),
     "marker-table": Undo(("region",), _drop_markers, lambda undo: (
         f"DROP TABLE IF EXISTS {TABLE} (psql on the writer, as the master user)"), lambda context, undo: [
@@ -147,6 +175,13 @@ def run(context: Context, result: dict[str, Any]) -> None:
 
     # The failure, as users see it: the endpoint fails its health check. Markers go on until the failover.
     check_id = str(active.health_check_id)
+    if stack.dr.region_switch and stack.dr.region_switch.automatic_after_minutes:
+        # Before the check fails: from then on the trigger may start a switch at any moment, even after the
+        # drill stops, so its undo waits for the trigger alarm to clear and switches back from what it started.
+        context.ledger.record(f"the plan's trigger may switch to {passive.name} (the drill fails {active.name})",
+                              {"kind": "trigger-may-fire", "planArn": str(outputs.switch_plan_arn),
+                               "region": passive.name, "target": active.name, "checkId": check_id,
+                               "since": str(pace.clock())})
     inverted = context.ledger.record(f"{active.name}'s endpoint health check {check_id} inverted (the region made "
                                      "to fail)", {"kind": "health-check-inverted", "checkId": check_id})
     failed_at = pace.clock()
@@ -221,8 +256,9 @@ def _switch(context: Context, active: str, passive: str, failed_at: float,
             fresh = [e for e in _executions(context, passive, plan_arn) if e.get("executionRegion") == passive
                      and aware(e["startTime"]).timestamp() >= failed_at]
             return fresh[0]["executionId"] if fresh else None
+        # Its own bound (the trigger's minutes are not a step's): detection, the minutes red, ARC's evaluation.
         execution_id = pace.wait("the trigger starts the switch", started,
-                                 timeout=detection + automatic * 60 + 300)
+                                 own_bound=detection + automatic * 60 + 300)
         context.ledger.record(f"{passive} made active by the plan's trigger (execution {execution_id})",
                               {"kind": "trigger-switch-back", "planArn": plan_arn, "region": passive,
                                "target": active, "executionId": execution_id})

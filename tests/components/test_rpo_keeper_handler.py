@@ -6,7 +6,7 @@ models; the answers are what those services return for the situation named."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -28,12 +28,15 @@ def _client(service: str, region: str):
 
 
 class World:
-    """This region's RDS and the peer region's CloudWatch, stubbed; `peer_down` makes the peer's region fail."""
+    """This region's RDS and CloudWatch and the peer region's CloudWatch, stubbed; `peer_down` makes the peer's
+    region fail; `silent_before` is what the keeper's own metric holds of the runs before this one."""
 
     def __init__(self, *, writer: str, peer_reports: bool = True, peer_down: bool = False,
-                 bound: str | None = None) -> None:
+                 bound: str | None = None, silent_before: list[float] = ()) -> None:
         self.rds, self.cloudwatch = _client("rds", "us-west-1"), _client("cloudwatch", "us-east-1")
-        self.rds_stub, self.cloudwatch_stub = Stubber(self.rds), Stubber(self.cloudwatch)
+        self.own = _client("cloudwatch", "us-west-1")
+        self.rds_stub, self.cloudwatch_stub, self.own_stub = Stubber(self.rds), Stubber(self.cloudwatch), \
+            Stubber(self.own)
         self.peer_down, self.peer_asked = peer_down, False
         self.rds_stub.add_response("describe_global_clusters", {"GlobalClusters": [{
             "GlobalClusterIdentifier": "mercur-prod", "GlobalClusterMembers": [
@@ -45,6 +48,17 @@ class World:
                 "Id": "lag", "Label": keeper.METRIC, "StatusCode": "Complete",
                 "Timestamps": [NOW] if peer_reports else [], "Values": [850.0] if peer_reports else []}]},
                 {"MetricDataQueries": ANY, "StartTime": NOW - keeper.FRESH, "EndTime": NOW})
+        if writer == WEST:  # the keeper notes its verdict, then reads the last runs' (newest first)
+            silent = 0.0 if peer_reports and not peer_down else 1.0
+            self.own_stub.add_response("put_metric_data", {}, {"Namespace": keeper.OWN_NAMESPACE, "MetricData": [{
+                "MetricName": keeper.SILENT_METRIC, "Timestamp": NOW, "Value": silent, "Unit": "Count",
+                "Dimensions": [{"Name": "DBClusterIdentifier", "Value": "mercur-prod-usw1"}]}]})
+            history = [silent, *silent_before]
+            self.own_stub.add_response("get_metric_data", {"MetricDataResults": [{
+                "Id": "silent", "StatusCode": "Complete", "Values": history,
+                "Timestamps": [NOW - timedelta(minutes=n) for n in range(len(history))]}]},
+                {"MetricDataQueries": ANY, "StartTime": NOW - timedelta(minutes=keeper.SILENT_MINUTES + 1),
+                 "EndTime": NOW, "ScanBy": "TimestampDescending"})
         # Two pages of what this account set in the group: the keeper reads them all.
         self.rds_stub.add_response("describe_db_cluster_parameters", {
             "Parameters": [{"ParameterName": "rds.force_ssl", "ParameterValue": "1", "Source": "user"}],
@@ -71,17 +85,19 @@ class World:
         return self.cloudwatch
 
     def keep(self) -> dict:
-        with self.rds_stub, self.cloudwatch_stub:
-            result = keeper.keep(self.rds, self.cloudwatch_in, ENV, NOW)
+        with self.rds_stub, self.cloudwatch_stub, self.own_stub:
+            result = keeper.keep(self.rds, self.cloudwatch_in, self.own, ENV, NOW)
             self.rds_stub.assert_no_pending_responses()
             self.cloudwatch_stub.assert_no_pending_responses()
+            self.own_stub.assert_no_pending_responses()
         return result
 
 
 def test_the_writer_with_a_replicating_peer_gets_the_bound() -> None:
     world = World(writer=WEST)
     world.expect_set("60")
-    assert world.keep() == {"cluster": WEST, "bounded": True, "was": None, "change": "set rds.global_db_rpo=60"}
+    assert world.keep() == {"cluster": WEST, "bounded": True, "why": "the writer, a peer replicating", "was": None,
+                            "change": "set rds.global_db_rpo=60"}
 
 
 def test_a_bound_already_in_place_is_left_as_it_is() -> None:
@@ -96,13 +112,21 @@ def test_a_changed_target_moves_the_bound() -> None:
 
 @pytest.mark.parametrize("situation", [{"peer_reports": False}, {"peer_down": True}],
                          ids=["the peer reports no lag", "the peer's region does not answer"])
-def test_a_writer_without_a_replicating_peer_loses_the_bound_so_its_commits_go_on(situation) -> None:
-    """A failover that lost the other region: with the bound, the new writer would block every commit."""
-    world = World(writer=WEST, bound="60", **situation)
+def test_a_writer_whose_peer_stays_silent_loses_the_bound_so_its_commits_go_on(situation) -> None:
+    """A passive region gone for good: kept, the bound would hold every commit of the region still serving."""
+    world = World(writer=WEST, bound="60", silent_before=[1.0] * (keeper.SILENT_MINUTES - 1), **situation)
     world.expect_unset()
     result = world.keep()
     assert result["bounded"] is False and result["change"] == "unset rds.global_db_rpo (was 60)"
     assert world.peer_asked
+
+
+@pytest.mark.parametrize("before", [[], [0.0, 1.0], [1.0, 0.0, 1.0]], ids=["first", "after a good run", "gapped"])
+def test_a_passing_silence_leaves_the_bound_in_place(before) -> None:
+    """A network fault of a minute or two: releasing the bound then would let commits run unreplicated."""
+    world = World(writer=WEST, bound="60", peer_down=True, silent_before=before)
+    result = world.keep()
+    assert result["bounded"] is None and result["change"] is None
 
 
 def test_a_secondary_never_keeps_the_bound_and_never_asks_its_peers() -> None:
@@ -114,12 +138,13 @@ def test_a_secondary_never_keeps_the_bound_and_never_asks_its_peers() -> None:
 
 
 def test_a_secondary_without_the_bound_changes_nothing() -> None:
-    assert World(writer=EAST).keep() == {"cluster": WEST, "bounded": False, "was": None, "change": None}
+    assert World(writer=EAST).keep() == {"cluster": WEST, "bounded": False, "why": "a secondary", "was": None,
+                                         "change": None}
 
 
 def test_the_handler_logs_one_line_and_returns_it(monkeypatch, capsys) -> None:
     world = World(writer=EAST)
-    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: world.rds if service == "rds" else None)
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: world.rds if service == "rds" else world.own)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(keeper, "datetime", type("Clock", (), {"now": staticmethod(lambda tz: NOW)}))

@@ -29,8 +29,9 @@ def test_the_measured_terms_replace_the_assumed_ones_in_the_plan(world, tmp_path
                  "--project-dir", str(project.path)]) == 0
     block = capsys.readouterr().out
     measured = report.drills[0]["measuredRto"]
-    assert f"capacityAndWriter: {round(measured['stepsSeconds']['capacity-and-writer'], 1)}" in block
+    assert f"detection: {round(measured['detectionSeconds'], 1)}" in block
     assert f"checksFlip: {round(measured['dnsSeconds'], 1)}" in block and "crossRegionCopy: 2400.0" in block
+    assert "capacityAndWriter" not in block  # a graceful switchover's step: not the failover the chain counts
     assert f"dr drill {report.drill_id}" in block
     # Pasted under mercur:dr, as the printed comment says.
     text = (project.path / "Pulumi.staging.yaml").read_text()
@@ -38,9 +39,9 @@ def test_the_measured_terms_replace_the_assumed_ones_in_the_plan(world, tmp_path
                                                                    + block.replace("\n    ", "\n    ", ), 1))
     result = project.synthesize("staging")
     terms = {t["name"]: t for t in result.outputs["objectives"]["rtoMinutes"]["terms"]}
-    assert terms["capacityAndWriter"]["basis"] == "measured" and f"dr drill {report.drill_id}" in terms[
-        "capacityAndWriter"]["source"]
-    assert terms["dnsTtl"]["basis"] == "doc"  # what no drill measures stays as sourced
+    assert terms["checksFlip"]["basis"] == "measured" and f"dr drill {report.drill_id}" in terms["checksFlip"]["source"]
+    assert terms["checksFlip"]["seconds"] == round(measured["dnsSeconds"], 1)
+    assert terms["dnsTtl"]["basis"] == "doc" and terms["capacityAndWriter"]["basis"] == "assumed"
     both = result.outputs["objectives"]["rpoMinutes"]["regionLossAndCorruption"]
     assert both["proven"] and both["achievable"] == 8 * 60 + 60 + 15 + 40 and "the copy 40 min measured" in both["basis"]
     first = plan.summary(result).splitlines()[0]

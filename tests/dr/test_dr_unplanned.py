@@ -48,7 +48,8 @@ def test_the_unplanned_loss_is_measured_from_the_failure_and_everything_is_put_b
     assert not seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"]
     assert report.line().startswith("staging drill: PASS — unplanned loss: RTO ")
     kinds = [c["undo"]["kind"] for c in json.loads(options.report.read_text())["changes"]]
-    assert kinds == ["data-api-on", "data-api-on", "marker-table", "health-check-inverted", "trigger-switch-back"]
+    assert kinds == ["data-api-on", "data-api-on", "marker-table", "trigger-may-fire", "health-check-inverted",
+                     "trigger-switch-back"]
 
 
 def test_not_in_prod(world, tmp_path) -> None:
@@ -122,6 +123,16 @@ def test_sigterm_mid_switch_restores_everything_and_exits_143(world, tmp_path, s
     assert sent and report.exit_code == 128 + signum and report.restored, report.line()
     assert _world_put_back(seeded) and not seeded.restores.http_enabled
     assert not seeded.health_check("us-west-1")["HealthCheckConfig"]["Inverted"]
+
+
+def test_a_drill_stopped_as_the_trigger_fires_switches_back_from_the_triggers_switch(world, tmp_path) -> None:
+    """The trigger starts its switch between two polls and the drill is stopped before it sees it: the switch
+    is in no ledger entry of its own, yet the undo of 'the trigger may fire' finds it and switches back."""
+    seeded, config, parsed, options, pace, _ = _unplanned(world, tmp_path)
+    sent = _interrupt_when(seeded, pace, lambda: bool(seeded.executions.triggered))
+    report = _run(seeded, config, parsed, options, pace)
+    assert sent and report.exit_code == 130 and report.restored, report.line()
+    assert _world_put_back(seeded), [(e["target"], e["state"]) for e in seeded.executions.items.values()]
 
 
 def test_every_change_of_the_drill_can_be_undone_from_its_description() -> None:
