@@ -311,27 +311,27 @@ class RegionalDatabase(pulumi.ComponentResource):
     def _alarm_on_lag(self, name: str, label: str, database: DatabaseConfig,
                       child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
         """A cluster behind the writer by more than the stated bound pages: that bound is a region's-loss RPO."""
-        return aws.cloudwatch.MetricAlarm(
-            f"{name}-db-replication-lag", name=f"{label}-database-replication-lag",
-            alarm_description=f"{label} trails the global database's writer by more than "
-                              f"{database.replication_lag_bound_seconds} s: a region's loss would cost more than "
-                              f"the stated RPO",
-            namespace="AWS/RDS", metric_name=LAG_METRIC, dimensions={"DBClusterIdentifier": label},
-            statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
-            threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching", alarm_actions=[self.alerts.arn], ok_actions=[self.alerts.arn],
-            opts=child)
+        return self._lag_alarm(f"{name}-db-replication-lag", f"{label}-database-replication-lag", LAG_METRIC, label,
+                               database, f"{label} trails the global database's writer by more than "
+                                         f"{database.replication_lag_bound_seconds} s: a region's loss would cost "
+                                         f"more than the stated RPO", child)
 
     def _alarm_on_rpo_lag(self, name: str, label: str, database: DatabaseConfig, bound_seconds: int,
                           child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
         """The lag Aurora measures against rds.global_db_rpo (user transactions, as the secondary reports it):
         paged before the writer starts to hold commits at the bound."""
+        return self._lag_alarm(f"{name}-db-rpo-lag", f"{label}-database-rpo-lag", RPO_LAG_METRIC, label, database,
+                               f"{label}'s RPO lag exceeds {database.replication_lag_bound_seconds} s; at "
+                               f"{bound_seconds} s (rds.global_db_rpo) the writer holds commits until it catches up",
+                               child)
+
+    def _lag_alarm(self, resource: str, alarm: str, metric: str, label: str, database: DatabaseConfig,
+                   description: str, child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+        """Whichever cluster trails the writer reports the lag; the writer reports none (not breaching), so the
+        alarm follows the writer through a switchover without a deploy."""
         return aws.cloudwatch.MetricAlarm(
-            f"{name}-db-rpo-lag", name=f"{label}-database-rpo-lag",
-            alarm_description=f"{label}'s RPO lag exceeds {database.replication_lag_bound_seconds} s; at "
-                              f"{bound_seconds} s (rds.global_db_rpo) the writer holds commits until it catches up",
-            namespace="AWS/RDS", metric_name=RPO_LAG_METRIC, dimensions={"DBClusterIdentifier": label},
-            statistic="Maximum", period=60, evaluation_periods=3, datapoints_to_alarm=2,
-            threshold=database.replication_lag_bound_seconds * 1000, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching", alarm_actions=[self.alerts.arn], ok_actions=[self.alerts.arn],
-            opts=child)
+            resource, name=alarm, alarm_description=description, namespace="AWS/RDS", metric_name=metric,
+            dimensions={"DBClusterIdentifier": label}, statistic="Maximum", period=60, evaluation_periods=3,
+            datapoints_to_alarm=2, threshold=database.replication_lag_bound_seconds * 1000,
+            comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[self.alerts.arn], ok_actions=[self.alerts.arn], opts=child)

@@ -21,6 +21,23 @@ def _denied(operation: str) -> ClientError:
     return ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, operation)
 
 
+def answer_lost(seeded, operation: str, after=None) -> None:
+    """`operation` of the simulated ARC takes effect, then its answer is lost (`after()` runs in between)."""
+    handlers = seeded.executions.handlers
+
+    def losing(region):
+        found = handlers(region)
+        call = found[operation]
+
+        def applied_but_lost(**params):
+            call(**params)
+            if after:
+                after()
+            return EndpointConnectionError(endpoint_url=f"https://arc-region-switch.{region}.amazonaws.com")
+        return {**found, operation: applied_but_lost}
+    seeded.executions.handlers = losing
+
+
 def _interrupt_when(seeded, pace, condition, signum=signal.SIGINT) -> list[int]:
     """Send `signum` to this process once, the first time `condition()` holds between two polls."""
     advance, sent = seeded.advance, []
@@ -59,18 +76,8 @@ def test_a_lost_answer_to_the_approval_still_counts_what_the_switch_moved(world,
     """The approval took effect but its answer never came: the drill fails, cancels, and the writer that
     moved meanwhile comes back."""
     seeded, config, parsed, options, pace, _ = _setup(world, "prod", tmp=tmp_path)
-    handlers = seeded.executions.handlers
-
-    def lost_approval(region):
-        found = handlers(region)
-        approve = found["ApprovePlanExecutionStep"]
-
-        def approved_but_lost(**params):
-            approve(**params)
-            seeded.advance(WRITER_BEGINS_AFTER_SECONDS + 5)  # the switchover begins before the error arrives
-            return EndpointConnectionError(endpoint_url=f"https://arc-region-switch.{region}.amazonaws.com")
-        return {**found, "ApprovePlanExecutionStep": approved_but_lost}
-    seeded.executions.handlers = lost_approval
+    # the switchover begins before the error arrives
+    answer_lost(seeded, "ApprovePlanExecutionStep", lambda: seeded.advance(WRITER_BEGINS_AFTER_SECONDS + 5))
     report = _drill(seeded, config, parsed, options, pace)
     assert report.verdict in ("fail", "not restored") and _world_put_back(seeded), report.line()
     assert report.restored, report.line()

@@ -9,14 +9,13 @@ import json
 import signal
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from mercur.config import load_file
 from mercur.dr import drill, unplanned
 from aws_simulation import REPLICATION_LAG_SECONDS, WorldProbes
 from conftest import ROOT
 from test_dr_drill import _setup
-from test_dr_faults import _interrupt_when, _world_put_back
+from test_dr_faults import _interrupt_when, _world_put_back, answer_lost
 
 
 def _unplanned(world, tmp_path, stack="staging", **options):
@@ -99,17 +98,7 @@ def test_an_approval_that_never_comes_is_cancelled_and_nothing_stays_changed(wor
 def test_a_lost_answer_to_the_switch_to_ungraceful_fails_the_drill_and_everything_is_put_back(world, tmp_path) -> None:
     """The answer to switchToUngraceful is lost (it took effect): the drill fails, restores, and says so."""
     seeded, config, parsed, options, pace, _ = _unplanned(world, tmp_path)
-    handlers = seeded.executions.handlers
-
-    def lost(region):
-        found = handlers(region)
-        update = found["UpdatePlanExecution"]
-
-        def applied_but_lost(**params):
-            update(**params)
-            return EndpointConnectionError(endpoint_url=f"https://arc-region-switch.{region}.amazonaws.com")
-        return {**found, "UpdatePlanExecution": applied_but_lost}
-    seeded.executions.handlers = lost
+    answer_lost(seeded, "UpdatePlanExecution")
     report = _run(seeded, config, parsed, options, pace)
     assert report.verdict == "fail" and "EndpointConnectionError" in report.drills[0]["error"]
     assert report.restored and _world_put_back(seeded), report.line()
