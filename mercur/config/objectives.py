@@ -167,11 +167,6 @@ class FailoverTiming:
     def detection_seconds(self) -> int:
         return self.interval_seconds * self.failure_threshold
 
-    def first_request_terms(self) -> dict[str, int]:
-        """What `achievable_rto_seconds` adds up, term by term (rtoMinutes bounds their sum)."""
-        return {"detection": self.detection_seconds, "dnsTtl": ALIAS_TTL_SECONDS,
-                "standbyServes": STANDBY_SERVES_SECONDS}
-
     def full_capacity_terms(self) -> dict[str, int]:
         """Until the passive region runs every app at its maximum: detection, the HPA reacting, a node
         launching, the image pulled, the app starting (its startup probe's whole budget, the worst case)."""
@@ -280,12 +275,6 @@ def switch_step_terms(with_database: bool, ungraceful: bool) -> list[Term]:
                     " | ".join(branch.line() for branch in branches) if len(branches) > 1 else longest.source)
     return [parallel, Term("checksFlip", CHECKS_FLIP_SECONDS, ASSUMED, "ARC's Route 53 health check block sets "
                            "the checks the failover records answer by")]
-
-
-def switch_steps(with_database: bool) -> dict[str, int]:
-    """The switch workflow's steps after its approval: scaling and the writer in parallel, then the traffic."""
-    parallel = max(EKS_SCALING_SECONDS, AURORA_SWITCH_SECONDS if with_database else 0)
-    return {"scalingAndWriter" if with_database else "scaling": parallel, "traffic": ROUTE53_STEP_SECONDS}
 
 
 def achievable_rto(interval_seconds: int, failure_threshold: int) -> int:

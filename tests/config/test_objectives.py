@@ -67,7 +67,9 @@ def test_failover_timing_is_the_calmest_that_meets_the_rto(rto_seconds, interval
 def test_rto_to_the_first_request_adds_detection_and_the_ttl() -> None:
     timing = objectives.failover_timing(300)
     assert objectives.achievable_rto(30, 3) == 90 + objectives.ALIAS_TTL_SECONDS == timing.achievable_rto_seconds
-    assert timing.first_request_terms() == {"detection": 90, "dnsTtl": 60, "standbyServes": 0}
+    terms = objectives.detection_terms(timing) + objectives.dns_terms()
+    assert [(t.name, t.seconds, t.basis) for t in terms] == [("detection", 90, "doc"), ("dnsTtl", 60, "doc"),
+                                                             ("standbyServes", 0, "mechanism")]
 
 
 def test_full_capacity_adds_the_hpa_a_node_the_image_and_the_startup_budget() -> None:
