@@ -26,7 +26,7 @@ from pulumi_aws import arcregionswitch as arc
 from ..config import AppConfig, RegionSwitchConfig
 from . import switch_permissions as permissions
 from .lookups import tolerated, unanswered
-from ..config.objectives import AURORA_SWITCH_SECONDS, EKS_SCALING_SECONDS, ROUTE53_STEP_SECONDS
+from ..config.objectives import AURORA_STEP_TIMEOUT_SECONDS, EKS_SCALING_SECONDS, ROUTE53_STEP_SECONDS
 
 SERVICE = "arc-region-switch.amazonaws.com"
 # pulumi-aws's `arcregionswitch.get_route53_health_checks`, called by its token (see lookups.py)
@@ -242,7 +242,7 @@ class RegionSwitch(pulumi.ComponentResource):
             global_aurora_configs=[arc.PlanWorkflowStepParallelConfigStepGlobalAuroraConfigArgs(
                 behavior="switchoverOnly", global_cluster_identifier=global_cluster,
                 database_cluster_arns=[r.database_arn for r in self._regions if r.database_arn is not None],
-                timeout_minutes=max(1, -(-AURORA_SWITCH_SECONDS // 60)) * 3,
+                timeout_minutes=AURORA_STEP_TIMEOUT_SECONDS // 60,
                 ungracefuls=[arc.PlanWorkflowStepParallelConfigStepGlobalAuroraConfigUngracefulArgs(
                     ungraceful="failover")])])
 

@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import show
-from .objectives import (ASSUMED, COPY_MINUTES, FAILURE_THRESHOLDS, MEASURABLE_TERMS, MEASURED, SNAPSHOT_MINUTES,
+from .objectives import (ASSUMED, AURORA_STEP_TIMEOUT_SECONDS, COPY_MINUTES, FAILURE_THRESHOLDS, MEASURABLE_TERMS, MEASURED, SNAPSHOT_MINUTES,
                          START_DELAY_MINUTES, HEALTH_ALARM_PERIOD_SECONDS, HEALTH_ALARM_PERIODS,
                          HEALTH_CHECK_INTERVALS_SECONDS, HEALTH_METRIC_DELAY_SECONDS, MECHANISM, PITR_MINUTES,
                          STACK_FILE, BackupSchedule,
@@ -637,9 +637,11 @@ class DrConfig(Model):
                     "first request (detection, the decision, the switch's steps, DNS), above 0, up to 1440",
         json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
     decision_minutes: Optional[Annotated[float, AfterValidator(_rto)]] = Field(
-        None, description="With a Region switch a person starts: the minutes allowed from the page to the plan "
-                          "started and approved (required then; the trigger decides where automaticAfterMinutes "
-                          "is set)", json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
+        None, description="With a Region switch plan (required then): the minutes a person takes from the page "
+                          "to the plan started and approved, or, where automaticAfterMinutes lets the trigger start "
+                          "it (a trigger names no mode: its graceful writer step cannot finish with the region "
+                          "lost), to the paused execution switched to ungraceful",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 24 * 60})
     retention_days: Bounded(1, 3650, "Days backups are kept in their own region")
     copy_retention_setting: Optional[Annotated[int, _range(1, 3650)]] = Field(
         None, alias="copyRetentionDays", description="Days cross-region copies are kept (default: retentionDays)",
@@ -1128,8 +1130,8 @@ class StackConfig(Model):
     def _check_dr(self) -> None:
         decision = self.dr.decision_minutes
         if decision is not None and self.dr.region_switch is None:
-            raise fail("applies only where a person starts a Region switch", "remove it, or add "
-                       "mercur:dr.regionSwitch", "dr", "decisionMinutes")
+            raise fail("applies only with a Region switch plan", "remove it, or add mercur:dr.regionSwitch", "dr",
+                       "decisionMinutes")
         if decision is not None and decision >= self.dr.rto_minutes:
             raise fail(f"{decision:g} min leaves nothing of mercur:dr.rtoMinutes ({self.dr.rto_minutes:g} min) for "
                        f"detection and the switch", f"lower it below {self.dr.rto_minutes:g}, or raise rtoMinutes",
@@ -1289,12 +1291,10 @@ class StackConfig(Model):
                        "IAM role ARN (or, outside prod, automaticAfterMinutes)", "dr", "regionSwitch",
                        "approvalRoleArn")
         decision = self.dr.decision_minutes
-        if automatic is not None and decision is not None:
-            raise fail("is decided by the plan's trigger (automaticAfterMinutes)", "remove it", "dr",
-                       "decisionMinutes")
-        if automatic is None and decision is None:
-            raise fail("is required where a person starts the switch: the minutes from the page to the plan "
-                       "started and approved", "add it, like decisionMinutes: 15", "dr", "decisionMinutes")
+        if decision is None:
+            raise fail("is required with a Region switch plan: the minutes a person takes from the page to the plan "
+                       "started and approved, or, where the trigger starts it, to its paused writer step switched "
+                       "to ungraceful", "add it, like decisionMinutes: 15", "dr", "decisionMinutes")
 
     def _check_recovery_time(self) -> None:
         """The whole chain fits rtoMinutes, or the target is refused with the chain that does not fit."""
@@ -1330,6 +1330,16 @@ class StackConfig(Model):
                 terms.append(Term("trigger", minutes * 60 + HEALTH_METRIC_DELAY_SECONDS, ASSUMED,
                                   f"the plan's trigger: the health check red {minutes} minutes in a row (switch.py), "
                                   f"and {HEALTH_METRIC_DELAY_SECONDS} s for CloudWatch to have the datapoints"))
+                if self.database is not None:
+                    # A trigger names no mode (ARC API, Trigger): it starts the graceful workflow, whose
+                    # switchover cannot finish with the writer's region lost. Its step times out, the execution
+                    # pauses, and a person switches it to ungraceful.
+                    terms.append(Term("writerTimeout", AURORA_STEP_TIMEOUT_SECONDS, MECHANISM,
+                                      "the graceful writer step's timeout (switch.py): a switchover cannot finish "
+                                      "with the writer's region lost"))
+                    terms.append(Term("decision", (self.dr.decision_minutes or 0) * 60, STACK_FILE,
+                                      "mercur:dr.decisionMinutes: paged, the paused execution switched to "
+                                      "ungraceful"))
             else:
                 terms.append(Term("alarm", HEALTH_ALARM_PERIOD_SECONDS * HEALTH_ALARM_PERIODS
                                   + HEALTH_METRIC_DELAY_SECONDS, ASSUMED,

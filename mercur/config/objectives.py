@@ -185,6 +185,8 @@ class FailoverTiming:
 # Aurora's switchover leaves the database "unavailable for a short time" (RDS API Reference,
 # SwitchoverGlobalCluster); stated, not measured: the drill measures it.
 AURORA_SWITCH_SECONDS = 120
+# The plan's Aurora step waits this long for its switchover before the step fails (switch.py's timeout).
+AURORA_STEP_TIMEOUT_SECONDS = max(1, -(-AURORA_SWITCH_SECONDS // 60)) * 3 * 60
 AURORA_SWITCH_SOURCE = "a global database switchover (RDS API Reference, SwitchoverGlobalCluster: \"unavailable " \
     "for a short time\"); measured by the switch drill"
 # A region lost: the ungraceful workflow fails the global database over to the surviving region, accepting the

@@ -175,8 +175,13 @@ def test_the_rto_is_the_chain_from_the_failure_each_term_with_its_source(plan_of
     assert block[9].startswith("  not counted: a step that fails pauses the plan's execution")
 
 
-def test_an_automatic_switch_counts_its_trigger_instead_of_a_decision(plan_of) -> None:
+def test_an_automatic_switch_counts_its_trigger_its_graceful_writer_timing_out_and_a_person(plan_of) -> None:
+    """A trigger names no mode: its graceful writer step cannot finish with the region lost; it times out,
+    the execution pauses and a person switches it to ungraceful."""
     first, *rest = _summary(plan_of, "staging").splitlines()
-    assert "RTO pass (17.7 of 20 min from the failure)" in first
-    assert any(line.startswith("  trigger ") and "red 10 minutes in a row" in line for line in rest)
-    assert not any(line.startswith(("  decision ", "  alarm ")) for line in rest)
+    assert "RTO pass (33.7 of 35 min from the failure)" in first
+    names = [line.split()[0] for line in rest[rest.index(next(l for l in rest if l.startswith("RTO from"))) + 1:]
+             if line.startswith("  ") and not line.startswith(("  assumed", "  not counted"))][:5]
+    assert names == ["detection", "trigger", "writerTimeout", "decision", "capacityAndWriter"]
+    assert any(line.startswith("  writerTimeout ") and " 360 s  mechanism " in line for line in rest)
+    assert not any(line.startswith("  alarm ") for line in rest)
