@@ -136,10 +136,14 @@ def _trigger_quiet(context: Context, undo: Mapping[str, str]) -> None:
         switch.back()
 
 
+def _started_since(context: Context, plan_arn: str, region: str, since: float) -> list[str]:
+    """Every execution activating `region` started since `since` (epoch seconds), whoever started it."""
+    return [e["executionId"] for e in _executions(context, region, plan_arn)
+            if e.get("executionRegion") == region and aware(e["startTime"]).timestamp() >= since]
+
+
 def _since(context: Context, undo: Mapping[str, str]) -> list[Switch]:
-    since = float(undo["since"])
-    started = [e["executionId"] for e in _executions(context, undo["region"], undo["planArn"])
-               if e.get("executionRegion") == undo["region"] and aware(e["startTime"]).timestamp() >= since]
+    started = _started_since(context, undo["planArn"], undo["region"], float(undo["since"]))
     return [Switch(context, undo["region"], undo["target"], undo["planArn"], frozenset([eid])) for eid in started]
 
 
@@ -253,9 +257,8 @@ def _switch(context: Context, active: str, passive: str, failed_at: float,
 
         def started() -> str | None:
             meanwhile()
-            fresh = [e for e in _executions(context, passive, plan_arn) if e.get("executionRegion") == passive
-                     and aware(e["startTime"]).timestamp() >= failed_at]
-            return fresh[0]["executionId"] if fresh else None
+            fresh = _started_since(context, plan_arn, passive, failed_at)
+            return fresh[0] if fresh else None
         # Its own bound (the trigger's minutes are not a step's): detection, the minutes red, ARC's evaluation.
         execution_id = pace.wait("the trigger starts the switch", started,
                                  own_bound=detection + automatic * 60 + 300)
