@@ -5,7 +5,7 @@ STACK    ?= prod
 PLAN_OUT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help plan test bench diagram lock clean
+.PHONY: help plan test bench checkov diagram lock clean
 
 help:  ## list the targets (this)
 	@echo "make plan [STACK=dev|staging|prod] [PLAN_OUT=dir]   make test   (first run installs into $(VENV))"
@@ -16,22 +16,22 @@ help:  ## list the targets (this)
 # hashes by itself. `make plan` installs only the plan's lock. The installer's own version does not matter:
 # the lock alone decides what lands in the venv.
 define fill_venv
-	@echo "make: installing $(1) into $(VENV) (once; about 15 s with uv, longer with pip alone)" >&2
-	@test -x $(PYTHON) || python3 -m venv $(VENV)
-	@if command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; then \
-		uv=$$(command -v uv || echo $(VENV)/bin/uv); \
-		$$uv pip install --quiet --require-hashes --compile-bytecode --python $(PYTHON) -r $(1); \
+	@echo "make: installing $(1) into $(2) (once; about 15 s with uv, longer with pip alone)" >&2
+	@test -x $(2)/bin/python || python3 -m venv $(2)
+	@if command -v uv >/dev/null 2>&1 || $(2)/bin/python -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; then \
+		uv=$$(command -v uv || echo $(2)/bin/uv); \
+		$$uv pip install --quiet --require-hashes --compile-bytecode --python $(2)/bin/python -r $(1); \
 	else \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(1); \
+		$(2)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(1); \
 	fi
 endef
 
 $(VENV)/.plan-deps: requirements.txt
-	$(call fill_venv,requirements.txt)
+	$(call fill_venv,requirements.txt,$(VENV))
 	@touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt
-	$(call fill_venv,requirements-dev.txt)
+	$(call fill_venv,requirements-dev.txt,$(VENV))
 	@touch $(VENV)/.plan-deps $@
 
 # Byte-compile the package when it changed: Python skips that itself where PYTHONDONTWRITEBYTECODE is set,
@@ -49,6 +49,16 @@ test: $(VENV)/.dev-deps  ## the whole suite: unit, component and whole-program t
 
 bench: $(VENV)/.dev-deps  ## plan vs importing its SDK classes, synthetic stacks, the suite (writes nothing here)
 	$(PYTHON) -m mercur.offline.bench
+
+# Checkov lives in a venv of its own (its pins would move the program's); the fill is the same hash-checked one.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.deps: requirements-checkov.txt
+	$(call fill_venv,requirements-checkov.txt,$(CHECKOV_VENV))
+	@touch $@
+
+checkov: $(VENV)/.plan-deps $(CHECKOV_VENV)/.deps  ## Checkov over every stack's plan and manifests (exit 1 on a new failure)
+	@$(COMPILE)
+	$(PYTHON) -m mercur.offline.checkov --checkov $(CHECKOV_VENV)/bin/checkov
 
 # The README shows docs/prod-diagram.png; a test holds docs/prod-diagram.mmd to what `plan prod --out` writes
 # and the PNG to that .mmd (through the hash beside it).
@@ -68,6 +78,7 @@ lock: $(VENV)/.plan-deps  ## re-lock requirements*.txt and policy/requirements.t
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 	$(LOCK) requirements.in -c requirements-dev.txt -o requirements.txt
 	$(LOCK) policy/requirements.in -c requirements-dev.txt -o policy/requirements.txt
+	$(LOCK) requirements-checkov.in -o requirements-checkov.txt
 
-clean:  ## remove the venv
-	rm -rf $(VENV) .pytest_cache
+clean:  ## remove the venvs
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

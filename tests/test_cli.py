@@ -105,7 +105,7 @@ def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project,
 
 def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys, checked_in_plans) -> None:
     assert main(["plan", "prod", "--out", str(tmp_path), "--project-dir", str(ROOT)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"plan.json", "diagram.mmd", "manifests"}
+    assert {p.name for p in tmp_path.iterdir()} == {"plan.json", "tfplan.json", "diagram.mmd", "manifests"}
     assert "Policies · 0 mandatory violations, 0 advisory findings" in capsys.readouterr().out
 
 

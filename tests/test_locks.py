@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from conftest import ROOT
 
 LOCKS = {"requirements-dev.txt": "requirements-dev.in", "requirements.txt": "requirements.in",
-         "policy/requirements.txt": "policy/requirements.in"}
+         "policy/requirements.txt": "policy/requirements.in", "requirements-checkov.txt": "requirements-checkov.in"}
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$")
 HASH = re.compile(r"^\s+--hash=sha256:([0-9a-f]{64})")
 

@@ -34,6 +34,7 @@ PASSWORD_KINDS = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
 PASSWORD_ALPHABET = "".join(PASSWORD_KINDS)
 LOG_EXPORTS = ("postgresql",)
 LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, reported by each secondary cluster
+RPO_PARAMETER = rpo_keeper_handler.PARAMETER
 RPO_LAG_METRIC = rpo_keeper_handler.METRIC  # milliseconds: what rds.global_db_rpo is held against
 BACKUP_WINDOW = "03:00-04:00"  # UTC, before the AWS Backup plans' 05:00 restore tests
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
@@ -196,17 +197,23 @@ class RegionalDatabase(pulumi.ComponentResource):
             description="PostgreSQL from the EKS cluster security group", opts=child)
         subnets = aws.rds.SubnetGroup(f"{name}-db-subnets", name=f"{label}-database", subnet_ids=list(subnet_ids),
                                       description=f"{label}: the database in the private subnets", opts=child)
-        # CKV2_AWS_69: TLS or nothing. No RPO bound from the program, not even on the home cluster: at creation
-        # no secondary exists yet, and Aurora holds commits while none is within the bound. The RPO keeper sets
-        # it once a peer replicates and moves it with the writer; the provider reads back every parameter this
-        # account set, so the parameters are declared at creation only (runtime_state.AURORA_RPO_BOUND).
+        # CKV2_AWS_69: TLS or nothing. The region-loss RPO bound (the stack file's) goes on the home cluster's group
+        # only, where the writer starts; a secondary's group keeps the default (AWS's advice for two regions: a
+        # bound there would hold a promoted writer's commits for want of a secondary). From then on the RPO keeper
+        # owns it and moves it with the writer: it releases the home's bound while no peer replicates yet (three
+        # runs, before the first instance can take a commit) and sets it again once one does. The provider reads
+        # back every parameter this account set, so the parameters are declared at creation only
+        # (runtime_state.AURORA_RPO_BOUND).
+        declared = [aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
+                                                               apply_method="pending-reboot")]
+        if home is None and global_db.cluster and rpo_bound_seconds is not None:
+            declared.append(aws.rds.ClusterParameterGroupParameterArgs(
+                name=RPO_PARAMETER, value=str(rpo_bound_seconds), apply_method="immediate"))  # a dynamic parameter
         group_name = f"{label}-aurora-postgresql{database.major_version}"
         parameters = aws.rds.ClusterParameterGroup(
             f"{name}-db-params", name=group_name,
             family=f"aurora-postgresql{database.major_version}", description=f"{label}: TLS required",
-            parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
-                                                                   apply_method="pending-reboot")],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignored(AURORA_RPO_BOUND)))
+            parameters=declared, opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignored(AURORA_RPO_BOUND)))
 
         serverless = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=database.serverless.min_capacity, max_capacity=database.serverless.max_capacity) \

@@ -66,7 +66,8 @@ AURORA_RPO_BOUND = RunTimeState(
     "Aurora User Guide, \"Managing RPOs for Aurora PostgreSQL-based global databases\" (a dynamic cluster "
     "parameter; leave it unset where a failover could leave the writer without a secondary); terraform-provider-aws "
     "internal/service/rds/cluster_parameter_group.go (reads back every parameter with Source \"user\")",
-    IGNORED, "the group's parameters are declared at creation (rds.force_ssl); the keeper owns the bound")
+    IGNORED, "the group's parameters are declared at creation (rds.force_ssl, and on the home cluster's group the "
+             "stack file's bound); from then on the keeper owns the bound")
 HPA_MINIMUM = RunTimeState(
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", ("spec.minReplicas",), "every app",
     "ARC Region switch's EKS resource scaling step (its access policy may get and patch "

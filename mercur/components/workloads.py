@@ -18,7 +18,7 @@ from pulumi_kubernetes.policy import v1 as policy
 from pulumi_kubernetes.storage import v1 as storage
 
 from ..config import AppConfig
-from ..config.models import BootstrapImages
+from ..config.models import BootstrapImages, split_image
 from .database import MASTER_USER, PORT
 from .identity import BOOTSTRAP_SERVICE_ACCOUNT
 from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
@@ -74,6 +74,12 @@ class Placement:
 
     def min_replicas(self, app: AppConfig) -> int:
         return app.min_replicas if self.active else self.standby_replicas
+
+
+def pull_policy(image: str) -> str:
+    """A digest is the same image forever: pull it once per node. A tag can be moved by its registry: ask
+    the registry on every start (CKV_K8S_15), so a node never runs a stale copy of a moved tag."""
+    return "IfNotPresent" if split_image(image)[2] else "Always"
 
 
 def labels(app: AppConfig, environment: str) -> dict[str, str]:
@@ -390,7 +396,8 @@ class Application(pulumi.ComponentResource):
                         run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
                         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
                     init_containers=[core.ContainerArgs(
-                        name="find-writer", image=bootstrap.images.aws_cli, image_pull_policy="IfNotPresent",
+                        name="find-writer", image=bootstrap.images.aws_cli,
+                        image_pull_policy=pull_policy(bootstrap.images.aws_cli),
                         command=["/bin/sh", "-c", FIND_WRITER_AND_READ_SECRET],
                         env=[core.EnvVarArgs(name="SECRET_ID", value=bootstrap.secret_id),
                              core.EnvVarArgs(name="AWS_REGION", value=database.region),
@@ -400,7 +407,7 @@ class Application(pulumi.ComponentResource):
                         resources=small, security_context=hardened, volume_mounts=[tmp, secret])],
                     containers=[core.ContainerArgs(
                         name="rotate-and-create-user", image=bootstrap.images.postgres,
-                        image_pull_policy="IfNotPresent", command=["/bin/sh", "-c", ROTATE_AND_BOOTSTRAP],
+                        image_pull_policy=pull_policy(bootstrap.images.postgres), command=["/bin/sh", "-c", ROTATE_AND_BOOTSTRAP],
                         env=[core.EnvVarArgs(name="DB_HOST", value=bootstrap.cluster_endpoint), version,
                              core.EnvVarArgs(name="PGSSLMODE", value="require"),
                              core.EnvVarArgs(name="HOME", value="/tmp")],
@@ -435,7 +442,7 @@ class Application(pulumi.ComponentResource):
             for key, when in (("topology.kubernetes.io/zone", "DoNotSchedule"),
                               ("kubernetes.io/hostname", "ScheduleAnyway"))]
         container = core.ContainerArgs(
-            name=app.name, image=app.image, image_pull_policy="IfNotPresent",
+            name=app.name, image=app.image, image_pull_policy=pull_policy(app.image),
             ports=[core.ContainerPortArgs(name="http", container_port=app.port, protocol="TCP")],
             env=env or None,
             resources=core.ResourceRequirementsArgs(

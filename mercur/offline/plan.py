@@ -14,6 +14,7 @@ from .compliance import Finding
 from . import reading
 from .diagram import mermaid
 from .synth import UNKNOWN, Plan, Resource
+from .terraform_plan import terraform_plan_json
 
 _GLOBAL = "global"
 _LABEL_WIDTH = 9  # the per-region block's left column: network, cluster, nodes, apps, database, backups
@@ -312,11 +313,13 @@ def manifests(plan: Plan) -> dict[str, str]:
 
 
 def write(plan: Plan, findings: Sequence[Finding], out: Path) -> list[Path]:
-    """`plan.json`, `diagram.mmd` and `manifests/` under `out`; returns what it wrote."""
+    """`plan.json`, `tfplan.json` (Terraform's plan format, for Checkov), `diagram.mmd` and `manifests/` under
+    `out`; returns what it wrote."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "plan.json", out / "diagram.mmd"]
+    written = [out / "plan.json", out / "tfplan.json", out / "diagram.mmd"]
     written[0].write_text(document(plan, findings) + "\n")
-    written[1].write_text(mermaid(plan))
+    written[1].write_text(terraform_plan_json(plan) + "\n")
+    written[2].write_text(mermaid(plan))
     for relative, text in manifests(plan).items():
         path = out / "manifests" / relative
         path.parent.mkdir(parents=True, exist_ok=True)

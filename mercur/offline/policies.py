@@ -249,11 +249,12 @@ def _resources(props, args):
 
 
 def _image_pinned(props, args):
-    """CKV_K8S_14 (CKV_K8S_43 asks for digests): images carry a version tag or digest, never `latest`."""
+    """CKV_K8S_14/43: images are pinned by digest (`release` pins them; a registry can move a tag)."""
     for container in _containers(props):
         _, tag, digest = split_image(str(container.get("image", "")))
-        if not digest and tag in (None, "latest"):
-            yield f"container {container.get('name')} runs unpinned image {container.get('image')}"
+        if not digest:
+            yield (f"container {container.get('name')} runs {container.get('image')} by "
+                   f"{'tag' if tag not in (None, 'latest') else 'no version'}: pin a digest")
 
 
 def _security_context(field: str, expected: Any, what: str) -> ResourceCheck:

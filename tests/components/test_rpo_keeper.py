@@ -60,12 +60,21 @@ def test_the_keepers_role_reaches_its_own_group_only() -> None:
     assert by_sid["NoteItsOwnVerdicts"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Mercur/RpoKeeper"}}
 
 
-def test_the_program_never_declares_the_bound_the_keeper_owns_it(plan_of) -> None:
-    """Not even on the home cluster: at creation no secondary exists, and Aurora would hold its commits."""
-    for stack in ("dev", "prod"):
-        for group in plan_of(stack).of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+def test_the_stack_files_bound_starts_on_the_home_group_only_and_the_keeper_owns_it_after(plan_of) -> None:
+    """The home cluster is where the writer starts; a secondary's group keeps Aurora's default (AWS's advice for
+    two regions), and no group's parameters are managed after creation: the keeper moves the bound."""
+    for stack in ("dev", "staging", "prod"):
+        plan = plan_of(stack)
+        objectives = plan.outputs["objectives"]["rpoMinutes"]["regionLoss"]
+        clusters = {c.region: c for c in plan.of_type("aws:rds/cluster:Cluster")}
+        for group in plan.of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
             assert group.ignore_changes == tuple(runtime_state.AURORA_RPO_BOUND.fields) == ("parameters",)
-            assert {p["name"] for p in group.inputs["parameters"]} == {"rds.force_ssl"}
+            declared = {p["name"]: p for p in group.inputs["parameters"]}
+            home = "masterUsername" in clusters[group.region].inputs and len(clusters) > 1
+            assert set(declared) == ({"rds.force_ssl", "rds.global_db_rpo"} if home else {"rds.force_ssl"}), stack
+            if home:
+                assert declared["rds.global_db_rpo"] == {"name": "rds.global_db_rpo", "applyMethod": "immediate",
+                                                         "value": str(objectives["target"] * 60)}
 
 
 def test_a_one_region_database_has_no_bound_to_keep(plan_of) -> None:

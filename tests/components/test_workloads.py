@@ -214,3 +214,17 @@ def test_secret_environment_reaches_pods_only_through_a_secret(project) -> None:
     env = {e["name"]: e for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DB_PASSWORD"] == {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {
         "name": "storefront-env", "key": "DB_PASSWORD"}}}
+
+
+def test_a_tag_is_pulled_on_every_start_and_a_digest_once(plan_of) -> None:
+    """CKV_K8S_15: a registry can move a tag, so a node must not run its stale copy; a digest never changes."""
+    seen = set()
+    for stack in ("dev", "prod"):
+        for pod in plan_of(stack).of_type("kubernetes:apps/v1:Deployment") + plan_of(stack).of_type(
+                "kubernetes:batch/v1:Job"):
+            spec = pod.inputs["spec"]["template"]["spec"]
+            for container in spec["containers"] + spec.get("initContainers", []):
+                pinned = "@sha256:" in container["image"]
+                assert container["imagePullPolicy"] == ("IfNotPresent" if pinned else "Always"), container["image"]
+                seen.add(pinned)
+    assert seen == {True, False}  # dev runs tags, prod digests

@@ -16,7 +16,7 @@ def test_dev_findings_are_advisory(plan_of) -> None:
     findings = compliance.evaluate(plan_of("dev"), "dev")
     assert findings and not compliance.blocking(findings)
     assert {f.rule for f in findings} == {"eks-endpoint-private", "log-group-retention",
-                                          "route53-https-deep-health-check"}
+                                          "route53-https-deep-health-check", "k8s-image-pinned"}
     assert all(f.urn.startswith("urn:pulumi:dev::mercur::") for f in findings)
 
 

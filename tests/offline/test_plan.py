@@ -40,7 +40,8 @@ def test_out_directory_holds_plan_diagram_and_manifests_that_match(plan_of, tmp_
     objects = [r for r in result.resources if r.type.startswith("kubernetes:") and r.custom
                and r.type != "pulumi:providers:kubernetes"]
     manifests = sorted((tmp_path / "manifests").rglob("*.yaml"))
-    assert len(manifests) == len(objects) == len(written) - 2
+    assert len(manifests) == len(objects) == len(written) - 3  # plan.json, tfplan.json, diagram.mmd
+    assert json.loads((tmp_path / "tfplan.json").read_text())["planned_values"]["root_module"]["resources"]
     parsed = [yaml.load(path.read_text(), Loader=YAML_LOADER) for path in manifests]
     assert sorted((m["kind"], m["metadata"]["name"], m["metadata"].get("namespace")) for m in parsed) == sorted(
         (o.inputs["kind"], o.inputs["metadata"]["name"], o.inputs["metadata"].get("namespace")) for o in objects)
