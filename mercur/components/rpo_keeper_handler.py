@@ -11,6 +11,9 @@ each region decides for its own cluster, every minute:
 - this cluster is the writer, and a peer cluster reports `AuroraGlobalDBRPOLag` (a replicating secondary
   publishes it, in its own region) within the last three minutes: the bound is set;
 - a secondary: it is unset;
+- a writer whose peers are all being rebuilt after a failover (`pending-resync`) or gone from the global
+  cluster: it is unset at once (no secondary can meet a bound until the copy is done, which can take hours);
+- while a switchover or failover is under way (`FailoverState`): nothing changes;
 - a writer whose peers report nothing, or whose regions do not answer: it stays as it is until that has
   lasted SILENT_MINUTES runs in a row (the keeper's own metric, `Mercur/RpoKeeper` `PeerSilent`, in its own
   region), then it is unset. A passing network fault leaves the bound in place; a passive region that is gone
@@ -45,9 +48,21 @@ def peer_replicates(cloudwatch: Any, cluster: str, now: datetime) -> bool:
     return any(result.get("Values") for result in answer["MetricDataResults"])
 
 
-def is_writer(rds: Any, cluster_arn: str, global_cluster: str) -> bool:
-    [found] = rds.describe_global_clusters(GlobalClusterIdentifier=global_cluster)["GlobalClusters"]
-    return any(m["DBClusterArn"] == cluster_arn and m["IsWriter"] for m in found["GlobalClusterMembers"])
+def global_cluster(rds: Any, identifier: str) -> dict[str, Any]:
+    [found] = rds.describe_global_clusters(GlobalClusterIdentifier=identifier)["GlobalClusters"]
+    return found
+
+
+def in_sync(found: dict[str, Any], cluster_arn: str, peers: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The peers still members of the global cluster and not being rebuilt: a member Aurora resyncs after a
+    failover (SynchronizationStatus `pending-resync`, for as long as its copy takes) cannot come within any
+    bound, so a bound would hold every commit until it is done."""
+    prefix = cluster_arn.rsplit(":", 4)[0]  # arn:<partition>:rds
+    account = cluster_arn.split(":")[4]
+    members = {m["DBClusterArn"]: m for m in found["GlobalClusterMembers"]}
+    return [peer for peer in peers
+            if (member := members.get(f"{prefix}:{peer['region']}:{account}:cluster:{peer['cluster']}"))
+            and member.get("SynchronizationStatus", "connected") == "connected"]
 
 
 def any_peer_replicates(cloudwatch_in: Callable[[str], Any], peers: list[dict[str, str]], now: datetime) -> bool:
@@ -89,10 +104,16 @@ def current_bound(rds: Any, group: str) -> str | None:
 def decide(rds: Any, cloudwatch_in: Callable[[str], Any], own: Any, env: dict[str, str],
            now: datetime) -> tuple[bool | None, str]:
     """True: the bound belongs here; False: it does not; None: leave it as it is (see the module's text)."""
-    if not is_writer(rds, env["CLUSTER_ARN"], env["GLOBAL_CLUSTER"]):
+    found = global_cluster(rds, env["GLOBAL_CLUSTER"])
+    if found.get("FailoverState"):  # the writer is moving: the next run, a minute after it lands, decides
+        return None, f"a switchover or failover in progress ({found['FailoverState'].get('Status')}): left as it is"
+    if not any(m["DBClusterArn"] == env["CLUSTER_ARN"] and m["IsWriter"] for m in found["GlobalClusterMembers"]):
         return False, "a secondary"
+    peers = in_sync(found, env["CLUSTER_ARN"], json.loads(env["PEERS"]))
+    if not peers:  # RDS's own word, from this region: no silence to wait out
+        return False, "the writer, no peer in sync (resyncing or detached)"
     cluster = env["CLUSTER_ARN"].rsplit(":", 1)[1]
-    replicating = any_peer_replicates(cloudwatch_in, json.loads(env["PEERS"]), now)
+    replicating = any_peer_replicates(cloudwatch_in, peers, now)
     if silent_long_enough(own, cluster, not replicating, now):
         return False, f"the writer, no peer replicating for {SILENT_MINUTES} runs"
     if replicating:

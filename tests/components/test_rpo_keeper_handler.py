@@ -32,17 +32,26 @@ class World:
     region fail; `silent_before` is what the keeper's own metric holds of the runs before this one."""
 
     def __init__(self, *, writer: str, peer_reports: bool = True, peer_down: bool = False,
-                 bound: str | None = None, silent_before: list[float] = ()) -> None:
+                 bound: str | None = None, silent_before: list[float] = (), peer_sync: str | None = "connected",
+                 moving: bool = False) -> None:
+        """`peer_sync`: the peer member's SynchronizationStatus (None: no longer a member); `moving`: a
+        switchover under way (the global cluster's FailoverState)."""
         self.rds, self.cloudwatch = _client("rds", "us-west-1"), _client("cloudwatch", "us-east-1")
         self.own = _client("cloudwatch", "us-west-1")
         self.rds_stub, self.cloudwatch_stub, self.own_stub = Stubber(self.rds), Stubber(self.cloudwatch), \
             Stubber(self.own)
         self.peer_down, self.peer_asked = peer_down, False
+        members = [{"DBClusterArn": WEST, "IsWriter": writer == WEST, "SynchronizationStatus": "connected"}]
+        if peer_sync:
+            members.append({"DBClusterArn": EAST, "IsWriter": writer == EAST, "SynchronizationStatus": peer_sync})
         self.rds_stub.add_response("describe_global_clusters", {"GlobalClusters": [{
-            "GlobalClusterIdentifier": "mercur-prod", "GlobalClusterMembers": [
-                {"DBClusterArn": WEST, "IsWriter": writer == WEST, "SynchronizationStatus": "connected"},
-                {"DBClusterArn": EAST, "IsWriter": writer == EAST, "SynchronizationStatus": "connected"}]}]},
+            "GlobalClusterIdentifier": "mercur-prod", "GlobalClusterMembers": members,
+            **({"FailoverState": {"Status": "failing-over", "FromDbClusterArn": WEST, "ToDbClusterArn": EAST,
+                                  "IsDataLossAllowed": False}} if moving else {})}]},
             {"GlobalClusterIdentifier": "mercur-prod"})
+        if moving or (writer == WEST and peer_sync != "connected"):  # no peer is asked
+            self._parameters(bound)
+            return
         if writer == WEST and not peer_down:
             self.cloudwatch_stub.add_response("get_metric_data", {"MetricDataResults": [{
                 "Id": "lag", "Label": keeper.METRIC, "StatusCode": "Complete",
@@ -59,6 +68,9 @@ class World:
                 "Timestamps": [NOW - timedelta(minutes=n) for n in range(len(history))]}]},
                 {"MetricDataQueries": ANY, "StartTime": NOW - timedelta(minutes=keeper.SILENT_MINUTES + 1),
                  "EndTime": NOW, "ScanBy": "TimestampDescending"})
+        self._parameters(bound)
+
+    def _parameters(self, bound: str | None) -> None:
         # Two pages of what this account set in the group: the keeper reads them all.
         self.rds_stub.add_response("describe_db_cluster_parameters", {
             "Parameters": [{"ParameterName": "rds.force_ssl", "ParameterValue": "1", "Source": "user"}],
@@ -151,3 +163,22 @@ def test_the_handler_logs_one_line_and_returns_it(monkeypatch, capsys) -> None:
     with world.rds_stub:
         result = keeper.handler({}, None)
     assert json.loads(capsys.readouterr().out) == result and result["bounded"] is False
+
+
+def test_a_switchover_under_way_changes_nothing_and_asks_no_peer() -> None:
+    """Mid-switch the writer flag moves; a decision then could bound the old writer or free the new one."""
+    world = World(writer=WEST, bound="60", moving=True)
+    assert world.keep() == {"cluster": WEST, "bounded": None, "was": "60", "change": None,
+                            "why": "a switchover or failover in progress (failing-over): left as it is"}
+    assert not world.peer_asked
+
+
+@pytest.mark.parametrize("peer_sync", ["pending-resync", None], ids=["the peer resyncs", "the peer detached"])
+def test_a_writer_whose_peer_cannot_keep_up_loses_the_bound_at_once(peer_sync) -> None:
+    """After a failover the old writer is rebuilt as a secondary, for hours on a large database: a bound on the
+    new writer would hold its commits all that time. RDS says so from this region: no silence to wait out."""
+    world = World(writer=WEST, bound="60", peer_sync=peer_sync)
+    world.expect_unset()
+    result = world.keep()
+    assert result["change"] == "unset rds.global_db_rpo (was 60)" and "no peer in sync" in result["why"]
+    assert not world.peer_asked
