@@ -146,6 +146,7 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = [s.id for s in private_subnets]
         self.zone_names = [s.availability_zone for s in private_subnets]  # this account's letters, from EC2
         self.nat_gateway_count = len(nats)
+        self.nat_gateway_ids = [nat.id for nat in nats]
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids,
                                "publicSubnetIds": self.public_subnet_ids})
 

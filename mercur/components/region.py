@@ -12,7 +12,10 @@ from .backup import BackupRoles, BackupVault
 from .cluster import Cluster, ClusterRole
 from .database import GlobalDatabase, Home, RegionalDatabase, master_secret_name
 from .identity import WorkloadRoles
-from .keys import LOGS_KEY_USE, cluster_role_may_encrypt, ebs_may_encrypt, key_policy, logs_may_encrypt
+from .keys import (LOGS_KEY_USE, PUBLISH_ENCRYPTED, cluster_role_may_encrypt, ebs_may_encrypt, from_account,
+                   key_policy, logs_may_encrypt, service_statement)
+from .monitoring import Monitoring, Watched
+from .observability import Observability
 from ..config import RegionConfig, StackConfig
 from ..config.regions import PARTITION
 from .network import Network, Zone
@@ -22,11 +25,13 @@ from .workloads import Bootstrap, DatabaseAccess, Placement, Workloads
 def platform_key_policy(partition: str, account: str, region: str, cluster_role_arn: str) -> str:
     """EKS uses it through the cluster role's grants; CloudWatch Logs for this account's log groups only;
     EBS (node root volumes, the apps' volumes) through EC2 in this region for this account only, and Auto
-    Mode's cluster role directly."""
+    Mode's cluster role directly; CloudWatch alarms of this account publish to the encrypted platform topic."""
     statement = logs_may_encrypt(partition, account, region)
     policy = json.loads(key_policy(partition, account, sid=statement["Sid"], service=statement["Principal"]["Service"],
                                    actions=LOGS_KEY_USE, condition=statement["Condition"]))
-    policy["Statement"] += [ebs_may_encrypt(account, region), *cluster_role_may_encrypt(cluster_role_arn)]
+    policy["Statement"] += [ebs_may_encrypt(account, region), *cluster_role_may_encrypt(cluster_role_arn),
+                            service_statement("CloudWatchPublishesPlatformAlarms", "cloudwatch.amazonaws.com",
+                                              PUBLISH_ENCRYPTED, from_account(account))]
     return json.dumps(policy)
 
 
@@ -107,6 +112,19 @@ class Region(pulumi.ComponentResource):
                                    protect=protect, opts=pulumi.ResourceOptions(parent=self),
                                    network_policy_controller=self.cluster.network_policy_controller)
 
+        self.observability = Observability(
+            name, cluster_name=label, cluster_prefix=f"{stack.project}-{stack.environment}", partition=partition,
+            account=account, retention_days=stack.monitoring.container_log_retention_days, key_arn=self.key.arn,
+            cluster_ready=self.cluster.eks, opts=pulumi.ResourceOptions(parent=self))
+        self.monitoring = Monitoring(
+            name, label=label, account=account, monitoring=stack.monitoring, key_arn=self.key.arn,
+            alerts=stack.alerts, opts=pulumi.ResourceOptions(parent=self),
+            watched=Watched(cluster_name=label, floors={app.name: placement.min_replicas(app) for app in stack.apps},
+                            database=stack.database if self.database else None,
+                            instance_ids=[f"{label}-{index}" for index in range(stack.database.instances)]
+                            if self.database and stack.database else [],
+                            nat_gateway_ids=self.network.nat_gateway_ids))
+
         self.name = region.name
         self.logical_name = name
         self.outputs: dict[str, Any] = {
@@ -119,6 +137,7 @@ class Region(pulumi.ComponentResource):
             "endpoints": self.workloads.endpoints,
             "backupVaultArn": self.backup.vault.arn,
             "backupKeyArn": self.backup.key.arn,
+            "alertTopicArn": self.monitoring.topic.arn,
         }
         if self.database:
             self.outputs["database"] = self.database.outputs

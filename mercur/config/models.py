@@ -902,6 +902,35 @@ class DeployConfig(Model):
     network: Optional[DeployNetwork] = Field(None, description="Required where the cluster API is private")
 
 
+class AppAlarms(Model):
+    """What users feel, per app that serves traffic, in each region (Container Insights' metrics)."""
+
+    restarts: Bounded(1, 100, "Container restarts of one app within 5 minutes that page", 3)
+    not_ready_minutes: Bounded(1, 60, "Minutes an app may run fewer ready pods than its floor (its HPA minimum in "
+                                      "the region) before it pages", 5)
+
+
+class DatabaseAlarms(Model):
+    """Each Aurora instance, wherever the writer is."""
+
+    cpu_percent: Bounded(50, 100, "CPU utilization that pages, sustained 10 minutes", 80)
+    freeable_memory_percent: Bounded(1, 50, "Freeable memory, as a share of the instance's memory, below which "
+                                            "it pages", 10)
+    connections_percent: Bounded(10, 100, "Connections, as a share of the instance's default max_connections, "
+                                          "that page", 80)
+
+
+class MonitoringConfig(Model):
+    """What each region observes and alarms on; every alarm goes to the region's platform alert topic (which
+    the stack's alerts subscribe)."""
+
+    container_log_retention_days: Retention = Field(365, description="Days the clusters' container, host and "
+                                                                     "data-plane logs are kept")
+    apps: AppAlarms = Field(default_factory=AppAlarms, description="Per serving app: restarts, ready pods")
+    database: DatabaseAlarms = Field(default_factory=DatabaseAlarms, description="Per Aurora instance: CPU, "
+                                                                                 "memory, connections, deadlocks")
+
+
 def _email(value: str) -> str:
     if not _EMAIL.fullmatch(value) or len(value) > 254:
         raise fail(f"{show(value)} is not an email address", "write it like oncall@example.com")
@@ -987,6 +1016,8 @@ class StackConfig(Model):
     deploy: DeployConfig = Field(description="Who runs Pulumi, and from which network")
     alerts: Optional[AlertsConfig] = Field(None, description="Who is told (required by policy in staging and "
                                                              "prod)")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
+                                         description="Telemetry, thresholds and log retention of every region")
     _stack: str = PrivateAttr("")
     _source: str = PrivateAttr("")
 

@@ -15,9 +15,10 @@ from . import reading
 from .diagram import mermaid
 from .synth import UNKNOWN, Plan, Resource
 from .terraform_plan import terraform_plan_json
+from ..components.observability import OBSERVABILITY_ADDON
 
 _GLOBAL = "global"
-_LABEL_WIDTH = 9  # the per-region block's left column: network, cluster, nodes, apps, database, backups
+_LABEL_WIDTH = 10  # the per-region block's left column: network, cluster, nodes, apps, database, monitoring, backups
 
 
 def plural(count: int | float, noun: str, many: str | None = None) -> str:
@@ -178,12 +179,24 @@ def _region_block(here: list[Resource], details: dict[str, Any], objectives: dic
         sizes = Counter(i.inputs["instanceClass"] for i in instances)
         lines.append(_row("database", f"Aurora {database['clusterId']} ({role}), "
                                       + ", ".join(f"{n} × {size}" for size, n in sorted(sizes.items()))))
+    lines.append(_row("monitoring", _monitoring(here)))
     for vault in of("aws:backup/vault:Vault"):
         locked = " (locked)" if of("aws:backup/vaultLockConfiguration:VaultLockConfiguration") else ""
         target = details.get("backupCopiesTo")
         lines.append(_row("backups", f"vault {vault.inputs['name']}{locked}"
                                      + (f" → copies to {target}" if target else ", no copy")))
     return lines
+
+
+def _monitoring(here: list[Resource]) -> str:
+    """What the region observes, how many alarms it has, and the topics they page through (by name)."""
+    observed = [f"{addon.inputs['addonName']} (Container Insights, container logs)" for addon in here
+                if addon.type == "aws:eks/addon:Addon" and addon.inputs["addonName"] == OBSERVABILITY_ADDON]
+    alarms = [r for r in here if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    topics = sorted({str(arn).rsplit(":", 1)[-1] for alarm in alarms for arn in alarm.inputs.get("alarmActions", [])})
+    silent = sum(1 for alarm in alarms if not alarm.inputs.get("alarmActions"))
+    return (f"{', '.join(observed) or 'no cluster telemetry'}; {plural(len(alarms), 'alarm')} → "
+            f"{', '.join(topics) or 'nowhere'}" + (f" ({silent} with no action)" if silent else ""))
 
 
 def _types(resources: list[Resource]) -> list[str]:

@@ -85,6 +85,7 @@ BLOCKS = {
     "aws_rds_cluster_parameter_group": {"parameters": "parameter"},
     "aws_route53_record": {"aliases": "alias", "failoverRoutingPolicies": "failover_routing_policy"},
     "aws_secretsmanager_secret": {"replicas": "replica"},
+    "aws_eks_addon": {"podIdentityAssociations": "pod_identity_association"},
 }
 SAME_NAME = {
     "aws_backup_selection": {"stringEquals"},

@@ -198,11 +198,12 @@ def test_node_class_keeps_nodes_private_and_their_volumes_on_the_region_key(stac
         assert spec["networkPolicy"] == "DefaultAllow"
 
 
-def test_metrics_server_is_the_only_addon(stack_plan) -> None:
+def test_metrics_server_and_observability_are_the_only_addons(stack_plan) -> None:
+    """Auto Mode runs the rest itself; metrics-server feeds the HPAs, the observability add-on the alarms."""
     for region, eks in _clusters(stack_plan).items():
         addons = [a for a in stack_plan.of_type("aws:eks/addon:Addon") if a.region == region]
-        assert [a.inputs["addonName"] for a in addons] == ["metrics-server"]
-        assert addons[0].inputs["clusterName"] == eks.inputs["name"]
+        assert sorted(a.inputs["addonName"] for a in addons) == ["amazon-cloudwatch-observability", "metrics-server"]
+        assert {a.inputs["clusterName"] for a in addons} == {eks.inputs["name"]}
 
 
 def test_control_plane_logs_are_retained_and_encrypted(plan_of) -> None:

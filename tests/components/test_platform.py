@@ -55,7 +55,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     assert outputs["environment"] == "prod"
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "availabilityZoneIds", "privateSubnetIds", "clusterName",
-                                "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn",
+                                "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn", "alertTopicArn",
                                 "backupCopiesTo", "achievableRpoMinutes", "healthCheckId", "database"}
         assert set(details["database"]) == {"clusterArn", "clusterId", "endpoint", "readerEndpoint", "role",
                                             "subnetGroupName", "securityGroupId", "engineVersion"}

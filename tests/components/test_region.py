@@ -13,7 +13,7 @@ ROLE = "arn:aws:iam::123456789012:role/usw1-cluster-role"
 
 
 def test_key_policy_lets_auto_modes_cluster_role_use_the_key_and_grant_it_to_aws_only() -> None:
-    *_, use, grants = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))["Statement"]
+    *_, use, grants, _ = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))["Statement"]
     assert use["Principal"] == grants["Principal"] == {"AWS": ROLE}
     assert "kms:CreateGrant" not in use["Action"] and "kms:CreateGrant" in grants["Action"]
     assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -21,12 +21,19 @@ def test_key_policy_lets_auto_modes_cluster_role_use_the_key_and_grant_it_to_aws
 
 def test_key_policy_lets_logs_use_the_key_only_for_this_accounts_log_groups() -> None:
     policy = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))
-    admin, logs, ebs, role_use, role_grants = policy["Statement"]
+    admin, logs, ebs, role_use, role_grants, alarms = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert logs["Principal"] == {"Service": "logs.us-west-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"] == {
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-west-1:123456789012:log-group:*"}
     assert not any(action in ("kms:*", "kms:ScheduleKeyDeletion") for action in logs["Action"])
+
+
+def test_key_policy_lets_this_accounts_alarms_publish_to_the_encrypted_platform_topic() -> None:
+    alarms = json.loads(region.platform_key_policy("aws", "123456789012", "us-west-1", ROLE))["Statement"][-1]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == ["kms:GenerateDataKey*", "kms:Decrypt"]
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
 def test_key_policy_lets_ebs_use_the_key_through_ec2_in_its_region_for_this_account_only() -> None:

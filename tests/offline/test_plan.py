@@ -114,25 +114,25 @@ def test_azs_are_listed_by_zone_id_whatever_order_the_account_returns_them(plan_
     east["availabilityZoneIds"].reverse()
     east["availabilityZones"].reverse()
     network = next(line for line in plan.summary(result).splitlines()
-                   if line.startswith("  network   VPC 10.31."))
+                   if line.startswith("  network    VPC 10.31."))
     assert "(use1-az1 us-east-1b, use1-az2 us-east-1c, use1-az4 us-east-1d)" in network
 
 
 def test_dns_and_the_region_switch_follow_the_regions(plan_of) -> None:
     text = _summary(plan_of, "prod")
     dns = text[text.index("DNS shop.mercur.example · failover record"):]
-    assert dns.index("PRIMARY   → us-west-1 storefront") < dns.index("SECONDARY → us-east-1 storefront")
+    assert dns.index("PRIMARY    → us-west-1 storefront") < dns.index("SECONDARY  → us-east-1 storefront")
     assert "mercur-prod-us-west-1-unhealthy" in dns and "Region switch mercur-prod-switch · approve → " in dns
-    assert ("  answers   by the health checks the Region switch plan sets: DNS moves only with the switch, after "
+    assert ("  answers    by the health checks the Region switch plan sets: DNS moves only with the switch, after "
             "the writer\n") in dns
 
 
 def test_three_regions_show_the_nested_failover_set_in_summary_and_diagram(project) -> None:
     result = project.edit("prod", third_region).synthesize("prod", shared=True)
     text = plan.summary(result)
-    assert ("  PRIMARY   → us-west-1 storefront load balancer\n"
-            "  SECONDARY → failover set standby-1.shop.mercur.example\n"
-            "    PRIMARY → us-east-1 storefront load balancer\n"
+    assert ("  PRIMARY    → us-west-1 storefront load balancer\n"
+            "  SECONDARY  → failover set standby-1.shop.mercur.example\n"
+            "    PRIMARY  → us-east-1 storefront load balancer\n"
             "    SECONDARY → us-east-2 storefront load balancer\n") in text
     # The writer stays where it is when DNS fails over: no time to the first request is proven.
     first = text.splitlines()[0]

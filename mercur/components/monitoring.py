@@ -1,0 +1,162 @@
+"""Monitoring: one region's alarms on what users and the database feel, and the topic they page through.
+
+Every alarm here sends ALARM and OK to the region's platform alert topic (on the region's key, subscribed by
+the stack's alerts). Thresholds come from the stack file (`mercur:monitoring`); the figures derived from an
+instance class say which AWS formula they follow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from ..config import AlertsConfig
+from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
+from .failover import subscribe
+from .keys import from_account
+
+GIB = 1024 ** 3
+# Aurora PostgreSQL's default max_connections: LEAST({DBInstanceClassMemory/9531392}, 5000) (Aurora User Guide,
+# "Maximum connections to an Aurora PostgreSQL DB instance"). DBInstanceClassMemory is the class's memory less
+# what RDS keeps for itself, so the class's full memory gives an upper estimate, and the alarm pages a little
+# late rather than early.
+MAX_CONNECTIONS_BYTES_PER_CONNECTION = 9531392
+MAX_CONNECTIONS_CEILING = 5000
+# Aurora Serverless v2: each ACU is about 2 GiB of memory, and max_connections follows the maximum capacity
+# (Aurora User Guide, "How Aurora Serverless v2 works": "Each ACU is a combination of approximately 2
+# gibibytes (GiB) of memory"; "Maximum connections for Aurora Serverless v2").
+GIB_PER_ACU = 2
+# Memory per vCPU of the classes the stack file accepts (RDS instance types: r-classes 8 GiB, x2g 16 GiB);
+# burstable classes by size.
+_SIZED = re.compile(r"db\.(?P<family>[a-z0-9]+)\.(?:(?P<n>[0-9]*)xlarge|large|medium)")
+_GIB_PER_VCPU = {"r5": 8, "r6g": 8, "r6i": 8, "r7g": 8, "r7i": 8, "r8g": 8, "x2g": 16}
+_BURSTABLE_GIB = {"medium": 4, "large": 8}
+
+
+def instance_memory_gib(database: DatabaseConfig) -> float:
+    """The memory of one of the database's instances (a Serverless v2 instance at its maximum capacity)."""
+    if database.instance_class == SERVERLESS_CLASS:
+        assert database.serverless is not None  # the stack file requires it with db.serverless
+        return database.serverless.max_capacity * GIB_PER_ACU
+    match = _SIZED.fullmatch(database.instance_class)
+    if match is None:
+        raise ValueError(f"no memory figure for {database.instance_class}")
+    family, size = match["family"], database.instance_class.rsplit(".", 1)[1]
+    if family in ("t3", "t4g"):
+        return _BURSTABLE_GIB[size]
+    vcpus = 2 if size == "large" else 4 * int(match["n"] or 1)
+    return vcpus * _GIB_PER_VCPU[family]
+
+
+def max_connections(database: DatabaseConfig) -> int:
+    return min(int(instance_memory_gib(database) * GIB // MAX_CONNECTIONS_BYTES_PER_CONNECTION),
+               MAX_CONNECTIONS_CEILING)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What one region runs that its alarms watch: plain names, known before anything exists."""
+
+    cluster_name: str
+    floors: Mapping[str, int]  # app (its namespace and workload name) -> its HPA minimum here, at creation
+    database: DatabaseConfig | None
+    instance_ids: Sequence[str]  # the region's Aurora instances
+    nat_gateway_ids: Sequence[pulumi.Input[str]]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """A region's platform alert topic and the alarms on its apps, database instances and NAT gateways."""
+
+    def __init__(self, name: str, *, label: str, account: str, monitoring: MonitoringConfig, watched: Watched,
+                 key_arn: pulumi.Input[str], alerts: AlertsConfig | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:monitoring:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._label = label
+        self.topic = aws.sns.Topic(f"{name}-platform-alerts", name=f"{label}-platform-alerts",
+                                   kms_master_key_id=key_arn, opts=child)
+        aws.sns.TopicPolicy(f"{name}-platform-alerts", arn=self.topic.arn, opts=child, policy=self.topic.arn.apply(
+            lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "CloudWatchPublishes", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish", "Resource": arn, "Condition": from_account(account)}]})))
+        subscribe(f"{name}-platform-alerts", self.topic, alerts, child)
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        for app, floor in watched.floors.items():
+            self._app(f"{name}-{app}", app, floor, watched.cluster_name, monitoring, child)
+        if watched.database is not None:
+            for instance in watched.instance_ids:
+                self._database(name, instance, watched.database, monitoring, child)
+        for index, nat in enumerate(watched.nat_gateway_ids):
+            self._nat(f"{name}-nat-{index}", f"{label}-nat-{index}", nat, child)
+        self.register_outputs({"alertTopicArn": self.topic.arn, "alarms": len(self.alarms)})
+
+    def _alarm(self, resource: str, alarm: str, description: str, namespace: str, metric: str,
+               dimensions: dict[str, pulumi.Input[str]], statistic: str, threshold: float, comparison: str,
+               periods: int, child: pulumi.ResourceOptions, period: int = 60, missing: str = "notBreaching") -> None:
+        self.alarms.append(aws.cloudwatch.MetricAlarm(
+            resource, name=alarm, alarm_description=description, namespace=namespace, metric_name=metric,
+            dimensions=dimensions, statistic=statistic, period=period, evaluation_periods=periods,
+            datapoints_to_alarm=periods, threshold=threshold, comparison_operator=comparison,
+            treat_missing_data=missing, alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
+            opts=child))
+
+    def _app(self, name: str, app: str, floor: int, cluster: str, monitoring: MonitoringConfig,
+             child: pulumi.ResourceOptions) -> None:
+        """Container Insights (enhanced observability) per workload: `PodName` is the owning workload's name,
+        and each pod reports `pod_status_ready` 1 or 0 every minute, so a minute's sum counts the ready pods.
+        The floor is the HPA minimum the region was given at creation; a Region switch raises the passive
+        region's at run time and the alarm keeps the lower one (it never pages falsely; the program leaves
+        the HPA alone)."""
+        thresholds = monitoring.apps
+        label = f"{self._label}-{app}"
+        workload: dict[str, pulumi.Input[str]] = {"ClusterName": cluster, "Namespace": app, "PodName": app}
+        self._alarm(f"{name}-not-ready", f"{label}-not-ready",
+                    f"{app} in {self._label}: fewer than {floor} ready pods (its floor here) for "
+                    f"{thresholds.not_ready_minutes} minutes; no data (no pod reporting) counts as none ready",
+                    "ContainerInsights", "pod_status_ready", workload, "Sum", floor, "LessThanThreshold",
+                    thresholds.not_ready_minutes, child, missing="breaching")
+        self._alarm(f"{name}-crash-loop", f"{label}-crash-loop",
+                    f"{app} in {self._label}: a container in CrashLoopBackOff for 5 minutes",
+                    "ContainerInsights", "pod_container_status_waiting_reason_crash_loop_back_off", workload,
+                    "Maximum", 0, "GreaterThanThreshold", 5, child)
+        self._alarm(f"{name}-restarts", f"{label}-restarts",
+                    f"{app} in {self._label}: a pod's containers restarted more than {thresholds.restarts} times",
+                    "ContainerInsights", "pod_number_of_container_restarts", workload, "Maximum",
+                    thresholds.restarts, "GreaterThanThreshold", 1, child, period=300)
+
+    def _database(self, name: str, instance: str, database: DatabaseConfig, monitoring: MonitoringConfig,
+                  child: pulumi.ResourceOptions) -> None:
+        thresholds = monitoring.database
+        dimensions: dict[str, pulumi.Input[str]] = {"DBInstanceIdentifier": instance}
+        memory = instance_memory_gib(database)
+        connections = max_connections(database) * thresholds.connections_percent // 100
+        self._alarm(f"{name}-{instance}-cpu", f"{instance}-cpu",
+                    f"{instance}: CPU above {thresholds.cpu_percent}% for 10 minutes", "AWS/RDS", "CPUUtilization",
+                    dimensions, "Average", thresholds.cpu_percent, "GreaterThanThreshold", 10, child)
+        self._alarm(f"{name}-{instance}-memory", f"{instance}-freeable-memory",
+                    f"{instance}: freeable memory below {thresholds.freeable_memory_percent}% of {memory:g} GiB",
+                    "AWS/RDS", "FreeableMemory", dimensions, "Minimum",
+                    memory * GIB * thresholds.freeable_memory_percent / 100, "LessThanThreshold", 5, child)
+        self._alarm(f"{name}-{instance}-connections", f"{instance}-connections",
+                    f"{instance}: more than {connections} connections, {thresholds.connections_percent}% of the "
+                    f"default max_connections ({max_connections(database)} for {memory:g} GiB, AWS's formula)",
+                    "AWS/RDS", "DatabaseConnections", dimensions, "Maximum", connections, "GreaterThanThreshold", 5,
+                    child)
+        self._alarm(f"{name}-{instance}-deadlocks", f"{instance}-deadlocks",
+                    f"{instance}: deadlocks (a transaction aborted to break one) in 3 minutes running",
+                    "AWS/RDS", "Deadlocks", dimensions, "Sum", 0, "GreaterThanThreshold", 3, child)
+
+    def _nat(self, name: str, alarm: str, nat_gateway_id: pulumi.Input[str], child: pulumi.ResourceOptions) -> None:
+        dimensions: dict[str, pulumi.Input[str]] = {"NatGatewayId": nat_gateway_id}
+        self._alarm(f"{name}-ports", f"{alarm}-port-allocation",
+                    f"{alarm}: out of source ports (ErrorPortAllocation): connections to one destination fail",
+                    "AWS/NATGateway", "ErrorPortAllocation", dimensions, "Sum", 0, "GreaterThanThreshold", 3,
+                    child)
+        self._alarm(f"{name}-drops", f"{alarm}-packets-dropped",
+                    f"{alarm}: packets dropped (PacketsDropCount) for 5 minutes running",
+                    "AWS/NATGateway", "PacketsDropCount", dimensions, "Sum", 0, "GreaterThanThreshold", 5, child)
