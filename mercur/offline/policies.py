@@ -9,7 +9,7 @@ checks both shapes. Rules are mandatory; in dev the plan (and `policy/config.dev
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -600,6 +600,39 @@ def _alarm_per_health_check(resources):
         yield check.urn, "the health check has no alarm in us-east-1"
 
 
+def _alarms_act(resources):
+    """Every alarm sends its ALARM state somewhere (an alarm with no action pages no one), except those a
+    Region switch plan's triggers read: ARC acts on them, and the detection alarm on the same metric pages."""
+    triggers = set()
+    for plan in (r for r in resources if r.resource_type == SWITCH_PLAN):
+        keys = {c.get("associatedAlarmName") for t in plan.props.get("triggers") or [] for c in t.get("conditions") or []}
+        triggers |= {str(a.get("resourceIdentifier", "")).rsplit(":", 1)[-1]
+                     for a in plan.props.get("associatedAlarms") or [] if a.get("mapBlockKey") in keys}
+    for alarm in (r for r in resources if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"):
+        if not alarm.props.get("alarmActions") and alarm.props.get("name") not in triggers:
+            yield alarm.urn, "the alarm has no alarm action (and no Region switch trigger reads it)"
+
+
+APP_ALARM_METRICS = ("pod_status_ready", "pod_container_status_waiting_reason_crash_loop_back_off",
+                     "pod_number_of_container_restarts")
+
+
+def _app_alarms(resources):
+    """Every app that serves traffic has, in each region it runs in, alarms on what users feel: ready pods
+    below its floor, crash loops and restarts (Container Insights), each with an action."""
+    alarms = Counter((_get(r.props, "dimensions.Namespace"), _get(r.props, "dimensions.PodName"),
+                      r.props.get("metricName")) for r in resources
+                     if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+                     and r.props.get("namespace") == "ContainerInsights" and r.props.get("alarmActions"))
+    workloads = Counter((_get(r.props, "metadata.namespace"), _get(r.props, "metadata.name"))
+                        for r in resources if r.resource_type in WORKLOADS)
+    for workload in (r for r in resources if r.resource_type in WORKLOADS):
+        key = (_get(workload.props, "metadata.namespace"), _get(workload.props, "metadata.name"))
+        missing = [m for m in APP_ALARM_METRICS if alarms[(*key, m)] < workloads[key]]
+        if missing:
+            yield workload.urn, f"no alarm with an action on {', '.join(missing)} for every region it runs in"
+
+
 RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("eks-control-plane-logging", _eks_logging.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_logging),
     Rule("eks-secrets-encryption", _eks_secrets.__doc__, (EKS_COMPONENT, EKS_CLUSTER), _eks_secrets),
@@ -672,6 +705,8 @@ STACK_RULES: tuple[StackRule, ...] = (
               _switch_covers_every_region),
     StackRule("rds-replication-lag-alarm", _db_lag_alarms.__doc__, _db_lag_alarms),
     StackRule("rds-global-in-every-region", _db_in_every_region.__doc__, _db_in_every_region),
+    StackRule("app-slo-alarms", _app_alarms.__doc__, _app_alarms),
+    StackRule("alarm-has-action", _alarms_act.__doc__, _alarms_act),
 )
 
 

@@ -269,6 +269,8 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
                 "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"}
     if type_ == "aws:cloudwatch/eventRule:EventRule":  # EventBridge's, whatever the SDK module is called
         return {"arn": f"arn:aws:events:{region}:{account}:rule/{inputs.get('name', physical_id)}"}
+    if type_ == "aws:cloudwatch/metricAlarm:MetricAlarm":  # CloudWatch's alarm ARNs end in the alarm's name
+        return {"arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{inputs.get('name', physical_id)}"}
     if type_ == "aws:secretsmanager/secret:Secret":
         return {"arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{inputs.get('name', name)}-"
                        f"{_digest(name, length=6)}"}

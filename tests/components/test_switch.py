@@ -257,7 +257,7 @@ def test_the_plan_watches_each_regions_health_and_the_replication_lag(stack_plan
         assert alarms[f"{region}-health"]["alarmType"] == "applicationHealth"
         assert alarms[f"{region}-replication-lag"]["alarmType"] == "applicationHealth"
     assert {a["resourceIdentifier"] for k, a in alarms.items() if k.endswith("-health")} == {
-        f"arn:aws:cloudwatch:us-east-1:{account}:metricAlarm/{a.id}" for a in health}
+        f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{a.inputs['name']}" for a in health}  # CloudWatch's form
 
 
 def test_only_staging_switches_by_itself_after_the_configured_minutes_red(plan_of) -> None:

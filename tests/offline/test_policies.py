@@ -279,7 +279,20 @@ STACK_VIOLATIONS = {
                                               lambda p: p.pop("globalClusterIdentifier")),
     "eks-private-api-deploy-path": _without("aws:ec2transitgateway/vpcAttachment:VpcAttachment"),
     "sns-topic-subscribed": _without("aws:sns/topicSubscription:TopicSubscription", count=10),
+    "app-slo-alarms": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm", lambda r: r.region == "us-east-1" and (
+        r.inputs["metricName"], r.inputs["dimensions"].get("PodName")) == ("pod_status_ready", "storefront")),
+    "alarm-has-action": _edit_where("aws:cloudwatch/metricAlarm:MetricAlarm",
+                                    lambda r: r.inputs["metricName"] == "CPUUtilization",
+                                    lambda p: p.update(alarmActions=[])),
 }
+
+
+def test_a_switch_triggers_alarm_needs_no_action_and_any_other_does(plan_of) -> None:
+    """Staging's plan triggers on its `-down` alarms: ARC acts on them; the detection alarms page."""
+    staging = plan_of("staging")
+    assert fired_on_stack(_stack(staging)) == {}
+    found = fired_on_stack(_stack(staging, _edit("aws:arcregionswitch/plan:Plan", lambda p: p.update(triggers=[]))))
+    assert set(found) == {"alarm-has-action"} and len(found["alarm-has-action"]) == 2
 
 
 def test_a_private_api_also_needs_the_443_rule_from_the_deployer(prod) -> None:
