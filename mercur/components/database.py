@@ -289,6 +289,7 @@ class RegionalDatabase(pulumi.ComponentResource):
         # so the alarm follows the writer through a switchover without a deploy.
         self.alerts = self._alerts(name, label, account, alerts, child)
         self.lag_alarm = self._alarm_on_lag(name, label, database, child)
+        self.rpo_lag_alarm: aws.cloudwatch.MetricAlarm | None = None
         if global_db.cluster and rpo_bound_seconds is not None:
             self.rpo_lag_alarm = self._alarm_on_rpo_lag(name, label, database, rpo_bound_seconds, child)
             RpoKeeper(name, label=label, partition=partition, account=account, region=region,
@@ -297,6 +298,7 @@ class RegionalDatabase(pulumi.ComponentResource):
                       alerts_topic_arn=self.alerts.arn, opts=child)
 
         self.endpoint = self.cluster.endpoint
+        self.cluster_identifier = label
         self.outputs = {"clusterArn": self.cluster.arn, "clusterId": label, "endpoint": self.cluster.endpoint,
                         "readerEndpoint": self.cluster.reader_endpoint, "role": self.role,
                         "subnetGroupName": subnets.name,

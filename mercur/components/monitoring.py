@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
+from .dashboards import AlarmStatus, Graph, Layout, Metric, Text, Threshold, dashboard
 from .failover import subscribe
 from .keys import from_account
 
@@ -72,8 +73,8 @@ class Watched:
 class Monitoring(pulumi.ComponentResource):
     """A region's platform alert topic and the alarms on its apps, database instances and NAT gateways."""
 
-    def __init__(self, name: str, *, label: str, account: str, monitoring: MonitoringConfig, watched: Watched,
-                 key_arn: pulumi.Input[str], alerts: AlertsConfig | None,
+    def __init__(self, name: str, *, label: str, region: str, account: str, monitoring: MonitoringConfig,
+                 watched: Watched, key_arn: pulumi.Input[str], alerts: AlertsConfig | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -93,7 +94,47 @@ class Monitoring(pulumi.ComponentResource):
                 self._database(name, instance, watched.database, monitoring, child)
         for index, nat in enumerate(watched.nat_gateway_ids):
             self._nat(f"{name}-nat-{index}", f"{label}-nat-{index}", nat, child)
-        self.register_outputs({"alertTopicArn": self.topic.arn, "alarms": len(self.alarms)})
+        self.dashboard_name = label
+        dashboard(f"{name}-dashboard", label, self._layout(region, watched, monitoring), child)
+        self.register_outputs({"alertTopicArn": self.topic.arn, "alarms": len(self.alarms), "dashboard": label})
+
+    def _layout(self, region: str, watched: Watched, monitoring: MonitoringConfig) -> Layout:
+        """The region's own dashboard: its apps, nodes, database instances and NAT gateways, then its alarms."""
+        cluster = watched.cluster_name
+        layout = Layout().add(Text(f"## {self._label} ({region})\nEvery alarm below pages "
+                                   f"`{self._label}-platform-alerts`."))
+        for app, floor in watched.floors.items():
+            workload: dict[str, pulumi.Input[str]] = {"ClusterName": cluster, "Namespace": app, "PodName": app}
+            layout.add(Graph(f"{app}: ready pods", region, [Metric("ContainerInsights", "pod_status_ready", workload,
+                                                                   "Sum", label="ready")],
+                             [Threshold(floor, "floor")], width=8),
+                       Graph(f"{app}: restarts", region, [Metric("ContainerInsights",
+                                                                 "pod_number_of_container_restarts", workload,
+                                                                 "Maximum", label="restarts")],
+                             [Threshold(monitoring.apps.restarts, "pages")], period=300, width=8))
+        layout.add(Graph("nodes: CPU and memory reserved by pods (%)", region, [
+            Metric("ContainerInsights", "node_cpu_reserved_capacity", {"ClusterName": cluster}, "Maximum", "CPU"),
+            Metric("ContainerInsights", "node_memory_reserved_capacity", {"ClusterName": cluster}, "Maximum",
+                   "memory")], [Threshold(100, "full")], width=8))
+        if watched.database is not None and watched.instance_ids:
+            database = watched.database
+            for metric, stat, threshold in (
+                    ("CPUUtilization", "Average", Threshold(monitoring.database.cpu_percent, "pages")),
+                    ("DatabaseConnections", "Maximum", Threshold(
+                        max_connections(database) * monitoring.database.connections_percent // 100, "pages")),
+                    ("FreeableMemory", "Minimum", Threshold(
+                        instance_memory_gib(database) * GIB * monitoring.database.freeable_memory_percent / 100,
+                        "pages below"))):
+                layout.add(Graph(f"database: {metric}", region, [
+                    Metric("AWS/RDS", metric, {"DBInstanceIdentifier": instance}, stat, instance)
+                    for instance in watched.instance_ids], [threshold], width=8))
+        if watched.nat_gateway_ids:
+            layout.add(Graph("NAT gateways: port allocation errors and dropped packets", region, [
+                Metric("AWS/NATGateway", metric, {"NatGatewayId": nat}, "Sum", f"{metric} {index}")
+                for index, nat in enumerate(watched.nat_gateway_ids)
+                for metric in ("ErrorPortAllocation", "PacketsDropCount")], width=8))
+        layout.add(AlarmStatus(f"{self._label} alarms", [alarm.arn for alarm in self.alarms], height=6))
+        return layout
 
     def _alarm(self, resource: str, alarm: str, description: str, namespace: str, metric: str,
                dimensions: dict[str, pulumi.Input[str]], statistic: str, threshold: float, comparison: str,

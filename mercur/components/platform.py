@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from .backup import BackupRoles, BackupSchedule, Peer
 from ..config import StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
+from .dashboards import DrDashboard, DrRegion
 from .database import GlobalDatabase, Home, MasterSecret
 from .identity import WorkloadRoles
 from .switch import RegionSwitch, SwitchRegion, SwitchRole
@@ -81,6 +82,7 @@ class Platform(pulumi.ComponentResource):
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None
         self.switch = self._region_switch(name, label, partition) if self.switch_role and self.failover else None
+        self.dr_dashboard = self._dr_dashboard(name, label) if len(self.regions) > 1 else None
         self.exports = self._exports(copies_to)
         self.register_outputs(self.exports)
 
@@ -189,6 +191,26 @@ class Platform(pulumi.ComponentResource):
                 "required": {"cpu": needed_cpu, "memoryGib": needed_gib},
                 "limits": {"cpu": stack.node_pool.limits.cpu, "memoryGib": stack.node_pool.limits.memory_gib}}
 
+    def _dr_dashboard(self, name: str, label: str) -> DrDashboard:
+        """Every region side by side, with the alarms a switch is decided on: health, lag, the triggers."""
+        stack, failover = self._stack, self.failover
+        alarms = [a.arn for a in (failover.alarms.values() if failover else [])]
+        alarms += [a.arn for a in (self.switch.trigger_alarms.values() if self.switch else [])]
+        for region in self.regions:
+            if region.database:
+                alarms += [region.database.lag_alarm.arn] + (
+                    [region.database.rpo_lag_alarm.arn] if region.database.rpo_lag_alarm else [])
+        regions = [DrRegion(name=r.name, cluster_name=r.cluster.cluster_name,
+                            database_cluster=r.database.cluster_identifier if r.database else None,
+                            health_check_id=failover.health_checks[r.name].id
+                            if failover and r.name in failover.health_checks else None,
+                            app=stack.dns.app if stack.dns else None) for r in self.regions]
+        return DrDashboard(f"{name}-dr", dashboard_name=f"{label}-dr", regions=regions, alarm_arns=alarms,
+                           lag_bound_seconds=stack.database.replication_lag_bound_seconds if stack.database else None,
+                           rpo_bound_seconds=stack.rpo_bound_seconds,
+                           switch_plan=self.switch.plan_name if self.switch else None,
+                           opts=pulumi.ResourceOptions(parent=self, provider=self.global_provider))
+
     def _exports(self, copies_to: dict[str, str | None]) -> dict[str, Any]:
         stack, dns, failover = self._stack, self._stack.dns, self.failover
         regions = {}
@@ -227,6 +249,8 @@ class Platform(pulumi.ComponentResource):
             "regions": regions,
             "objectives": objectives,
         }
+        if self.dr_dashboard:
+            exports["drDashboard"] = self.dr_dashboard.name
         if self.database and stack.database and self.master_secret:
             exports["database"] = {"globalClusterId": self.database.identifier if self.database.cluster else None,
                                    "globalWriterEndpoint": self.database.writer_endpoint,

@@ -117,7 +117,7 @@ class Region(pulumi.ComponentResource):
             account=account, retention_days=stack.monitoring.container_log_retention_days, key_arn=self.key.arn,
             cluster_ready=self.cluster.eks, opts=pulumi.ResourceOptions(parent=self))
         self.monitoring = Monitoring(
-            name, label=label, account=account, monitoring=stack.monitoring, key_arn=self.key.arn,
+            name, label=label, region=region.name, account=account, monitoring=stack.monitoring, key_arn=self.key.arn,
             alerts=stack.alerts, opts=pulumi.ResourceOptions(parent=self),
             watched=Watched(cluster_name=label, floors={app.name: placement.min_replicas(app) for app in stack.apps},
                             database=stack.database if self.database else None,
@@ -138,6 +138,7 @@ class Region(pulumi.ComponentResource):
             "backupVaultArn": self.backup.vault.arn,
             "backupKeyArn": self.backup.key.arn,
             "alertTopicArn": self.monitoring.topic.arn,
+            "dashboard": self.monitoring.dashboard_name,
         }
         if self.database:
             self.outputs["database"] = self.database.outputs

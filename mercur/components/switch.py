@@ -141,8 +141,9 @@ class RegionSwitch(pulumi.ComponentResource):
                 alarms=tuple(v["alarms"]), eks_clusters=tuple(v["eks"]), global_cluster=global_cluster,
                 db_clusters=tuple(v["databases"]), hosted_zone=v["zone"])))))
 
+        self.plan_name = plan_name(label)
         self.plan = arc.Plan(
-            f"{name}-plan", name=plan_name(label), description=f"{label}: capacity, the writer, then the traffic",
+            f"{name}-plan", name=self.plan_name, description=f"{label}: capacity, the writer, then the traffic",
             execution_role=role.arn, recovery_approach="activePassive",
             regions=[r.name for r in regions], primary_region=regions[0].name,
             recovery_time_objective_minutes=max(1, round(rto_minutes)),

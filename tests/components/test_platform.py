@@ -55,7 +55,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     assert outputs["environment"] == "prod"
     for region, details in outputs["regions"].items():
         assert set(details) == {"vpcId", "availabilityZones", "availabilityZoneIds", "privateSubnetIds", "clusterName",
-                                "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn", "alertTopicArn",
+                                "platformKeyArn", "endpoints", "backupVaultArn", "backupKeyArn", "alertTopicArn", "dashboard",
                                 "backupCopiesTo", "achievableRpoMinutes", "healthCheckId", "database"}
         assert set(details["database"]) == {"clusterArn", "clusterId", "endpoint", "readerEndpoint", "role",
                                             "subnetGroupName", "securityGroupId", "engineVersion"}
@@ -68,6 +68,7 @@ def test_exports_are_the_documented_contract(plan_of) -> None:
     switch = outputs["regionSwitch"]
     assert switch["planArn"].startswith(f"arn:aws:arc-region-switch::{plan_of('prod').account}:plan/mercur-prod-switch")
     assert set(switch["workflows"]) == set(switch["healthCheckIds"]) == {"us-west-1", "us-east-1"}
+    assert outputs["drDashboard"] == "mercur-prod-dr"
 
 
 def test_reordering_regions_swaps_active_and_passive(project) -> None:

@@ -72,7 +72,9 @@ def test_the_permanent_move_changes_nothing_the_switch_the_database_or_dns_own(p
     assert [c for c in changes.changes(before, after, owned) if c not in floors] == []
     documented = {(c.urn.rsplit("$", 1)[1].split("::")[0], c.field) for c in changes.changes(before, after)
                   if c not in floors}
-    assert documented == {("kubernetes:apps/v1:Deployment", "metadata")}
+    assert documented == {("kubernetes:apps/v1:Deployment", "metadata"),
+                          ("aws:cloudwatch/dashboard:Dashboard", "dashboardBody")}  # the floors drawn
     runbook = (ROOT / "docs" / "runbook.md").read_text()
     permanent = runbook[runbook.index("## Make a switch permanent"):]
     assert "its role annotation" in permanent and "-not-ready` alarm, whose floor follows the new roles" in permanent
+    assert "and the floor its region's dashboard draws" in permanent

@@ -1,0 +1,177 @@
+"""Dashboards as code: typed widgets laid out on CloudWatch's 24-column grid, serialized to a dashboard body
+(CloudWatch User Guide, "Dashboard Body Structure and Syntax"), and the DR dashboard that puts every region
+side by side. No body is written by hand: each widget knows its own properties, and the tests validate every
+body the stacks declare against the documented structure (tests/schemas/cloudwatch-dashboard-body.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+GRID_COLUMNS = 24
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One line of a graph: `[namespace, name, dimension, value, ..., {options}]` in the body."""
+
+    namespace: str
+    name: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    stat: str = "Average"
+    label: str | None = None
+    region: str | None = None  # a widget's own region unless set (a DR graph mixes them)
+
+    def body(self) -> list[Any]:
+        options: dict[str, Any] = {"stat": self.stat}
+        if self.label:
+            options["label"] = self.label
+        if self.region:
+            options["region"] = self.region
+        return [self.namespace, self.name, *[part for item in self.dimensions.items() for part in item], options]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A horizontal line: the bound the lines are read against."""
+
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Graph:
+    title: str
+    region: str
+    metrics: Sequence[Metric]
+    thresholds: Sequence[Threshold] = ()
+    period: int = 60
+    view: str = "timeSeries"
+    width: int = 12
+    height: int = 6
+
+    def properties(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {"title": self.title, "region": self.region, "view": self.view,
+                                      "period": self.period, "metrics": [m.body() for m in self.metrics]}
+        if self.thresholds:
+            properties["annotations"] = {"horizontal": [{"value": t.value, "label": t.label}
+                                                        for t in self.thresholds]}
+        return properties
+
+    kind = "metric"
+
+
+@dataclass(frozen=True)
+class AlarmStatus:
+    title: str
+    alarm_arns: Sequence[pulumi.Input[str]]
+    width: int = 24
+    height: int = 4
+
+    def properties(self) -> dict[str, Any]:
+        return {"title": self.title, "alarms": list(self.alarm_arns), "sortBy": "stateUpdatedTimestamp"}
+
+    kind = "alarm"
+
+
+@dataclass(frozen=True)
+class Text:
+    markdown: str
+    width: int = 24
+    height: int = 2
+
+    def properties(self) -> dict[str, Any]:
+        return {"markdown": self.markdown}
+
+    kind = "text"
+
+
+Widget = Graph | AlarmStatus | Text
+
+
+@dataclass
+class Layout:
+    """Widgets left to right, a new row when the next does not fit; each row as tall as its tallest."""
+
+    widgets: list[Widget] = field(default_factory=list)
+
+    def add(self, *widgets: Widget) -> "Layout":
+        self.widgets.extend(widgets)
+        return self
+
+    def body(self) -> dict[str, Any]:
+        placed, x, y, row = [], 0, 0, 0
+        for widget in self.widgets:
+            if x + widget.width > GRID_COLUMNS:
+                x, y, row = 0, y + row, 0
+            placed.append({"type": widget.kind, "x": x, "y": y, "width": widget.width, "height": widget.height,
+                           "properties": widget.properties()})
+            x, row = x + widget.width, max(row, widget.height)
+        return {"start": "-PT6H", "periodOverride": "inherit", "widgets": placed}
+
+
+def dashboard(name: str, dashboard_name: str, layout: Layout, opts: pulumi.ResourceOptions) -> aws.cloudwatch.Dashboard:
+    return aws.cloudwatch.Dashboard(name, dashboard_name=dashboard_name,
+                                    dashboard_body=pulumi.Output.json_dumps(layout.body()), opts=opts)
+
+
+@dataclass(frozen=True)
+class DrRegion:
+    """What the DR dashboard shows of one region."""
+
+    name: str
+    cluster_name: str
+    database_cluster: str | None
+    health_check_id: pulumi.Input[str] | None
+    app: str | None  # the app the DNS record serves (its namespace and workload name)
+
+
+class DrDashboard(pulumi.ComponentResource):
+    """Every region side by side, for the person deciding a switch: is the region healthy as Route53 sees
+    it, how far behind is its database against the bound, how much room is left on its nodes, and which
+    alarms are red. Declared through the global provider (us-east-1, where Route53's health metrics are);
+    each graph reads its own region."""
+
+    def __init__(self, name: str, *, dashboard_name: str, regions: Sequence[DrRegion], lag_bound_seconds: int | None,
+                 rpo_bound_seconds: int | None, alarm_arns: Sequence[pulumi.Input[str]], switch_plan: str | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mercur:monitoring:DrDashboard", name, None, opts)
+        layout = Layout().add(Text(
+            f"## {dashboard_name}: can the other region take over?\n"
+            + (f"Region switch plan `{switch_plan}`: its evaluation and executions are ARC's "
+               f"(`python -m mercur dr check` reads them, with the newest recovery point's age against the RPO: "
+               f"AWS Backup publishes no metric of it)." if switch_plan else
+               "No Region switch plan: DNS fails over by the health checks below.")))
+        checks = [(r.name, r.health_check_id) for r in regions if r.health_check_id is not None]
+        if checks:
+            layout.add(Graph("Route53 health (1 healthy, 0 not)", "us-east-1", [
+                Metric("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": check}, "Minimum", label=region)
+                for region, check in checks], width=24, height=5))
+        for region in regions:
+            app = region.app
+            lines = [Metric("ContainerInsights", "pod_status_ready",
+                            {"ClusterName": region.cluster_name, "Namespace": app, "PodName": app},
+                            "Sum", label=f"{app} ready pods")] if app else []
+            layout.add(Graph(f"{region.name}: {region.app or 'apps'} ready pods", region.name, lines, width=8)
+                       if lines else Text(f"{region.name}: no app behind the record", width=8, height=6))
+            layout.add(Graph(f"{region.name}: node CPU reserved by pods (headroom is the rest)", region.name, [
+                Metric("ContainerInsights", "node_cpu_reserved_capacity", {"ClusterName": region.cluster_name},
+                       "Maximum", label="reserved %")], [Threshold(100, "full")], width=8))
+            if region.database_cluster and lag_bound_seconds is not None:
+                thresholds = [Threshold(lag_bound_seconds * 1000, "paged")]
+                if rpo_bound_seconds is not None:
+                    thresholds.append(Threshold(rpo_bound_seconds * 1000, "rds.global_db_rpo: commits wait"))
+                layout.add(Graph(f"{region.name}: RPO lag behind the writer (ms; none while it is the writer)",
+                                 region.name, [Metric("AWS/RDS", "AuroraGlobalDBRPOLag",
+                                                      {"DBClusterIdentifier": region.database_cluster}, "Maximum",
+                                                      label=region.database_cluster)], thresholds, width=8))
+            else:
+                layout.add(Text(f"{region.name}: no replicated database", width=8, height=6))
+        layout.add(AlarmStatus("DR alarms", alarm_arns, height=6))
+        self.dashboard = dashboard(f"{name}-dashboard", dashboard_name, layout, pulumi.ResourceOptions(parent=self))
+        self.name = dashboard_name
+        self.register_outputs({"dashboardName": dashboard_name})
