@@ -114,6 +114,7 @@ class World:
             self._snapshots(policy)
         self._database()
         self._dns()
+        self._platform_alarms()
         self.outputs = self._outputs()
         self._metrics()
         self._backups()
@@ -276,6 +277,19 @@ class World:
                 AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
                 Dimensions=[{"Name": "HealthCheckId",
                              "Value": self.health_check_ids[inputs["dimensions"]["HealthCheckId"]]}],
+                Statistic=inputs["statistic"], Period=inputs["period"], EvaluationPeriods=inputs["evaluationPeriods"],
+                Threshold=inputs["threshold"], ComparisonOperator=inputs["comparisonOperator"],
+                TreatMissingData=inputs["treatMissingData"], AlarmActions=inputs.get("alarmActions") or [])
+
+    def _platform_alarms(self) -> None:
+        """The regions' own alarms (apps, database, NAT, keeper), in their regions, as the plan declares them."""
+        for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+            inputs = alarm.inputs
+            if inputs["namespace"] == "AWS/Route53" or "metricName" not in inputs:
+                continue
+            self.client("cloudwatch", alarm.region).put_metric_alarm(
+                AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
+                Dimensions=[{"Name": k, "Value": str(v)} for k, v in (inputs.get("dimensions") or {}).items()],
                 Statistic=inputs["statistic"], Period=inputs["period"], EvaluationPeriods=inputs["evaluationPeriods"],
                 Threshold=inputs["threshold"], ComparisonOperator=inputs["comparisonOperator"],
                 TreatMissingData=inputs["treatMissingData"], AlarmActions=inputs.get("alarmActions") or [])

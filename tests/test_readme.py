@@ -77,3 +77,14 @@ def test_every_make_target_and_document_it_names_exists() -> None:
     for link in re.findall(r"\]\(([^)#]+)", README):
         assert (ROOT / link).exists(), f"README links {link}"
     assert makefile.index(".DEFAULT_GOAL := help") < makefile.index("\nplan:")
+
+
+def test_the_alarm_counts_the_readme_budgets_are_the_plans(plan_of) -> None:
+    """The cost paragraph counts alarms per region; the plans' monitoring lines count the same."""
+    from mercur.offline import plan as summary
+    counts = re.search(r"prod: (\d+) in us-west-1, (\d+) in us-east-1; dev: (\d+)\)", README.replace("\n", " "))
+    assert counts, "the README's alarm counts moved"
+    lines = {stack: [line for line in summary.summary(plan_of(stack)).splitlines() if "  monitoring " in line]
+             for stack in ("prod", "dev")}
+    found = {stack: [int(re.search(r"; (\d+) alarms", line)[1]) for line in found] for stack, found in lines.items()}
+    assert found == {"prod": [int(counts[1]), int(counts[2])], "dev": [int(counts[3])]}

@@ -95,6 +95,7 @@ class Checker:
                 self._guarded(region.name, "vault lock", lambda r=region: self._vault_lock(r))
             if region.health_check_id:
                 self._guarded(region.name, "health check", lambda r=region: self._health(r))
+            self._guarded(region.name, "alarms", lambda r=region: self._alarms(r))
         self._node_pool()
         if outputs.global_cluster_id:
             self._guarded("global", "global database", self._global_database)
@@ -296,6 +297,17 @@ class Checker:
         if alarming:
             detail += f"; IN ALARM: {', '.join(alarming)}"
         self._record(region.name, "health check", ok, f"{region.health_check_id} {detail}")
+
+    def _alarms(self, region: RegionOutputs) -> None:
+        """Every alarm of the stack in the region that is in ALARM: the apps, the database, the NAT gateways,
+        the keeper. The health checks' alarms (in us-east-1) are their own item."""
+        cloudwatch = self.clients("cloudwatch", region.name)
+        prefix = f"{self.stack.project}-{self.stack.environment}-"
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])
+        alarms = [a for page in pages for a in page["MetricAlarms"] if a.get("Namespace") != "AWS/Route53"]
+        red = sorted(a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM")
+        self._record(region.name, "alarms", not red, f"IN ALARM: {', '.join(red)}" if red else
+                     f"none of {len(alarms)} in ALARM" + ("" if alarms else " (no alarm found: not deployed?)"))
 
     def _records(self) -> None:
         """The record and its failover chain as declared: PRIMARY to the first region of `recordOrder`;

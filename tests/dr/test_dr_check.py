@@ -27,7 +27,9 @@ def test_a_correctly_seeded_stack_is_ready(world, stack) -> None:
     report, _ = _run(world, stack)
     assert report.ready, report.table()
     checks = {i.check for i in report.items}
-    assert {"outputs", "node pool", "cluster", "recovery points", "health check", "dns records"} <= checks
+    assert {"outputs", "node pool", "cluster", "recovery points", "health check", "dns records", "alarms"} <= checks
+    alarms = [i.detail for i in report.items if i.check == "alarms"]
+    assert alarms and all(d.startswith("none of ") and "no alarm found" not in d for d in alarms)
     assert "snapshots" not in checks  # no app has a volume
     assert ({"global database", "replication lag", "region switch"} <= checks) == (stack != "dev")
     assert ("vault lock" in checks) == (stack == "prod")
@@ -150,6 +152,16 @@ def test_an_unhealthy_health_check_is_named(world) -> None:
     report, _ = _run(world, seeded=seeded)
     [(region, item, detail)] = _failing(report)
     assert (region, item) == ("us-east-1", "health check") and "IN ALARM" in detail
+
+
+def test_any_alarm_of_the_stack_in_alarm_is_named_in_its_region(world) -> None:
+    """The passive region's database instance near its connection limit: a switch would land on it."""
+    seeded = world("prod")
+    seeded.client("cloudwatch", "us-east-1").set_alarm_state(
+        AlarmName="mercur-prod-use1-0-connections", StateValue="ALARM", StateReason="drill")
+    report, _ = _run(world, seeded=seeded)
+    assert _failing(report) == [("us-east-1", "alarms", "IN ALARM: mercur-prod-use1-0-connections")]
+    assert not report.ready
 
 
 def test_a_health_check_left_inverted_is_named(world) -> None:
