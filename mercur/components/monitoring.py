@@ -89,6 +89,8 @@ class Monitoring(pulumi.ComponentResource):
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
         for app, floor in watched.floors.items():
             self._app(f"{name}-{app}", app, floor, watched.cluster_name, monitoring, child)
+        if watched.floors:
+            self._capacity(name, watched.cluster_name, child)
         if watched.database is not None:
             for instance in watched.instance_ids:
                 self._database(name, instance, watched.database, monitoring, child)
@@ -112,6 +114,8 @@ class Monitoring(pulumi.ComponentResource):
                                                                  "pod_number_of_container_restarts", workload,
                                                                  "Maximum", label="restarts")],
                              [Threshold(monitoring.apps.restarts, "pages")], period=300, width=8))
+        layout.add(Graph("pods pending (none placeable for 10 minutes pages)", region, [
+            Metric("ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", "pending")], width=8))
         layout.add(Graph("nodes: CPU and memory reserved by pods (%)", region, [
             Metric("ContainerInsights", "node_cpu_reserved_capacity", {"ClusterName": cluster}, "Maximum", "CPU"),
             Metric("ContainerInsights", "node_memory_reserved_capacity", {"ClusterName": cluster}, "Maximum",
@@ -169,6 +173,15 @@ class Monitoring(pulumi.ComponentResource):
                     f"{app} in {self._label}: a pod's containers restarted more than {thresholds.restarts} times",
                     "ContainerInsights", "pod_number_of_container_restarts", workload, "Maximum",
                     thresholds.restarts, "GreaterThanThreshold", 1, child, period=300)
+
+    def _capacity(self, name: str, cluster: str, child: pulumi.ResourceOptions) -> None:
+        """Pods the cluster cannot place: the NodePool at its limits (Karpenter launches nothing past them), or
+        no capacity of the allowed kinds. A pod pending for a minute is a node launching; ten are not."""
+        self._alarm(f"{name}-pods-pending", f"{self._label}-pods-pending",
+                    f"{self._label}: pods pending for 10 minutes: the NodePool is at its limits (mercur:nodePool."
+                    f"limits) or EC2 has none of the allowed instances",
+                    "ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", 0,
+                    "GreaterThanThreshold", 10, child)
 
     def _database(self, name: str, instance: str, database: DatabaseConfig, monitoring: MonitoringConfig,
                   child: pulumi.ResourceOptions) -> None:

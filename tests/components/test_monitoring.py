@@ -112,3 +112,15 @@ def test_each_nat_gateway_pages_on_port_exhaustion_and_drops(plan_of) -> None:
         assert {a.inputs["dimensions"]["NatGatewayId"] for a in alarms} == nats
         assert sorted(a.inputs["metricName"] for a in alarms) == sorted(["ErrorPortAllocation", "PacketsDropCount"]
                                                                          * len(nats))
+
+
+def test_each_cluster_pages_when_pods_cannot_be_placed(plan_of) -> None:
+    """The NodePool at its limits shows as pods pending: ten minutes of them page."""
+    plan = plan_of("prod")
+    for cluster in plan.of_type("eks:index:Cluster"):
+        [alarm] = [a.inputs for a in _alarms(plan, cluster.region, CLUSTER_INSIGHTS)
+                   if a.inputs["metricName"] == "pod_status_pending"]
+        assert alarm["dimensions"] == {"ClusterName": cluster.inputs["name"]}
+        assert (alarm["statistic"], alarm["threshold"], alarm["comparisonOperator"]) == ("Sum", 0,
+                                                                                         "GreaterThanThreshold")
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 10
