@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 GRID_COLUMNS = 24
+NODE_CPU_REQUEST = ("ContainerInsights", "node_cpu_request")  # millicores requested, per node
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,26 @@ class DrRegion:
     cluster_name: str
     database_cluster: str | None
     health_check_id: pulumi.Input[str] | None
-    app: str | None  # the app the DNS record serves (its namespace and workload name)
+    app: str | None  # the app the DNS record serves (its namespace and Service name)
+    node_pool_cpu: float  # the apps' NodePool's CPU limit, vCPU
+    dashboard: str  # the region's own dashboard (its alarms)
+
+
+def requests_against_limit(region: str, cluster: str, limit_cpu: float, width: int = 8) -> Graph:
+    """Headroom: what the pods request, summed over the cluster's nodes, against the apps' NodePool limit
+    (Karpenter launches nothing past it; the built-in system pool's nodes add a little to the sum)."""
+    return Graph("CPU requested by pods (millicores) against the NodePool limit", region, [
+        Metric(*NODE_CPU_REQUEST, {"ClusterName": cluster}, "Sum", "requested")],
+        [Threshold(limit_cpu * 1000, "NodePool limit")], width=width)
 
 
 class DrDashboard(pulumi.ComponentResource):
     """Every region side by side, for the person deciding a switch: is the region healthy as Route53 sees
-    it, how far behind is its database against the bound, how much room is left on its nodes, and which
-    alarms are red. Declared through the global provider (us-east-1, where Route53's health metrics are);
-    each graph reads its own region."""
+    it, are its pods ready, how much the pods request against the NodePool's limit, and how far behind is its
+    database against the bounds; then the alarms a switch is decided on. Declared through the global provider
+    (us-east-1, where Route53's health metrics and their alarms are); each graph reads its own region. The
+    alarm widget lists only us-east-1's alarms (an alarm status widget shows alarms of its dashboard's
+    region): each region's other alarms are on its own dashboard, named in the text at the top."""
 
     def __init__(self, name: str, *, dashboard_name: str, regions: Sequence[DrRegion], lag_bound_seconds: int | None,
                  rpo_bound_seconds: int | None, alarm_arns: Sequence[pulumi.Input[str]], switch_plan: str | None,
@@ -145,7 +158,8 @@ class DrDashboard(pulumi.ComponentResource):
             + (f"Region switch plan `{switch_plan}`: its evaluation and executions are ARC's "
                f"(`python -m mercur dr check` reads them, with the newest recovery point's age against the RPO: "
                f"AWS Backup publishes no metric of it)." if switch_plan else
-               "No Region switch plan: DNS fails over by the health checks below.")))
+               "No Region switch plan: DNS fails over by the health checks below.")
+            + "\nEach region's alarms: " + ", ".join(f"`{r.dashboard}` ({r.name})" for r in regions) + "."))
         checks = [(r.name, r.health_check_id) for r in regions if r.health_check_id is not None]
         if checks:
             layout.add(Graph("Route53 health (1 healthy, 0 not)", "us-east-1", [
@@ -154,13 +168,13 @@ class DrDashboard(pulumi.ComponentResource):
         for region in regions:
             app = region.app
             lines = [Metric("ContainerInsights", "pod_status_ready",
-                            {"ClusterName": region.cluster_name, "Namespace": app, "PodName": app},
+                            {"ClusterName": region.cluster_name, "Namespace": app, "Service": app},
                             "Sum", label=f"{app} ready pods")] if app else []
             layout.add(Graph(f"{region.name}: {region.app or 'apps'} ready pods", region.name, lines, width=8)
                        if lines else Text(f"{region.name}: no app behind the record", width=8, height=6))
-            layout.add(Graph(f"{region.name}: node CPU reserved by pods (headroom is the rest)", region.name, [
-                Metric("ContainerInsights", "node_cpu_reserved_capacity", {"ClusterName": region.cluster_name},
-                       "Maximum", label="reserved %")], [Threshold(100, "full")], width=8))
+            headroom = requests_against_limit(region.name, region.cluster_name, region.node_pool_cpu)
+            layout.add(Graph(f"{region.name}: {headroom.title}", headroom.region, headroom.metrics,
+                             headroom.thresholds, width=8))
             if region.database_cluster and lag_bound_seconds is not None:
                 thresholds = [Threshold(lag_bound_seconds * 1000, "paged")]
                 if rpo_bound_seconds is not None:
@@ -171,7 +185,7 @@ class DrDashboard(pulumi.ComponentResource):
                                                       label=region.database_cluster)], thresholds, width=8))
             else:
                 layout.add(Text(f"{region.name}: no replicated database", width=8, height=6))
-        layout.add(AlarmStatus("DR alarms", alarm_arns, height=6))
+        layout.add(AlarmStatus("DR alarms in us-east-1: health and the switch's triggers", alarm_arns, height=6))
         self.dashboard = dashboard(f"{name}-dashboard", dashboard_name, layout, pulumi.ResourceOptions(parent=self))
         self.name = dashboard_name
         self.register_outputs({"dashboardName": dashboard_name})

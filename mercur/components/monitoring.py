@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
-from .dashboards import AlarmStatus, Graph, Layout, Metric, Text, Threshold, dashboard
+from .dashboards import AlarmStatus, Graph, Layout, Metric, Text, Threshold, dashboard, requests_against_limit
 from .failover import subscribe
 from .keys import from_account
 
@@ -59,6 +59,11 @@ def max_connections(database: DatabaseConfig) -> int:
                MAX_CONNECTIONS_CEILING)
 
 
+def app_dimensions(cluster: str, app: str) -> dict[str, pulumi.Input[str]]:
+    """An app's pods in Container Insights: by its Service (named after the app, in the app's namespace)."""
+    return {"ClusterName": cluster, "Namespace": app, "Service": app}
+
+
 @dataclass(frozen=True)
 class Watched:
     """What one region runs that its alarms watch: plain names, known before anything exists."""
@@ -68,6 +73,7 @@ class Watched:
     database: DatabaseConfig | None
     instance_ids: Sequence[str]  # the region's Aurora instances
     nat_gateway_ids: Sequence[pulumi.Input[str]]
+    node_pool_cpu: float  # the apps' NodePool's CPU limit, vCPU
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -106,20 +112,17 @@ class Monitoring(pulumi.ComponentResource):
         layout = Layout().add(Text(f"## {self._label} ({region})\nEvery alarm below pages "
                                    f"`{self._label}-platform-alerts`."))
         for app, floor in watched.floors.items():
-            workload: dict[str, pulumi.Input[str]] = {"ClusterName": cluster, "Namespace": app, "PodName": app}
+            workload = app_dimensions(cluster, app)
             layout.add(Graph(f"{app}: ready pods", region, [Metric("ContainerInsights", "pod_status_ready", workload,
                                                                    "Sum", label="ready")],
                              [Threshold(floor, "floor")], width=8),
                        Graph(f"{app}: restarts", region, [Metric("ContainerInsights",
                                                                  "pod_number_of_container_restarts", workload,
-                                                                 "Maximum", label="restarts")],
+                                                                 "Sum", label="restarts")],
                              [Threshold(monitoring.apps.restarts, "pages")], period=300, width=8))
         layout.add(Graph("pods pending (none placeable for 10 minutes pages)", region, [
             Metric("ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", "pending")], width=8))
-        layout.add(Graph("nodes: CPU and memory reserved by pods (%)", region, [
-            Metric("ContainerInsights", "node_cpu_reserved_capacity", {"ClusterName": cluster}, "Maximum", "CPU"),
-            Metric("ContainerInsights", "node_memory_reserved_capacity", {"ClusterName": cluster}, "Maximum",
-                   "memory")], [Threshold(100, "full")], width=8))
+        layout.add(requests_against_limit(region, cluster, watched.node_pool_cpu))
         if watched.database is not None and watched.instance_ids:
             database = watched.database
             for metric, stat, threshold in (
@@ -152,14 +155,16 @@ class Monitoring(pulumi.ComponentResource):
 
     def _app(self, name: str, app: str, floor: int, cluster: str, monitoring: MonitoringConfig,
              child: pulumi.ResourceOptions) -> None:
-        """Container Insights (enhanced observability) per workload: `PodName` is the owning workload's name,
-        and each pod reports `pod_status_ready` 1 or 0 every minute, so a minute's sum counts the ready pods.
-        The floor is the HPA minimum the region was given at creation; a Region switch raises the passive
-        region's at run time and the alarm keeps the lower one (it never pages falsely; the program leaves
-        the HPA alone)."""
+        """Container Insights (enhanced observability) by the app's Service (its load balancer's, named after
+        the app): the one dimension set the same for a Deployment's pods and a StatefulSet's (whose `PodName`
+        is each pod's own name). Each pod reports `pod_status_ready` 1 or 0 every minute, so a minute's sum
+        counts the ready pods, and `pod_number_of_container_restarts` the restarts since its last report, so
+        five minutes' sum counts the app's restarts in them. The floor is the HPA minimum the region was given
+        at creation; a Region switch raises the passive region's at run time and the alarm keeps the lower one
+        (it never pages falsely; the program leaves the HPA alone)."""
         thresholds = monitoring.apps
         label = f"{self._label}-{app}"
-        workload: dict[str, pulumi.Input[str]] = {"ClusterName": cluster, "Namespace": app, "PodName": app}
+        workload = app_dimensions(cluster, app)
         self._alarm(f"{name}-not-ready", f"{label}-not-ready",
                     f"{app} in {self._label}: fewer than {floor} ready pods (its floor here) for "
                     f"{thresholds.not_ready_minutes} minutes; no data (no pod reporting) counts as none ready",
@@ -170,8 +175,8 @@ class Monitoring(pulumi.ComponentResource):
                     "ContainerInsights", "pod_container_status_waiting_reason_crash_loop_back_off", workload,
                     "Maximum", 0, "GreaterThanThreshold", 5, child)
         self._alarm(f"{name}-restarts", f"{label}-restarts",
-                    f"{app} in {self._label}: a pod's containers restarted more than {thresholds.restarts} times",
-                    "ContainerInsights", "pod_number_of_container_restarts", workload, "Maximum",
+                    f"{app} in {self._label}: its containers restarted more than {thresholds.restarts} times in 5 "
+                    f"minutes", "ContainerInsights", "pod_number_of_container_restarts", workload, "Sum",
                     thresholds.restarts, "GreaterThanThreshold", 1, child, period=300)
 
     def _capacity(self, name: str, cluster: str, child: pulumi.ResourceOptions) -> None:

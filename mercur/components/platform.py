@@ -194,17 +194,15 @@ class Platform(pulumi.ComponentResource):
     def _dr_dashboard(self, name: str, label: str) -> DrDashboard:
         """Every region side by side, with the alarms a switch is decided on: health, lag, the triggers."""
         stack, failover = self._stack, self.failover
+        # The alarms in the dashboard's own region: the health checks' and the switch's triggers.
         alarms = [a.arn for a in (failover.alarms.values() if failover else [])]
         alarms += [a.arn for a in (self.switch.trigger_alarms.values() if self.switch else [])]
-        for region in self.regions:
-            if region.database:
-                alarms += [region.database.lag_alarm.arn] + (
-                    [region.database.rpo_lag_alarm.arn] if region.database.rpo_lag_alarm else [])
         regions = [DrRegion(name=r.name, cluster_name=r.cluster.cluster_name,
                             database_cluster=r.database.cluster_identifier if r.database else None,
                             health_check_id=failover.health_checks[r.name].id
                             if failover and r.name in failover.health_checks else None,
-                            app=stack.dns.app if stack.dns else None) for r in self.regions]
+                            app=stack.dns.app if stack.dns else None, node_pool_cpu=stack.node_pool.limits.cpu,
+                            dashboard=r.monitoring.dashboard_name) for r in self.regions]
         return DrDashboard(f"{name}-dr", dashboard_name=f"{label}-dr", regions=regions, alarm_arns=alarms,
                            lag_bound_seconds=stack.database.replication_lag_bound_seconds if stack.database else None,
                            rpo_bound_seconds=stack.rpo_bound_seconds,

@@ -123,7 +123,7 @@ class Region(pulumi.ComponentResource):
                             database=stack.database if self.database else None,
                             instance_ids=[f"{label}-{index}" for index in range(stack.database.instances)]
                             if self.database and stack.database else [],
-                            nat_gateway_ids=self.network.nat_gateway_ids))
+                            nat_gateway_ids=self.network.nat_gateway_ids, node_pool_cpu=stack.node_pool.limits.cpu))
 
         self.name = region.name
         self.logical_name = name

@@ -619,8 +619,8 @@ APP_ALARM_METRICS = ("pod_status_ready", "pod_container_status_waiting_reason_cr
 
 def _app_alarms(resources):
     """Every app that serves traffic has, in each region it runs in, alarms on what users feel: ready pods
-    below its floor, crash loops and restarts (Container Insights), each with an action."""
-    alarms = Counter((_get(r.props, "dimensions.Namespace"), _get(r.props, "dimensions.PodName"),
+    below its floor, crash loops and restarts (Container Insights, by the app's Service), each with an action."""
+    alarms = Counter((_get(r.props, "dimensions.Namespace"), _get(r.props, "dimensions.Service"),
                       r.props.get("metricName")) for r in resources
                      if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
                      and r.props.get("namespace") == "ContainerInsights" and r.props.get("alarmActions"))

@@ -67,7 +67,7 @@ def test_each_regions_dashboard_shows_its_apps_against_the_alarms_floors_and_lis
         assert resource.region == region and details["dashboard"] == details["clusterName"]
         alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
                   if a.region == region and "mercur:monitoring:Monitoring" in a.urn]
-        floors = {a.inputs["dimensions"]["PodName"]: a.inputs["threshold"] for a in alarms
+        floors = {a.inputs["dimensions"]["Service"]: a.inputs["threshold"] for a in alarms
                   if a.inputs["metricName"] == "pod_status_ready"}
         graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
         for app, floor in floors.items():

@@ -39,24 +39,27 @@ def test_every_alarm_pages_the_regions_platform_topic_on_alarm_and_ok(plan_of, s
 
 
 def test_each_app_pages_below_its_regions_floor_on_crash_loops_and_on_restarts(plan_of) -> None:
+    """By the app's Service: the dimension set a StatefulSet's pods share too (their PodName is their own)."""
     plan = plan_of("prod")
     hpas = {(h.region, h.inputs["spec"]["scaleTargetRef"]["name"]): h.inputs["spec"]["minReplicas"]
             for h in plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")}
     clusters = {c.region: c.inputs["name"] for c in plan.of_type("eks:index:Cluster")}
     for (region, app), floor in hpas.items():
         alarms = {a.inputs["metricName"]: a for a in _alarms(plan, region, CLUSTER_INSIGHTS)
-                  if a.inputs["dimensions"].get("PodName") == app}
+                  if a.inputs["dimensions"].get("Service") == app}
         assert set(alarms) == {"pod_status_ready", "pod_container_status_waiting_reason_crash_loop_back_off",
                                "pod_number_of_container_restarts"}
         for alarm in alarms.values():
-            assert alarm.inputs["dimensions"] == {"ClusterName": clusters[region], "Namespace": app, "PodName": app}
+            assert alarm.inputs["dimensions"] == {"ClusterName": clusters[region], "Namespace": app, "Service": app}
         ready = alarms["pod_status_ready"].inputs
         assert (ready["threshold"], ready["comparisonOperator"], ready["statistic"]) == (
             floor, "LessThanThreshold", "Sum")
         assert ready["treatMissingData"] == "breaching"  # no pod reporting is no pod ready
         assert ready["evaluationPeriods"] == ready["datapointsToAlarm"] == 5 and ready["period"] == 60
         restarts = alarms["pod_number_of_container_restarts"].inputs
-        assert restarts["threshold"] == 3 and restarts["comparisonOperator"] == "GreaterThanThreshold"
+        # Each report is the restarts since the pod's last one: five minutes' sum is the app's restarts in them.
+        assert (restarts["threshold"], restarts["statistic"], restarts["period"]) == (3, "Sum", 300)
+        assert restarts["comparisonOperator"] == "GreaterThanThreshold"
     floors = {floor for (region, _), floor in hpas.items()}
     assert len(floors) > 1  # active and passive floors differ, and each alarm has its own region's
 

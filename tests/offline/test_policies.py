@@ -280,7 +280,7 @@ STACK_VIOLATIONS = {
     "eks-private-api-deploy-path": _without("aws:ec2transitgateway/vpcAttachment:VpcAttachment"),
     "sns-topic-subscribed": _without("aws:sns/topicSubscription:TopicSubscription", count=10),
     "app-slo-alarms": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm", lambda r: r.region == "us-east-1" and (
-        r.inputs["metricName"], r.inputs["dimensions"].get("PodName")) == ("pod_status_ready", "storefront")),
+        r.inputs["metricName"], r.inputs["dimensions"].get("Service")) == ("pod_status_ready", "storefront")),
     "alarm-has-action": _edit_where("aws:cloudwatch/metricAlarm:MetricAlarm",
                                     lambda r: r.inputs["metricName"] == "CPUUtilization",
                                     lambda p: p.update(alarmActions=[])),
