@@ -2,14 +2,15 @@
 
 Pulumi's AWS provider is bridged from Terraform's: a resource's inputs are the Terraform resource's arguments
 in camelCase, nested blocks are objects (one) or lists of objects, maps are objects. What differs is named
-here and nowhere else: the Terraform type of each Pulumi type the program declares, and the blocks whose
-Pulumi name is the plural of Terraform's (the bridge pluralizes a repeated block: `rule` → `rules`). A type or
-a repeated block missing from these tables fails the tests (tests/offline/test_terraform_plan.py), so a new
-resource cannot go unchecked silently.
+here: the Terraform type of each Pulumi type the program declares, the blocks whose Pulumi name is the plural
+of Terraform's (the bridge pluralizes a repeated block: `rule` → `rules`), the arguments the bridge renames
+(`alarm_name` → `name`), and the EKS cluster pulumi-eks builds from its component's inputs. A type or a
+repeated block missing from these tables fails the tests (tests/offline/test_terraform_plan.py), so a new
+resource cannot go unchecked silently; a renamed argument cannot be detected that way (the SDK carries no
+Terraform names), so RENAMED lists the ones of the types declared here, from pulumi-aws's resources.go.
 
-Left out, because Terraform has no resource for them: components (`mercur:*`), providers, Kubernetes objects
-(Checkov reads those as manifests, `plan --out DIR` writes them), and `eks:index:Cluster`, pulumi-eks's
-component, whose EKS cluster the engine builds from its inputs (its settings are held by our own policies).
+Left out: components (`mercur:*`), providers, and Kubernetes objects (Checkov reads those as manifests,
+`plan --out DIR` writes them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 from typing import Any
 
 from .synth import Plan, Resource, _computed
+
+EKS_COMPONENT = "eks:index:Cluster"
 
 # Pulumi type token -> Terraform resource type (terraform-provider-aws's names; pulumi-aws's resources.go maps
 # each token to one of them).
@@ -74,6 +77,7 @@ TERRAFORM_TYPES = {
     "aws:sns/topicPolicy:TopicPolicy": "aws_sns_topic_policy",
     "aws:sns/topicSubscription:TopicSubscription": "aws_sns_topic_subscription",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "aws_vpc_security_group_ingress_rule",
+    EKS_COMPONENT: "aws_eks_cluster",  # the cluster pulumi-eks creates (eks_cluster_values)
 }
 
 # Repeated blocks, by Pulumi name -> Terraform name (the Terraform resource's block, in its documentation).
@@ -97,6 +101,40 @@ SAME_NAME = {
                                  "parallelConfigs", "recordSets", "resources", "route53HealthCheckConfigs",
                                  "scalingResources", "steps", "triggers", "ungracefuls", "workflows"},
 }
+# Arguments the bridge renames, by Terraform type: Pulumi name -> Terraform name.
+RENAMED = {
+    "aws_cloudwatch_metric_alarm": {"name": "alarm_name"},
+    "aws_lambda_function": {"name": "function_name"},
+    "aws_lambda_permission": {"function": "function_name"},
+    "aws_sns_topic_subscription": {"topic": "topic_arn"},
+}
+def eks_cluster_values(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The `aws_eks_cluster` pulumi-eks creates from its component's inputs (the same correspondence the
+    policies read, mercur/offline/policies.py `_eks`): Auto Mode turns compute, block storage and load
+    balancing on together."""
+    auto = inputs.get("autoMode") or {}
+    enabled = bool(auto.get("enabled"))
+    values: dict[str, Any] = {
+        "name": inputs.get("name"), "version": inputs.get("version"),
+        "enabled_cluster_log_types": inputs.get("enabledClusterLogTypes") or [],
+        "deletion_protection": inputs.get("deletionProtection"),
+        "vpc_config": [{"endpoint_private_access": inputs.get("endpointPrivateAccess"),
+                        "endpoint_public_access": inputs.get("endpointPublicAccess"),
+                        "public_access_cidrs": inputs.get("publicAccessCidrs") or [],
+                        "subnet_ids": [*(inputs.get("privateSubnetIds") or []), *(inputs.get("publicSubnetIds") or [])]}],
+        "access_config": [{"authentication_mode": inputs.get("authenticationMode")}],
+        "compute_config": [{"enabled": enabled, "node_pools": (auto.get("computeConfig") or {}).get("nodePools", [])}],
+        "storage_config": [{"block_storage": [{"enabled": enabled}]}],
+        "kubernetes_network_config": [{"elastic_load_balancing": [{"enabled": enabled}]}],
+    }
+    if inputs.get("encryptionConfigKeyArn"):
+        values["encryption_config"] = [{"resources": ["secrets"],
+                                        "provider": [{"key_arn": inputs["encryptionConfigKeyArn"]}]}]
+    if inputs.get("upgradePolicy"):
+        values["upgrade_policy"] = [{"support_type": inputs["upgradePolicy"].get("supportType")}]
+    return values
+
+
 # Arguments whose value is a map (keys are data, kept as written), not a block.
 MAPS = frozenset({"tags", "tagsAll", "dimensions", "recoveryPointTags", "variables"})
 ASSETS = frozenset({"code"})  # a Pulumi archive: Terraform names the file (`filename`), which no check reads
@@ -108,7 +146,8 @@ def snake(name: str) -> str:
     return _WORD.sub("_", name).lower()
 
 
-def _values(value: Any, blocks: dict[str, str]) -> Any:
+def _values(value: Any, blocks: dict[str, str], renamed: dict[str, str] | None = None) -> Any:
+    """Terraform's names: `renamed` applies to the resource's own arguments, `blocks` at every level."""
     if isinstance(value, list):
         return [_values(item, blocks) for item in value]
     if not isinstance(value, dict):
@@ -117,9 +156,16 @@ def _values(value: Any, blocks: dict[str, str]) -> Any:
     for key, item in value.items():
         if key in ASSETS:
             continue
-        name = blocks.get(key) or snake(key)
+        name = (renamed or {}).get(key) or blocks.get(key) or snake(key)
         converted[name] = item if key in MAPS else _values(item, blocks)
     return converted
+
+
+def _terraform_values(kind: str, resource: Resource) -> dict[str, Any]:
+    inputs = resource.document()["inputs"]
+    if resource.type == EKS_COMPONENT:
+        return eks_cluster_values(inputs)
+    return _values(inputs, BLOCKS.get(kind, {}), RENAMED.get(kind))
 
 
 def _address(kind: str, resource: Resource, taken: set[str]) -> tuple[str, str]:
@@ -161,12 +207,12 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
             continue
         kind = TERRAFORM_TYPES[resource.type]
         address, name = addresses[resource.urn]
-        values = _values(resource.document()["inputs"], BLOCKS.get(kind, {}))
+        values = _terraform_values(kind, resource)
         values["region"] = resource.region
         expressions = {}
         for key, value in resource.inputs.items():
             if refs := [ref for ref in _references(value, known) if not ref.startswith(f"{address}.")]:
-                expressions[BLOCKS.get(kind, {}).get(key) or snake(key)] = {
+                expressions[RENAMED.get(kind, {}).get(key) or BLOCKS.get(kind, {}).get(key) or snake(key)] = {
                     "references": [part for ref in refs for part in (ref, ref.rsplit(".", 1)[0])]}
         configuration.append({"address": address, "mode": "managed", "type": kind, "name": name,
                               "provider_config_key": "aws", "expressions": expressions})

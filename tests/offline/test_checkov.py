@@ -17,24 +17,32 @@ def _report(*failed: tuple[str, str], passed: int = 3, errors: int = 0) -> dict:
                                           for check, resource in failed]}}
 
 
-def test_a_failure_is_accepted_only_for_its_check_kind_and_stacks() -> None:
+def _named(kept) -> str:
+    """A resource name the acceptance's first pattern matches."""
+    return kept.names[0].replace("*", "a").replace("[0-9]", "0")
+
+
+def test_a_failure_is_accepted_only_for_its_check_kind_resources_and_stacks() -> None:
     dev_only = next(a for a in ACCEPTED if a.stacks == ("dev",))
-    everywhere = next(a for a in ACCEPTED if a.stacks == checkov.STACKS)
+    keeper = next(a for a in ACCEPTED if a.names == (checkov.KEEPER,))
     found, passed, errors = checkov.failures("prod", "terraform_plan", [
-        _report((everywhere.check, f"{everywhere.kind}.x"), (dev_only.check, f"{dev_only.kind}.y"),
-                ("CKV_AWS_1", f"{everywhere.kind}.z"))])
+        _report((keeper.check, f"{keeper.kind}.{_named(keeper)}"), (dev_only.check, f"{dev_only.kind}.{_named(dev_only)}"),
+                ("CKV_AWS_1", f"{keeper.kind}.z"), (keeper.check, f"{keeper.kind}.usw1-another-function"))])
     assert (passed, errors) == (3, 0)
     new, stale = checkov.judge(found, ["prod"])
-    assert [(f.check, f.resource) for f in new] == [(dev_only.check, f"{dev_only.kind}.y"),
-                                                      ("CKV_AWS_1", f"{everywhere.kind}.z")]
-    assert everywhere not in stale and dev_only not in stale  # dev was not checked: not stale
+    # Another function of the same type is checked in full: an acceptance holds for the resources it names.
+    assert [(f.check, f.resource) for f in new] == [
+        (dev_only.check, f"{dev_only.kind}.{_named(dev_only)}"), ("CKV_AWS_1", f"{keeper.kind}.z"),
+        (keeper.check, f"{keeper.kind}.usw1-another-function")]
+    assert keeper not in stale and dev_only not in stale  # dev was not checked: not stale
 
 
 def test_an_acceptance_that_matches_nothing_in_its_stacks_is_stale() -> None:
     new, stale = checkov.judge([], list(checkov.STACKS))
     assert not new and set(stale) == set(ACCEPTED)
     kept = ACCEPTED[0]
-    _, stale = checkov.judge([Failure(kept.stacks[0], "terraform_plan", kept.check, f"{kept.kind}.a", "t")],
+    _, stale = checkov.judge([Failure(kept.stacks[0], "terraform_plan", kept.check, f"{kept.kind}.{_named(kept)}",
+                                      "t")],
                              list(checkov.STACKS))
     assert kept not in stale
 
@@ -43,7 +51,7 @@ def test_every_acceptance_names_a_kind_we_declare_and_says_why() -> None:
     kinds = set(TERRAFORM_TYPES.values()) | {"Deployment", "Job", "StatefulSet", "Service"}
     for kept in ACCEPTED:
         assert kept.kind in kinds and kept.check.startswith(("CKV_", "CKV2_"))
-        assert len(kept.reason) > 60 and set(kept.stacks) <= set(checkov.STACKS)
+        assert len(kept.reason) > 60 and set(kept.stacks) <= set(checkov.STACKS) and kept.names
     assert len({(a.check, a.kind) for a in ACCEPTED}) == len(ACCEPTED)
 
 

@@ -19,7 +19,7 @@ def _by_address(document: dict) -> dict[str, dict]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_aws_resource_is_there_once_under_its_terraform_type(plan_of, stack) -> None:
     plan = plan_of(stack)
-    aws = [r for r in plan.resources if r.type.startswith("aws:")]
+    aws = [r for r in plan.resources if r.type.startswith("aws:") or r.type == terraform_plan.EKS_COMPONENT]
     assert {r.type for r in aws} <= set(TERRAFORM_TYPES), "a new AWS type needs its Terraform name"
     document = terraform_plan.terraform_plan(plan)
     resources = document["planned_values"]["root_module"]["resources"]
@@ -44,8 +44,8 @@ def test_every_repeated_block_and_map_of_the_stacks_has_its_terraform_name(plan_
     converted like a block would rename its keys."""
     for stack in STACKS:
         for resource in plan_of(stack).resources:
-            if resource.type not in TERRAFORM_TYPES:
-                continue
+            if resource.type not in TERRAFORM_TYPES or resource.type == terraform_plan.EKS_COMPONENT:
+                continue  # the EKS cluster's values are built field by field (eks_cluster_values)
             kind = TERRAFORM_TYPES[resource.type]
             found: set[str] = set()
             _repeated_blocks(dict(resource.inputs), found)
@@ -91,3 +91,35 @@ def test_references_join_what_the_program_joined(plan_of) -> None:
                for a in selections for ref in expressions[a].get("resources", {}).get("references", []))
     assert not any(ref.startswith(f"{address}.") for address, refs in expressions.items()
                    for expression in refs.values() for ref in expression["references"])
+
+
+def test_renamed_arguments_take_terraforms_names(plan_of) -> None:
+    """What Checkov reads by name: an alarm's `alarm_name`, a function's `function_name`, a subscription's
+    `topic_arn`."""
+    document = terraform_plan.terraform_plan(plan_of("prod"))
+    by_type: dict[str, list[dict]] = {}
+    for resource in document["planned_values"]["root_module"]["resources"]:
+        by_type.setdefault(resource["type"], []).append(resource["values"])
+    assert all(a["alarm_name"] and "name" not in a for a in by_type["aws_cloudwatch_metric_alarm"])
+    assert all(f["function_name"].endswith("-rpo-keeper") for f in by_type["aws_lambda_function"])
+    assert all(p["function_name"] for p in by_type["aws_lambda_permission"])
+    assert all(s["topic_arn"].startswith("arn:aws:sns:") for s in by_type["aws_sns_topic_subscription"])
+
+
+def test_the_eks_cluster_is_checked_as_pulumi_eks_creates_it(plan_of) -> None:
+    """CKV_AWS_37/38/39/58/339 read these: log types, the endpoint's exposure, secrets encryption, version."""
+    plan = plan_of("prod")
+    document = terraform_plan.terraform_plan(plan)
+    clusters = [r["values"] for r in document["planned_values"]["root_module"]["resources"]
+                if r["type"] == "aws_eks_cluster"]
+    components = {c.inputs["name"]: c.inputs for c in plan.of_type(terraform_plan.EKS_COMPONENT)}
+    assert {c["name"] for c in clusters} == set(components)
+    for cluster in clusters:
+        inputs = components[cluster["name"]]
+        assert cluster["vpc_config"][0]["endpoint_public_access"] is False
+        assert cluster["vpc_config"][0]["subnet_ids"] == inputs["privateSubnetIds"]
+        assert set(cluster["enabled_cluster_log_types"]) == {"api", "audit", "authenticator", "controllerManager",
+                                                             "scheduler"}
+        assert cluster["encryption_config"] == [{"resources": ["secrets"],
+                                                 "provider": [{"key_arn": inputs["encryptionConfigKeyArn"]}]}]
+        assert cluster["compute_config"][0]["enabled"] is True and cluster["version"] == inputs["version"]
