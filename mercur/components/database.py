@@ -200,9 +200,9 @@ class RegionalDatabase(pulumi.ComponentResource):
         # CKV2_AWS_69: TLS or nothing. The region-loss RPO bound (the stack file's) goes on the home cluster's group
         # only, where the writer starts; a secondary's group keeps the default (AWS's advice for two regions: a
         # bound there would hold a promoted writer's commits for want of a secondary). From then on the RPO keeper
-        # owns it and moves it with the writer: it releases the home's bound while no peer replicates yet (three
-        # runs, before the first instance can take a commit) and sets it again once one does. The provider reads
-        # back every parameter this account set, so the parameters are declared at creation only
+        # owns it and moves it with the writer: its first run, before any instance exists, lifts it while no
+        # peer is in sync, and a later run sets it again once one replicates. The provider reads back every
+        # parameter this account set, so the parameters are declared at creation only
         # (runtime_state.AURORA_RPO_BOUND).
         declared = [aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1",
                                                                apply_method="pending-reboot")]
@@ -255,6 +255,23 @@ class RegionalDatabase(pulumi.ComponentResource):
             f"{name}-db-monitoring", role=monitoring.name, opts=child,
             policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
 
+        # On every cluster: whichever trails the writer reports the lag, the writer reports none (not breaching),
+        # so the alarm follows the writer through a switchover without a deploy.
+        self.alerts = self._alerts(name, label, account, alerts, child)
+        self.lag_alarm = self._alarm_on_lag(name, label, database, child)
+        self.rpo_lag_alarm: aws.cloudwatch.MetricAlarm | None = None
+        keeper_ran: list[pulumi.Resource] = []
+        if global_db.cluster and rpo_bound_seconds is not None:
+            self.rpo_lag_alarm = self._alarm_on_rpo_lag(name, label, database, rpo_bound_seconds, child)
+            keeper = RpoKeeper(name, label=label, partition=partition, account=account, region=region,
+                               cluster_arn=self.cluster.arn, global_cluster=global_db.identifier,
+                               parameter_group=group_name, peers=peers or {}, rpo_seconds=rpo_bound_seconds,
+                               log_key_arn=log_key_arn, alerts_topic_arn=self.alerts.arn, opts=child)
+            # The instances start after the keeper's first run: on a new global database it lifts the bound
+            # declared above (no peer in sync yet), so no commit ever waits for a secondary that does not exist;
+            # and a keeper that cannot work fails this `up` rather than leaving the RPO unenforced in silence.
+            keeper_ran = [keeper.first_run]
+
         # The same count everywhere: wherever the writer is, it has a reader in another AZ to fail over to.
         count = database.instances
         # No engine_version: an Aurora instance runs its cluster's (an upgrade goes through the cluster, or the
@@ -269,7 +286,8 @@ class RegionalDatabase(pulumi.ComponentResource):
             performance_insights_enabled=True, performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=7, promotion_tier=index,
             monitoring_interval=database.monitoring_interval_seconds, monitoring_role_arn=monitoring.arn,
-            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[may_publish])))
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[may_publish,
+                                                                                           *keeper_ran])))
             for index in range(count)]
 
         for app in apps:
@@ -285,17 +303,6 @@ class RegionalDatabase(pulumi.ComponentResource):
                                    partition, account, region, master_secret_name(stack_label), key_arn,
                                    global_db.identifier if global_db.cluster else None)))
 
-        # On every cluster: whichever trails the writer reports the lag, the writer reports none (not breaching),
-        # so the alarm follows the writer through a switchover without a deploy.
-        self.alerts = self._alerts(name, label, account, alerts, child)
-        self.lag_alarm = self._alarm_on_lag(name, label, database, child)
-        self.rpo_lag_alarm: aws.cloudwatch.MetricAlarm | None = None
-        if global_db.cluster and rpo_bound_seconds is not None:
-            self.rpo_lag_alarm = self._alarm_on_rpo_lag(name, label, database, rpo_bound_seconds, child)
-            RpoKeeper(name, label=label, partition=partition, account=account, region=region,
-                      cluster_arn=self.cluster.arn, global_cluster=global_db.identifier, parameter_group=group_name,
-                      peers=peers or {}, rpo_seconds=rpo_bound_seconds, log_key_arn=log_key_arn,
-                      alerts_topic_arn=self.alerts.arn, opts=child)
 
         self.endpoint = self.cluster.endpoint
         self.cluster_identifier = label

@@ -1,6 +1,8 @@
 """Observability: one cluster's telemetry, the way AWS recommends it for EKS, through the
 `amazon-cloudwatch-observability` add-on: the CloudWatch agent (Container Insights with enhanced
-observability) and Fluent Bit (container, host and data-plane logs).
+observability) and Fluent Bit (container logs; host and data-plane logs only where the nodes' OS writes what it
+reads: AWS says AL2023 nodes do not by default, and Auto Mode's nodes may not either, so those groups may stay
+empty).
 
 Choices, each with its reason:
 - Classic enhanced Container Insights, not the OpenTelemetry configuration: its metrics land in the

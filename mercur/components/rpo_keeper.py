@@ -65,6 +65,11 @@ class RpoKeeper(pulumi.ComponentResource):
                 "PEERS": json.dumps([{"region": r, "cluster": c} for r, c in sorted(peers.items())])}),
             description=f"{label}: rds.global_db_rpo on the writer while a peer replicates (rpo_keeper_handler.py)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]))
+        # Once, when the keeper is created (the provider's default lifecycle scope): its first decision before the
+        # cluster has instances. An error fails the `up` that made it.
+        self.first_run = aws.lambda_.Invocation(
+            f"{name}-rpo-keeper-first-run", function_name=self.function.name,
+            input=json.dumps({rpo_keeper_handler.FIRST_RUN: True}), opts=child)
         every_minute = aws.cloudwatch.EventRule(f"{name}-rpo-keeper", name=function_name,
                                                 description=f"{label}: run the RPO keeper",
                                                 schedule_expression=SCHEDULE, opts=child)

@@ -13,7 +13,8 @@ each region decides for its own cluster, every minute:
 - a secondary: it is unset;
 - a writer whose peers are all being rebuilt after a failover (`pending-resync`) or gone from the global
   cluster: it is unset at once (no secondary can meet a bound until the copy is done, which can take hours);
-- while a switchover or failover is under way (`FailoverState`): nothing changes;
+- while a switchover or failover is under way (`FailoverState`): nothing changes, unless the peers have been
+  silent for SILENT_MINUTES runs (then it is unset, as on a writer);
 - a writer whose peers report nothing, or whose regions do not answer: it stays as it is until that has
   lasted SILENT_MINUTES runs in a row (the keeper's own metric, `Mercur/RpoKeeper` `PeerSilent`, in its own
   region), then it is unset. A passing network fault leaves the bound in place; a passive region that is gone
@@ -35,6 +36,9 @@ METRIC = "AuroraGlobalDBRPOLag"  # milliseconds, published for secondary cluster
 FRESH = timedelta(minutes=3)
 SILENT_MINUTES = 3
 OWN_NAMESPACE, SILENT_METRIC = "Mercur/RpoKeeper", "PeerSilent"
+# The run Pulumi invokes once at creation (rpo_keeper.py): it may wait out IAM's propagation of its role
+# (4 pauses of 10 s, inside the function's 60 s timeout).
+FIRST_RUN, FIRST_RUN_ATTEMPTS, FIRST_RUN_PAUSE_SECONDS = "firstRun", 5, 10.0
 
 
 def peer_replicates(cloudwatch: Any, cluster: str, now: datetime) -> bool:
@@ -105,17 +109,22 @@ def decide(rds: Any, cloudwatch_in: Callable[[str], Any], own: Any, env: dict[st
            now: datetime) -> tuple[bool | None, str]:
     """True: the bound belongs here; False: it does not; None: leave it as it is (see the module's text)."""
     found = global_cluster(rds, env["GLOBAL_CLUSTER"])
-    if found.get("FailoverState"):  # the writer is moving: the next run, a minute after it lands, decides
-        return None, f"a switchover or failover in progress ({found['FailoverState'].get('Status')}): left as it is"
-    if not any(m["DBClusterArn"] == env["CLUSTER_ARN"] and m["IsWriter"] for m in found["GlobalClusterMembers"]):
+    # While the writer moves, the writer flag is in flux: the bound stays as it is, unless the peers stay
+    # silent as long as they may anywhere (a switchover stuck with its peer's region lost must not hold commits).
+    moving = (found.get("FailoverState") or {}).get("Status")
+    if not moving and not any(m["DBClusterArn"] == env["CLUSTER_ARN"] and m["IsWriter"]
+                              for m in found["GlobalClusterMembers"]):
         return False, "a secondary"
     peers = in_sync(found, env["CLUSTER_ARN"], json.loads(env["PEERS"]))
-    if not peers:  # RDS's own word, from this region: no silence to wait out
+    if not peers and not moving:  # RDS's own word, from this region: no silence to wait out
         return False, "the writer, no peer in sync (resyncing or detached)"
     cluster = env["CLUSTER_ARN"].rsplit(":", 1)[1]
-    replicating = any_peer_replicates(cloudwatch_in, peers, now)
+    replicating = bool(peers) and any_peer_replicates(cloudwatch_in, peers, now)
     if silent_long_enough(own, cluster, not replicating, now):
-        return False, f"the writer, no peer replicating for {SILENT_MINUTES} runs"
+        return False, f"{'a switchover or failover in progress' if moving else 'the writer'}, no peer replicating " \
+                      f"for {SILENT_MINUTES} runs"
+    if moving:  # the next run after it lands decides
+        return None, f"a switchover or failover in progress ({moving}): left as it is"
     if replicating:
         return True, "the writer, a peer replicating"
     return None, "the writer, no peer replicating this run: left as it is"
@@ -142,14 +151,32 @@ def keep(rds: Any, cloudwatch_in: Callable[[str], Any], own: Any, env: dict[str,
     return {"cluster": env["CLUSTER_ARN"], "bounded": bounded, "why": why, "was": found, "change": change}
 
 
+def patiently(run: Callable[[], dict[str, Any]], attempts: int, pause: Callable[[float], None]) -> dict[str, Any]:
+    """The first run comes seconds after its role: IAM may not have spread the role's policy yet (AccessDenied
+    for a while). It tries again, a few times; any other error, or the last, propagates."""
+    for attempt in range(attempts):
+        try:
+            return run()
+        except Exception as error:  # noqa: BLE001 - only AWS's access errors are retried
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+            if attempt == attempts - 1 or not code.startswith(("AccessDenied", "UnauthorizedOperation")):
+                raise
+            pause(FIRST_RUN_PAUSE_SECONDS)
+    raise AssertionError("unreachable")
+
+
 def handler(event: dict, context: Any) -> dict[str, Any]:
+    import time
+
     import boto3  # in the Lambda runtime; imported here so the module loads without it
     from botocore.config import Config
 
     # A lost region must not hold the decision: short timeouts, one retry.
     quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
-    result = keep(boto3.client("rds", config=quick), lambda region: boto3.client("cloudwatch", region_name=region,
-                                                                                 config=quick),
-                  boto3.client("cloudwatch", config=quick), dict(os.environ), datetime.now(timezone.utc))
+    result = patiently(lambda: keep(boto3.client("rds", config=quick),
+                                    lambda region: boto3.client("cloudwatch", region_name=region, config=quick),
+                                    boto3.client("cloudwatch", config=quick), dict(os.environ),
+                                    datetime.now(timezone.utc)),
+                       FIRST_RUN_ATTEMPTS if (event or {}).get(FIRST_RUN) else 1, time.sleep)
     print(json.dumps(result))
     return result

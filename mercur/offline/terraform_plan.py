@@ -59,6 +59,7 @@ TERRAFORM_TYPES = {
     "aws:kms/alias:Alias": "aws_kms_alias",
     "aws:kms/key:Key": "aws_kms_key",
     "aws:lambda/function:Function": "aws_lambda_function",
+    "aws:lambda/invocation:Invocation": "aws_lambda_invocation",
     "aws:lambda/permission:Permission": "aws_lambda_permission",
     "aws:rds/cluster:Cluster": "aws_rds_cluster",
     "aws:rds/clusterInstance:ClusterInstance": "aws_rds_cluster_instance",

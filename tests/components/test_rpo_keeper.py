@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from mercur.components import rpo_keeper, rpo_keeper_handler, runtime_state
 
 
@@ -95,3 +97,40 @@ def test_the_rpo_lag_pages_before_the_writer_holds_commits(plan_of) -> None:
     assert all(a.inputs["alarmActions"] for a in keeper)
     # A keeper that stops running pages too: no invocation in 5 minutes, missing data counted as breaching.
     assert all(a.inputs["treatMissingData"] == "breaching" for a in keeper if a.inputs["metricName"] == "Invocations")
+
+
+def test_the_instances_start_after_the_keepers_first_run(plan_of) -> None:
+    """On a new global database the first run lifts the declared bound (no peer in sync yet) before any instance
+    can take a commit; a keeper that cannot work fails that `up` instead of leaving the RPO unenforced."""
+    plan = plan_of("prod")
+    runs = {r.region: r for r in plan.of_type("aws:lambda/invocation:Invocation")}
+    functions = {f.region: f for f in plan.of_type("aws:lambda/function:Function")}
+    assert set(runs) == set(functions) == {"us-west-1", "us-east-1"}
+    for region, run in runs.items():
+        assert run.inputs["functionName"] == functions[region].inputs["name"]
+        assert json.loads(run.inputs["input"]) == {rpo_keeper_handler.FIRST_RUN: True}
+        for instance in (i for i in plan.of_type("aws:rds/clusterInstance:ClusterInstance") if i.region == region):
+            assert run.urn in instance.depends_on
+
+
+def test_the_first_run_waits_out_iams_propagation_and_nothing_else() -> None:
+    from botocore.exceptions import ClientError
+    calls, pauses = [], []
+
+    def denied_then(result, code="AccessDeniedException", times=2):
+        def run():
+            calls.append(1)
+            if len(calls) <= times:
+                raise ClientError({"Error": {"Code": code, "Message": "not yet"}}, "ResetDBClusterParameterGroup")
+            return result
+        return run
+
+    assert rpo_keeper_handler.patiently(denied_then({"change": None}), 5, pauses.append) == {"change": None}
+    assert len(calls) == 3 and pauses == [rpo_keeper_handler.FIRST_RUN_PAUSE_SECONDS] * 2
+    calls.clear()
+    with pytest.raises(ClientError):  # a scheduled run does not wait: the next minute is its retry
+        rpo_keeper_handler.patiently(denied_then({}), 1, pauses.append)
+    calls.clear()
+    with pytest.raises(ClientError):  # any other error is not IAM's delay
+        rpo_keeper_handler.patiently(denied_then({}, code="DBClusterParameterGroupNotFound"), 5, pauses.append)
+    assert len(calls) == 1

@@ -49,16 +49,17 @@ class World:
             **({"FailoverState": {"Status": "failing-over", "FromDbClusterArn": WEST, "ToDbClusterArn": EAST,
                                   "IsDataLossAllowed": False}} if moving else {})}]},
             {"GlobalClusterIdentifier": "mercur-prod"})
-        if moving or (writer == WEST and peer_sync != "connected"):  # no peer is asked
+        decides = writer == WEST or moving  # a secondary, not moving, is settled at once
+        if decides and peer_sync != "connected" and not moving:  # no peer is asked, no silence noted
             self._parameters(bound)
             return
-        if writer == WEST and not peer_down:
+        if decides and peer_sync == "connected" and not peer_down:
             self.cloudwatch_stub.add_response("get_metric_data", {"MetricDataResults": [{
                 "Id": "lag", "Label": keeper.METRIC, "StatusCode": "Complete",
                 "Timestamps": [NOW] if peer_reports else [], "Values": [850.0] if peer_reports else []}]},
                 {"MetricDataQueries": ANY, "StartTime": NOW - keeper.FRESH, "EndTime": NOW})
-        if writer == WEST:  # the keeper notes its verdict, then reads the last runs' (newest first)
-            silent = 0.0 if peer_reports and not peer_down else 1.0
+        if decides:  # the keeper notes its verdict, then reads the last runs' (newest first)
+            silent = 0.0 if peer_reports and not peer_down and peer_sync == "connected" else 1.0
             self.own_stub.add_response("put_metric_data", {}, {"Namespace": keeper.OWN_NAMESPACE, "MetricData": [{
                 "MetricName": keeper.SILENT_METRIC, "Timestamp": NOW, "Value": silent, "Unit": "Count",
                 "Dimensions": [{"Name": "DBClusterIdentifier", "Value": "mercur-prod-usw1"}]}]})
@@ -165,12 +166,20 @@ def test_the_handler_logs_one_line_and_returns_it(monkeypatch, capsys) -> None:
     assert json.loads(capsys.readouterr().out) == result and result["bounded"] is False
 
 
-def test_a_switchover_under_way_changes_nothing_and_asks_no_peer() -> None:
+def test_a_switchover_under_way_changes_nothing_while_the_peer_replicates() -> None:
     """Mid-switch the writer flag moves; a decision then could bound the old writer or free the new one."""
     world = World(writer=WEST, bound="60", moving=True)
     assert world.keep() == {"cluster": WEST, "bounded": None, "was": "60", "change": None,
                             "why": "a switchover or failover in progress (failing-over): left as it is"}
-    assert not world.peer_asked
+
+
+def test_a_switchover_stuck_with_its_peer_silent_lets_commits_go_on() -> None:
+    """A switchover that cannot finish because the peer's region is gone must not hold the writer's commits."""
+    world = World(writer=WEST, bound="60", moving=True, peer_down=True,
+                  silent_before=[1.0] * (keeper.SILENT_MINUTES - 1))
+    world.expect_unset()
+    result = world.keep()
+    assert result["change"] == "unset rds.global_db_rpo (was 60)" and "switchover" in result["why"]
 
 
 @pytest.mark.parametrize("peer_sync", ["pending-resync", None], ids=["the peer resyncs", "the peer detached"])
