@@ -306,8 +306,11 @@ class Checker:
         pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])
         alarms = [a for page in pages for a in page["MetricAlarms"] if a.get("Namespace") != "AWS/Route53"]
         red = sorted(a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM")
+        if not alarms:  # every region has its apps' alarms at least: none is a deleted or undeployed set
+            self._record(region.name, "alarms", False, f"NO alarm named {prefix}* here: `pulumi up` restores them")
+            return
         self._record(region.name, "alarms", not red, f"IN ALARM: {', '.join(red)}" if red else
-                     f"none of {len(alarms)} in ALARM" + ("" if alarms else " (no alarm found: not deployed?)"))
+                     f"none of {len(alarms)} in ALARM")
 
     def _records(self) -> None:
         """The record and its failover chain as declared: PRIMARY to the first region of `recordOrder`;

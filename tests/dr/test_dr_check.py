@@ -29,7 +29,7 @@ def test_a_correctly_seeded_stack_is_ready(world, stack) -> None:
     checks = {i.check for i in report.items}
     assert {"outputs", "node pool", "cluster", "recovery points", "health check", "dns records", "alarms"} <= checks
     alarms = [i.detail for i in report.items if i.check == "alarms"]
-    assert alarms and all(d.startswith("none of ") and "no alarm found" not in d for d in alarms)
+    assert alarms and all(d.startswith("none of ") for d in alarms)
     assert "snapshots" not in checks  # no app has a volume
     assert ({"global database", "replication lag", "region switch"} <= checks) == (stack != "dev")
     assert ("vault lock" in checks) == (stack == "prod")
@@ -162,6 +162,15 @@ def test_any_alarm_of_the_stack_in_alarm_is_named_in_its_region(world) -> None:
     report, _ = _run(world, seeded=seeded)
     assert _failing(report) == [("us-east-1", "alarms", "IN ALARM: mercur-prod-use1-0-connections")]
     assert not report.ready
+
+
+def test_a_region_whose_alarms_are_gone_is_not_ready(world) -> None:
+    seeded = world("prod")
+    cloudwatch = seeded.client("cloudwatch", "us-west-1")
+    names = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="mercur-prod-")["MetricAlarms"]]
+    cloudwatch.delete_alarms(AlarmNames=names)
+    report, _ = _run(world, seeded=seeded)
+    assert ("us-west-1", "alarms", "NO alarm named mercur-prod-* here: `pulumi up` restores them") in _failing(report)
 
 
 def test_a_health_check_left_inverted_is_named(world) -> None:
