@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 GRID_COLUMNS = 24
+ALARM_WIDGET_LIMIT = 100  # alarms one alarm status widget shows ("Dashboard Body Structure and Syntax")
 NODE_CPU_REQUEST = ("ContainerInsights", "node_cpu_request")  # millicores requested, per node
 
 
@@ -77,6 +78,13 @@ class AlarmStatus:
         return {"title": self.title, "alarms": list(self.alarm_arns), "sortBy": "stateUpdatedTimestamp"}
 
     kind = "alarm"
+
+
+def alarm_widgets(title: str, alarm_arns: Sequence[pulumi.Input[str]], height: int = 6) -> list[AlarmStatus]:
+    """As many alarm status widgets as the alarms need, each within its limit."""
+    chunks = [alarm_arns[i:i + ALARM_WIDGET_LIMIT] for i in range(0, len(alarm_arns), ALARM_WIDGET_LIMIT)]
+    return [AlarmStatus(title if len(chunks) == 1 else f"{title} ({n} of {len(chunks)})", chunk, height=height)
+            for n, chunk in enumerate(chunks, 1)]
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,7 @@ class DrDashboard(pulumi.ComponentResource):
                                                       label=region.database_cluster)], thresholds, width=8))
             else:
                 layout.add(Text(f"{region.name}: no replicated database", width=8, height=6))
-        layout.add(AlarmStatus("DR alarms in us-east-1: health and the switch's triggers", alarm_arns, height=6))
+        layout.add(*alarm_widgets("DR alarms in us-east-1: health and the switch's triggers", alarm_arns))
         self.dashboard = dashboard(f"{name}-dashboard", dashboard_name, layout, pulumi.ResourceOptions(parent=self))
         self.name = dashboard_name
         self.register_outputs({"dashboardName": dashboard_name})

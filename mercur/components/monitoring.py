@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
-from .dashboards import AlarmStatus, Graph, Layout, Metric, Text, Threshold, dashboard, requests_against_limit
+from .dashboards import Graph, Layout, Metric, Text, Threshold, alarm_widgets, dashboard, requests_against_limit
 from .failover import subscribe
 from .keys import from_account
 
@@ -140,7 +140,7 @@ class Monitoring(pulumi.ComponentResource):
                 Metric("AWS/NATGateway", metric, {"NatGatewayId": nat}, "Sum", f"{metric} {index}")
                 for index, nat in enumerate(watched.nat_gateway_ids)
                 for metric in ("ErrorPortAllocation", "PacketsDropCount")], width=8))
-        layout.add(AlarmStatus(f"{self._label} alarms", [alarm.arn for alarm in self.alarms], height=6))
+        layout.add(*alarm_widgets(f"{self._label} alarms", [alarm.arn for alarm in self.alarms]))
         return layout
 
     def _alarm(self, resource: str, alarm: str, description: str, namespace: str, metric: str,
@@ -159,7 +159,8 @@ class Monitoring(pulumi.ComponentResource):
         the app): the one dimension set the same for a Deployment's pods and a StatefulSet's (whose `PodName`
         is each pod's own name). Each pod reports `pod_status_ready` 1 or 0 every minute, so a minute's sum
         counts the ready pods, and `pod_number_of_container_restarts` the restarts since its last report, so
-        five minutes' sum counts the app's restarts in them. The floor is the HPA minimum the region was given
+        five minutes' sum counts the app's restarts in them (a container that crashes at once restarts after 10, 20, 40
+        and 80 s of back-off: a crash loop passes three in five minutes). The floor is the HPA minimum the region was given
         at creation; a Region switch raises the passive region's at run time and the alarm keeps the lower one
         (it never pages falsely; the program leaves the HPA alone)."""
         thresholds = monitoring.apps
@@ -170,10 +171,6 @@ class Monitoring(pulumi.ComponentResource):
                     f"{thresholds.not_ready_minutes} minutes; no data (no pod reporting) counts as none ready",
                     "ContainerInsights", "pod_status_ready", workload, "Sum", floor, "LessThanThreshold",
                     thresholds.not_ready_minutes, child, missing="breaching")
-        self._alarm(f"{name}-crash-loop", f"{label}-crash-loop",
-                    f"{app} in {self._label}: a container in CrashLoopBackOff for 5 minutes",
-                    "ContainerInsights", "pod_container_status_waiting_reason_crash_loop_back_off", workload,
-                    "Maximum", 0, "GreaterThanThreshold", 5, child)
         self._alarm(f"{name}-restarts", f"{label}-restarts",
                     f"{app} in {self._label}: its containers restarted more than {thresholds.restarts} times in 5 "
                     f"minutes", "ContainerInsights", "pod_number_of_container_restarts", workload, "Sum",

@@ -613,13 +613,13 @@ def _alarms_act(resources):
             yield alarm.urn, "the alarm has no alarm action (and no Region switch trigger reads it)"
 
 
-APP_ALARM_METRICS = ("pod_status_ready", "pod_container_status_waiting_reason_crash_loop_back_off",
-                     "pod_number_of_container_restarts")
+APP_ALARM_METRICS = ("pod_status_ready", "pod_number_of_container_restarts")
 
 
 def _app_alarms(resources):
     """Every app that serves traffic has, in each region it runs in, alarms on what users feel: ready pods
-    below its floor, crash loops and restarts (Container Insights, by the app's Service), each with an action."""
+    below its floor and restarts (crash loops among them; Container Insights, by the app's Service), each with an
+    action."""
     alarms = Counter((_get(r.props, "dimensions.Namespace"), _get(r.props, "dimensions.Service"),
                       r.props.get("metricName")) for r in resources
                      if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mercur.components.dashboards import GRID_COLUMNS, AlarmStatus, Graph, Layout, Metric, Text
+from mercur.components.dashboards import GRID_COLUMNS, AlarmStatus, Graph, Layout, Metric, Text, alarm_widgets
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "cloudwatch-dashboard-body.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -108,3 +108,13 @@ def test_a_one_region_stack_has_no_dr_dashboard(plan_of) -> None:
     assert "drDashboard" not in plan.outputs
     assert [d.inputs["dashboardName"] for d in plan.of_type("aws:cloudwatch/dashboard:Dashboard")] == [
         plan.outputs["regions"]["us-west-1"]["dashboard"]]
+
+
+def test_a_region_with_more_alarms_than_a_widget_shows_gets_more_widgets() -> None:
+    """A widget shows at most 100 alarms: 30 apps in a region already have more."""
+    arns = [f"arn:aws:cloudwatch:us-west-1:111111111111:alarm:a{n}" for n in range(205)]
+    widgets = alarm_widgets("alarms", arns)
+    assert [len(w.alarm_arns) for w in widgets] == [100, 100, 5]
+    assert [w.title for w in widgets] == ["alarms (1 of 3)", "alarms (2 of 3)", "alarms (3 of 3)"]
+    assert not list(VALIDATOR.iter_errors(Layout().add(*widgets).body()))
+    assert [w.title for w in alarm_widgets("alarms", arns[:3])] == ["alarms"]

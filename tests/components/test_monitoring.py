@@ -1,5 +1,5 @@
 """mercur.components.monitoring: every region pages, through its platform topic, on what users feel (each
-app's ready pods, crash loops, restarts), on each database instance (CPU, memory, connections against its
+app's ready pods, restarts), on each database instance (CPU, memory, connections against its
 default maximum, deadlocks) and on each NAT gateway; thresholds from the stack file."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_every_alarm_pages_the_regions_platform_topic_on_alarm_and_ok(plan_of, s
         assert subscribed  # alerts that reach no one are not alerts
 
 
-def test_each_app_pages_below_its_regions_floor_on_crash_loops_and_on_restarts(plan_of) -> None:
+def test_each_app_pages_below_its_regions_floor_and_on_restarts(plan_of) -> None:
     """By the app's Service: the dimension set a StatefulSet's pods share too (their PodName is their own)."""
     plan = plan_of("prod")
     hpas = {(h.region, h.inputs["spec"]["scaleTargetRef"]["name"]): h.inputs["spec"]["minReplicas"]
@@ -47,8 +47,7 @@ def test_each_app_pages_below_its_regions_floor_on_crash_loops_and_on_restarts(p
     for (region, app), floor in hpas.items():
         alarms = {a.inputs["metricName"]: a for a in _alarms(plan, region, CLUSTER_INSIGHTS)
                   if a.inputs["dimensions"].get("Service") == app}
-        assert set(alarms) == {"pod_status_ready", "pod_container_status_waiting_reason_crash_loop_back_off",
-                               "pod_number_of_container_restarts"}
+        assert set(alarms) == {"pod_status_ready", "pod_number_of_container_restarts"}
         for alarm in alarms.values():
             assert alarm.inputs["dimensions"] == {"ClusterName": clusters[region], "Namespace": app, "Service": app}
         ready = alarms["pod_status_ready"].inputs
