@@ -64,8 +64,8 @@ def test_each_app_pages_below_its_regions_floor_and_on_restarts(plan_of) -> None
 
 
 def test_app_thresholds_come_from_the_stack_file(project) -> None:
-    plan = project.edit("prod", lambda v: v.setdefault("mercur:monitoring", {}).update(
-        apps={"restarts": 7, "notReadyMinutes": 12})).synthesize("prod", shared=True)
+    plan = project.edit("dev", lambda v: v.setdefault("mercur:monitoring", {}).update(
+        apps={"restarts": 7, "notReadyMinutes": 12})).synthesize("dev", shared=True)
     restarts = [a for a in _alarms(plan, "us-west-1", CLUSTER_INSIGHTS)
                 if a.inputs["metricName"] == "pod_number_of_container_restarts"]
     ready = [a for a in _alarms(plan, "us-west-1", CLUSTER_INSIGHTS) if a.inputs["metricName"] == "pod_status_ready"]
