@@ -19,7 +19,7 @@ from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
 from .dashboards import Graph, Layout, Metric, Text, Threshold, alarm_widgets, dashboard, requests_against_limit
 from .failover import subscribe
-from .keys import from_account
+from .keys import from_account, service_statement
 
 GIB = 1024 ** 3
 # Aurora PostgreSQL's default max_connections: LEAST({DBInstanceClassMemory/9531392}, 5000) (Aurora User Guide,
@@ -52,6 +52,12 @@ def instance_memory_gib(database: DatabaseConfig) -> float:
         return _BURSTABLE_GIB[size]
     vcpus = 2 if size == "large" else 4 * int(match["n"] or 1)
     return vcpus * _GIB_PER_VCPU[family]
+
+
+def database_thresholds(database: DatabaseConfig, monitoring: MonitoringConfig) -> tuple[int, float]:
+    """(connections that page, freeable memory in bytes below which it pages): the alarms' and the graphs'."""
+    return (max_connections(database) * monitoring.database.connections_percent // 100,
+            instance_memory_gib(database) * GIB * monitoring.database.freeable_memory_percent / 100)
 
 
 def max_connections(database: DatabaseConfig) -> int:
@@ -88,9 +94,9 @@ class Monitoring(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(f"{name}-platform-alerts", name=f"{label}-platform-alerts",
                                    kms_master_key_id=key_arn, opts=child)
         aws.sns.TopicPolicy(f"{name}-platform-alerts", arn=self.topic.arn, opts=child, policy=self.topic.arn.apply(
-            lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Sid": "CloudWatchPublishes", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": "sns:Publish", "Resource": arn, "Condition": from_account(account)}]})))
+            lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [service_statement(
+                "CloudWatchPublishes", "cloudwatch.amazonaws.com", ("sns:Publish",), from_account(account))
+                | {"Resource": arn, "Action": "sns:Publish"}]})))
         subscribe(f"{name}-platform-alerts", self.topic, alerts, child)
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
         for app, floor in watched.floors.items():
@@ -124,14 +130,11 @@ class Monitoring(pulumi.ComponentResource):
             Metric("ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", "pending")], width=8))
         layout.add(requests_against_limit(region, cluster, watched.node_pool_cpu))
         if watched.database is not None and watched.instance_ids:
-            database = watched.database
+            connections, freeable = database_thresholds(watched.database, monitoring)
             for metric, stat, threshold in (
                     ("CPUUtilization", "Average", Threshold(monitoring.database.cpu_percent, "pages")),
-                    ("DatabaseConnections", "Maximum", Threshold(
-                        max_connections(database) * monitoring.database.connections_percent // 100, "pages")),
-                    ("FreeableMemory", "Minimum", Threshold(
-                        instance_memory_gib(database) * GIB * monitoring.database.freeable_memory_percent / 100,
-                        "pages below"))):
+                    ("DatabaseConnections", "Maximum", Threshold(connections, "pages")),
+                    ("FreeableMemory", "Minimum", Threshold(freeable, "pages below"))):
                 layout.add(Graph(f"database: {metric}", region, [
                     Metric("AWS/RDS", metric, {"DBInstanceIdentifier": instance}, stat, instance)
                     for instance in watched.instance_ids], [threshold], width=8))
@@ -190,14 +193,14 @@ class Monitoring(pulumi.ComponentResource):
         thresholds = monitoring.database
         dimensions: dict[str, pulumi.Input[str]] = {"DBInstanceIdentifier": instance}
         memory = instance_memory_gib(database)
-        connections = max_connections(database) * thresholds.connections_percent // 100
+        connections, freeable = database_thresholds(database, monitoring)
         self._alarm(f"{name}-{instance}-cpu", f"{instance}-cpu",
                     f"{instance}: CPU above {thresholds.cpu_percent}% for 10 minutes", "AWS/RDS", "CPUUtilization",
                     dimensions, "Average", thresholds.cpu_percent, "GreaterThanThreshold", 10, child)
         self._alarm(f"{name}-{instance}-memory", f"{instance}-freeable-memory",
                     f"{instance}: freeable memory below {thresholds.freeable_memory_percent}% of {memory:g} GiB",
                     "AWS/RDS", "FreeableMemory", dimensions, "Minimum",
-                    memory * GIB * thresholds.freeable_memory_percent / 100, "LessThanThreshold", 5, child)
+                    freeable, "LessThanThreshold", 5, child)
         self._alarm(f"{name}-{instance}-connections", f"{instance}-connections",
                     f"{instance}: more than {connections} connections, {thresholds.connections_percent}% of the "
                     f"default max_connections ({max_connections(database)} for {memory:g} GiB, AWS's formula)",
