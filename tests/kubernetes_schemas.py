@@ -7,7 +7,9 @@ Custom resources are checked against `schemas/<group>-<version>-<Kind>.json`:
 - `karpenter.sh-v1-NodePool.json`: the v1 openAPIV3Schema of kubernetes-sigs/karpenter's
   `pkg/apis/crds/karpenter.sh_nodepools.yaml` (v1.14.0-20-g226646810), which EKS Auto Mode serves;
 - `eks.amazonaws.com-v1-NodeClass.json`: written from the EKS User Guide's NodeClass specification (AWS
-  publishes no CRD file for it).
+  publishes no CRD file for it);
+- `eks.amazonaws.com-v1-TargetGroupBinding.json`: written from the AWS Load Balancer Controller's
+  TargetGroupBinding specification, which Auto Mode serves under its own group.
 Strictly: a field the schema does not name is an error (the API server would silently prune it).
 """
 

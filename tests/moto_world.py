@@ -271,7 +271,7 @@ class World:
             inputs = alarm.inputs
             # Every alarm on an endpoint health check: the detection alarm, and where the plan switches by
             # itself, its trigger alarm (the same check, red for longer).
-            if inputs["namespace"] != "AWS/Route53" or inputs["dimensions"]["HealthCheckId"] not in self.health_check_ids:
+            if inputs.get("namespace") != "AWS/Route53" or inputs["dimensions"]["HealthCheckId"] not in self.health_check_ids:
                 continue
             cloudwatch.put_metric_alarm(
                 AlarmName=inputs["name"], Namespace=inputs["namespace"], MetricName=inputs["metricName"],
@@ -289,12 +289,14 @@ class World:
         from moto.core import DEFAULT_ACCOUNT_ID
         for alarm in self.plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
             inputs = alarm.inputs
-            if inputs["namespace"] == "AWS/Route53" or "metricName" not in inputs:
+            if inputs.get("namespace") == "AWS/Route53":
                 continue
+            # A metric math alarm (its queries are not what `dr check` reads) is stored with its name and state.
             cloudwatch_backends[DEFAULT_ACCOUNT_ID][alarm.region].put_metric_alarm(
-                name=inputs["name"], namespace=inputs["namespace"], metric_name=inputs["metricName"],
+                name=inputs["name"], namespace=inputs.get("namespace", ""), metric_name=inputs.get("metricName", ""),
                 comparison_operator=inputs["comparisonOperator"], evaluation_periods=inputs["evaluationPeriods"],
-                period=inputs["period"], threshold=inputs["threshold"], statistic=inputs["statistic"],
+                period=inputs.get("period", 60), threshold=inputs["threshold"], statistic=inputs.get("statistic"),
+                extended_statistic=inputs.get("extendedStatistic"),
                 description=inputs.get("alarmDescription", ""),
                 dimensions=[{"Name": k, "Value": str(v)} for k, v in (inputs.get("dimensions") or {}).items()],
                 alarm_actions=inputs.get("alarmActions") or [], treat_missing_data=inputs["treatMissingData"])

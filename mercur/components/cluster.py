@@ -96,19 +96,21 @@ def cluster_trust_policy() -> str:
         "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
 
 
-def tag_propagation_policy(partition: str) -> str:
-    """Auto Mode's managed policies refuse tags of our own on what it creates (EKS User Guide, "Custom AWS
-    tags for EKS Auto resources"). The volumes must carry the backup-selection tag and the load balancers our
-    cost tags, so the cluster may create those two kinds with extra tags — for its own cluster only."""
-    own_cluster = {"StringEquals": {"aws:RequestTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+def cluster_role_policy(partition: str) -> str:
+    """What Auto Mode's managed policies do not grant, for the cluster's own resources only:
+    - volumes with tags of our own: Auto Mode's policies refuse extra tags on what it creates (EKS User Guide,
+      "Custom AWS tags for EKS Auto resources"), and the volumes must carry the backup-selection tag;
+    - the members of the target groups the program creates for the cluster (entry.PublicEntry tags them with
+      the cluster's name), which its TargetGroupBindings keep equal to the ready pods."""
+    own_cluster = "${aws:PrincipalTag/eks:eks-cluster-name}"
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "TaggedVolumes", "Effect": "Allow", "Action": ["ec2:CreateVolume", "ec2:CreateSnapshot"],
          "Resource": [f"arn:{partition}:ec2:*:*:volume/*", f"arn:{partition}:ec2:*:*:snapshot/*"],
-         "Condition": own_cluster},
-        {"Sid": "TaggedLoadBalancers", "Effect": "Allow", "Action": [
-            "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
-            "elasticloadbalancing:CreateListener", "elasticloadbalancing:CreateRule", "ec2:CreateSecurityGroup"],
-         "Resource": "*", "Condition": own_cluster},
+         "Condition": {"StringEquals": {"aws:RequestTag/eks:eks-cluster-name": own_cluster}}},
+        {"Sid": "TargetsOfOwnTargetGroups", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+         "Resource": f"arn:{partition}:elasticloadbalancing:*:*:targetgroup/*/*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/eks:eks-cluster-name": own_cluster}}},
     ]})
 
 
@@ -161,8 +163,8 @@ class ClusterRole(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{name}-cluster-role-{policy}", role=self.role.name,
                                          policy_arn=f"arn:{partition}:iam::aws:policy/{policy}", opts=child)
             for policy in CLUSTER_ROLE_POLICIES]
-        self.grants.append(aws.iam.RolePolicy(f"{name}-cluster-role-tags", role=self.role.id,
-                                              policy=tag_propagation_policy(partition), opts=child))
+        self.grants.append(aws.iam.RolePolicy(f"{name}-cluster-role-own-resources", role=self.role.id,
+                                              policy=cluster_role_policy(partition), opts=child))
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn})
 

@@ -16,6 +16,24 @@ GRID_COLUMNS = 24
 ALARM_WIDGET_LIMIT = 100  # alarms one alarm status widget shows ("Dashboard Body Structure and Syntax")
 NODE_CPU_REQUEST = ("ContainerInsights", "node_cpu_request")  # millicores requested, per node
 
+# The user path, as the alarms, the SLOs and the graphs all read it.
+ALB_NAMESPACE = "AWS/ApplicationELB"
+# The 5xx a user can get: the pods' (HTTPCode_Target_5XX_Count) and the load balancer's own, 502/503/504 when
+# no pod answers (HTTPCode_ELB_5XX_Count), against RequestCount (ALB User Guide, "CloudWatch metrics for your
+# Application Load Balancer"). By the load balancer alone: each serves one app, and ELB's own 5xx have no
+# target group dimension.
+ERROR_METRICS = {"requests": ("RequestCount", "Sum"), "pod5xx": ("HTTPCode_Target_5XX_Count", "Sum"),
+                 "alb5xx": ("HTTPCode_ELB_5XX_Count", "Sum")}
+# Fewer requests than this in a period say too little for a rate to page on: one failure in three requests
+# is not an outage (the healthy-targets alarm and the Route53 check catch an app that answers nothing).
+MIN_REQUESTS = 50
+
+
+def server_error_percent() -> str:
+    """The 5xx share of requests, in percent; 0 under MIN_REQUESTS requests."""
+    return (f"IF(FILL(requests, 0) >= {MIN_REQUESTS}, "
+            f"100 * (FILL(pod5xx, 0) + FILL(alb5xx, 0)) / requests, 0)")
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -27,6 +45,8 @@ class Metric:
     stat: str = "Average"
     label: str | None = None
     region: str | None = None  # a widget's own region unless set (a DR graph mixes them)
+    id: str | None = None  # named, an Expression of the same graph can use it
+    visible: bool = True  # hidden: only an Expression's input
 
     def body(self) -> list[Any]:
         options: dict[str, Any] = {"stat": self.stat}
@@ -34,7 +54,23 @@ class Metric:
             options["label"] = self.label
         if self.region:
             options["region"] = self.region
+        if self.id:
+            options["id"] = self.id
+        if not self.visible:
+            options["visible"] = False
         return [self.namespace, self.name, *[part for item in self.dimensions.items() for part in item], options]
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A line computed by metric math from the graph's named metrics."""
+
+    expression: str
+    label: str
+    id: str = "e1"
+
+    def body(self) -> list[Any]:
+        return [{"expression": self.expression, "label": self.label, "id": self.id}]
 
 
 @dataclass(frozen=True)
@@ -49,7 +85,7 @@ class Threshold:
 class Graph:
     title: str
     region: str
-    metrics: Sequence[Metric]
+    metrics: Sequence[Metric | Expression]
     thresholds: Sequence[Threshold] = ()
     period: int = 60
     view: str = "timeSeries"
@@ -137,6 +173,7 @@ class DrRegion:
     database_cluster: str | None
     health_check_id: pulumi.Input[str] | None
     app: str | None  # the app the DNS record serves (its namespace and Service name)
+    load_balancer: pulumi.Input[str] | None  # that app's load balancer (its CloudWatch dimension)
     node_pool_cpu: float  # the apps' NodePool's CPU limit, vCPU
     dashboard: str  # the region's own dashboard (its alarms)
 
@@ -149,10 +186,28 @@ def requests_against_limit(region: str, cluster: str, limit_cpu: float, width: i
         [Threshold(limit_cpu * 1000, "NodePool limit")], width=width)
 
 
+def error_share(title: str, region: str, load_balancer: pulumi.Input[str], pages_at: float | None = None,
+                width: int = 6) -> Graph:
+    """The 5xx share of an app's requests (%), computed from its load balancer's metrics as the alarm does."""
+    balancer = {"LoadBalancer": load_balancer}
+    return Graph(title, region, [*[Metric(ALB_NAMESPACE, metric, balancer, stat, id=query_id, visible=False)
+                                   for query_id, (metric, stat) in ERROR_METRICS.items()],
+                                 Expression(server_error_percent(), "5xx %")],
+                 [Threshold(pages_at, "pages")] if pages_at is not None else [], period=300, width=width)
+
+
+def response_time(title: str, region: str, load_balancer: pulumi.Input[str], pages_at: float | None = None,
+                  width: int = 6) -> Graph:
+    """The pods' p99 response time (s) at the app's load balancer."""
+    return Graph(title, region, [Metric(ALB_NAMESPACE, "TargetResponseTime", {"LoadBalancer": load_balancer}, "p99",
+                                        label="p99")],
+                 [Threshold(pages_at, "pages")] if pages_at is not None else [], width=width)
+
+
 class DrDashboard(pulumi.ComponentResource):
     """Every region side by side, for the person deciding a switch: is the region healthy as Route53 sees
-    it, are its pods ready, how much the pods request against the NodePool's limit, and how far behind is its
-    database against the bounds; then the alarms a switch is decided on. Declared through the global provider
+    it, are its pods ready, how much the pods request against the NodePool's limit, how far behind is its
+    database against the bounds, and what users get from it (5xx share, p99 response time); then the alarms a switch is decided on. Declared through the global provider
     (us-east-1, where Route53's health metrics and their alarms are); each graph reads its own region. The
     alarm widget lists only us-east-1's alarms (an alarm status widget shows alarms of its dashboard's
     region): each region's other alarms are on its own dashboard, named in the text at the top."""
@@ -193,6 +248,12 @@ class DrDashboard(pulumi.ComponentResource):
                                                       label=region.database_cluster)], thresholds, width=8))
             else:
                 layout.add(Text(f"{region.name}: no replicated database", width=8, height=6))
+            if app and region.load_balancer is not None:
+                # What users get from each region: the same app's errors and latency, side by side.
+                layout.add(error_share(f"{region.name}: {app} 5xx share of requests (%)", region.name,
+                                       region.load_balancer, width=12),
+                           response_time(f"{region.name}: {app} p99 response time (s)", region.name,
+                                         region.load_balancer, width=12))
         layout.add(*alarm_widgets("DR alarms in us-east-1: health and the switch's triggers", alarm_arns))
         self.dashboard = dashboard(f"{name}-dashboard", dashboard_name, layout, pulumi.ResourceOptions(parent=self))
         self.name = dashboard_name

@@ -1,6 +1,6 @@
 """Active/passive DNS failover between the regions' load balancers (Route53), watched from us-east-1.
 
-Alias A records point straight at each region's NLB (no extra hop, no TTL of our own: resolvers get the
+Alias A records point straight at each region's ALB (no extra hop, no TTL of our own: resolvers get the
 load balancer's 60 s). The first region is PRIMARY; the next is SECONDARY; with three or more regions the
 SECONDARY aliases a nested failover set of the remaining regions, in order. Records are named after their
 region, not their role: reordering the regions (a permanent failover) updates them in place.
@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from ..config import REGIONS, AlertsConfig, DnsConfig
+from ..config import AlertsConfig, DnsConfig
 from ..config.regions import PARTITION
 from .keys import PUBLISH_ENCRYPTED, from_account, key_policy, logs_may_encrypt, service_statement
 
@@ -28,10 +28,12 @@ METRICS_REGION = "us-east-1"
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One region's public entry point: its load balancer's hostname and how to probe it."""
+    """One region's public entry point: its load balancer's hostname and hosted zone (the alias target), and
+    how to probe it."""
 
     region: str
     hostname: pulumi.Output[str]
+    zone_id: pulumi.Output[str]
     health_path: str
 
 
@@ -105,9 +107,6 @@ class Failover(pulumi.ComponentResource):
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         self.health_checks = {endpoint.region: self._watch(name, label, endpoint) for endpoint in endpoints}
-        # An NLB's canonical hosted zone is a published constant per region (the provider's own
-        # `lb.get_hosted_zone_id` reads the same table): no provider call, no import of the lb module.
-        self._nlb_zones = {e.region: REGIONS[e.region].nlb_hosted_zone_id for e in endpoints}
         self._name, self._endpoints, self._multi_region = name, list(endpoints), multi_region
         # The regions in the order the records name them: PRIMARY first, then down the chain (`dr check`).
         self.order = [endpoint.region for endpoint in endpoints]
@@ -196,7 +195,7 @@ class Failover(pulumi.ComponentResource):
         SECONDARY while the other record still is one)."""
         return aws.route53.Record(
             name, zone_id=self.zone_id, name=record, type="A", opts=self._record_opts,
-            aliases=[aws.route53.RecordAliasArgs(name=endpoint.hostname, zone_id=self._nlb_zones[endpoint.region],
+            aliases=[aws.route53.RecordAliasArgs(name=endpoint.hostname, zone_id=endpoint.zone_id,
                                                  evaluate_target_health=self.follows_target_health)],
             set_identifier=policy.lower() if policy else None,
             health_check_id=self._check(endpoint.region) if policy else None,

@@ -16,10 +16,13 @@ import pulumi
 import pulumi_aws as aws
 
 from ..config import AlertsConfig
-from ..config.models import SERVERLESS_CLASS, DatabaseConfig, MonitoringConfig
-from .dashboards import Graph, Layout, Metric, Text, Threshold, alarm_widgets, dashboard, requests_against_limit
+from ..config.models import SERVERLESS_CLASS, AppAlarms, DatabaseConfig, MonitoringConfig
+from .dashboards import (ALB_NAMESPACE, ERROR_METRICS, MIN_REQUESTS, Graph, Layout, Metric, Text, Threshold,
+                         alarm_widgets, dashboard, error_share, requests_against_limit, response_time,
+                         server_error_percent)
 from .failover import subscribe
 from .keys import from_account, service_statement
+from .tags import APP_SIGNALS, APP_TAG, SIGNAL_TAG
 
 GIB = 1024 ** 3
 # Aurora PostgreSQL's default max_connections: LEAST({DBInstanceClassMemory/9531392}, 5000) (Aurora User Guide,
@@ -65,6 +68,53 @@ def max_connections(database: DatabaseConfig) -> int:
                MAX_CONNECTIONS_CEILING)
 
 
+# Page when an hour spends 2% of the SLO window's error budget (Google SRE Workbook, "Alerting on SLOs":
+# the fast-burn page of its multiwindow, multi-burn-rate alerts).
+FAST_BURN_BUDGET_SHARE = 0.02
+SLO_TYPE = "AWS::ApplicationSignals::ServiceLevelObjective"
+# CloudWatch computes a burn rate per look-back window an SLO names (shown with its error budget).
+SLO_BURN_WINDOWS_MINUTES = (60, 360)
+
+
+def burn_rate(goal_percent: float) -> str:
+    """How fast the period spends the error budget: its 5xx share over what the goal allows (1: exactly the
+    budget over the window)."""
+    return f"{server_error_percent()} / {100 - goal_percent:g}"
+
+
+def fast_burn_rate(window_days: int) -> float:
+    """The burn rate at which one hour spends FAST_BURN_BUDGET_SHARE of a window of `window_days`."""
+    return round(FAST_BURN_BUDGET_SHARE * window_days * 24, 2)
+
+
+def availability_slo(slo_name: str, app: str, label: str, load_balancer: str, thresholds: AppAlarms) -> dict:
+    """A request-based CloudWatch SLO on the load balancer's metrics (CloudFormation's
+    AWS::ApplicationSignals::ServiceLevelObjective, through Cloud Control): good requests are those not
+    answered with a 5xx. CloudWatch keeps its attainment and error budget over the rolling window."""
+    def metric(query_id: str, metric_name: str) -> dict:
+        return {"Id": query_id, "ReturnData": False, "MetricStat": {"Period": 60, "Stat": "Sum", "Metric": {
+            "Namespace": ALB_NAMESPACE, "MetricName": metric_name,
+            "Dimensions": [{"Name": "LoadBalancer", "Value": load_balancer}]}}}
+    total = metric("requests", "RequestCount") | {"ReturnData": True}
+    return {
+        "Name": slo_name,
+        "Description": f"{app} in {label}: requests not answered with a 5xx (the pods' or the load balancer's)",
+        "RequestBasedSli": {"RequestBasedSliMetric": {
+            "TotalRequestCountMetric": [total],
+            "MonitoredRequestCountMetric": {"BadCountMetric": [
+                metric("pod5xx", "HTTPCode_Target_5XX_Count"), metric("alb5xx", "HTTPCode_ELB_5XX_Count"),
+                {"Id": "bad", "Expression": "FILL(pod5xx, 0) + FILL(alb5xx, 0)", "ReturnData": True}]}}},
+        "Goal": {"Interval": {"RollingInterval": {"Duration": thresholds.slo_window_days, "DurationUnit": "DAY"}},
+                 "AttainmentGoal": thresholds.availability_goal_percent, "WarningThreshold": 50},
+        "BurnRateConfigurations": [{"LookBackWindowMinutes": m} for m in SLO_BURN_WINDOWS_MINUTES],
+    }
+
+
+def app_signal(app: str, signal: str) -> dict[str, str]:
+    assert signal in APP_SIGNALS, signal
+    return {APP_TAG: app, SIGNAL_TAG: signal}
+
+
 def app_dimensions(cluster: str, app: str) -> dict[str, pulumi.Input[str]]:
     """An app's pods in Container Insights: by its Service (named after the app, in the app's namespace)."""
     return {"ClusterName": cluster, "Namespace": app, "Service": app}
@@ -76,6 +126,8 @@ class Watched:
 
     cluster_name: str
     floors: Mapping[str, int]  # app (its namespace and workload name) -> its HPA minimum here, at creation
+    # app -> its load balancer's CloudWatch dimensions (entry.PublicEntry.dimensions)
+    load_balancers: Mapping[str, Mapping[str, pulumi.Input[str]]]
     database: DatabaseConfig | None
     instance_ids: Sequence[str]  # the region's Aurora instances
     nat_gateway_ids: Sequence[pulumi.Input[str]]
@@ -99,8 +151,10 @@ class Monitoring(pulumi.ComponentResource):
                 | {"Resource": arn, "Action": "sns:Publish"}]})))
         subscribe(f"{name}-platform-alerts", self.topic, alerts, child)
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        self.objectives: list[aws.cloudcontrol.Resource] = []
         for app, floor in watched.floors.items():
             self._app(f"{name}-{app}", app, floor, watched.cluster_name, monitoring, child)
+            self._user_path(f"{name}-{app}", app, floor, watched.load_balancers[app], monitoring.apps, child)
         if watched.floors:
             self._capacity(name, watched.cluster_name, child)
         if watched.database is not None:
@@ -117,15 +171,21 @@ class Monitoring(pulumi.ComponentResource):
         cluster = watched.cluster_name
         layout = Layout().add(Text(f"## {self._label} ({region})\nEvery alarm below pages "
                                    f"`{self._label}-platform-alerts`."))
+        thresholds = monitoring.apps
         for app, floor in watched.floors.items():
-            workload = app_dimensions(cluster, app)
-            layout.add(Graph(f"{app}: ready pods", region, [Metric("ContainerInsights", "pod_status_ready", workload,
-                                                                   "Sum", label="ready")],
-                             [Threshold(floor, "floor")], width=8),
+            workload, entry = app_dimensions(cluster, app), watched.load_balancers[app]
+            layout.add(error_share(f"{app}: 5xx share of requests (%)", region, entry["LoadBalancer"],
+                                   thresholds.server_error_percent),
+                       response_time(f"{app}: p99 response time (s)", region, entry["LoadBalancer"],
+                                     thresholds.latency_p99_ms / 1000),
+                       Graph(f"{app}: ready pods and healthy targets", region, [
+                           Metric("ContainerInsights", "pod_status_ready", workload, "Sum", label="ready pods"),
+                           Metric(ALB_NAMESPACE, "HealthyHostCount", entry, "Minimum", label="healthy targets")],
+                             [Threshold(floor, "floor")], width=6),
                        Graph(f"{app}: restarts", region, [Metric("ContainerInsights",
                                                                  "pod_number_of_container_restarts", workload,
                                                                  "Sum", label="restarts")],
-                             [Threshold(monitoring.apps.restarts, "pages")], period=300, width=8))
+                             [Threshold(thresholds.restarts, "pages")], period=300, width=6))
         layout.add(Graph("pods pending (none placeable for 10 minutes pages)", region, [
             Metric("ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", "pending")], width=8))
         layout.add(requests_against_limit(region, cluster, watched.node_pool_cpu))
@@ -148,13 +208,15 @@ class Monitoring(pulumi.ComponentResource):
 
     def _alarm(self, resource: str, alarm: str, description: str, namespace: str, metric: str,
                dimensions: dict[str, pulumi.Input[str]], statistic: str, threshold: float, comparison: str,
-               periods: int, child: pulumi.ResourceOptions, period: int = 60, missing: str = "notBreaching") -> None:
+               periods: int, child: pulumi.ResourceOptions, period: int = 60, missing: str = "notBreaching",
+               statistic_is_extended: bool = False, tags: Mapping[str, str] | None = None) -> None:
         self.alarms.append(aws.cloudwatch.MetricAlarm(
             resource, name=alarm, alarm_description=description, namespace=namespace, metric_name=metric,
-            dimensions=dimensions, statistic=statistic, period=period, evaluation_periods=periods,
+            dimensions=dimensions, statistic=None if statistic_is_extended else statistic,
+            extended_statistic=statistic if statistic_is_extended else None, period=period, evaluation_periods=periods,
             datapoints_to_alarm=periods, threshold=threshold, comparison_operator=comparison,
             treat_missing_data=missing, alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
-            opts=child))
+            tags=dict(tags) if tags else None, opts=child))
 
     def _app(self, name: str, app: str, floor: int, cluster: str, monitoring: MonitoringConfig,
              child: pulumi.ResourceOptions) -> None:
@@ -173,11 +235,69 @@ class Monitoring(pulumi.ComponentResource):
                     f"{app} in {self._label}: fewer than {floor} ready pods (its floor here) for "
                     f"{thresholds.not_ready_minutes} minutes; no data (no pod reporting) counts as none ready",
                     "ContainerInsights", "pod_status_ready", workload, "Sum", floor, "LessThanThreshold",
-                    thresholds.not_ready_minutes, child, missing="breaching")
+                    thresholds.not_ready_minutes, child, missing="breaching", tags=app_signal(app, "not-ready"))
         self._alarm(f"{name}-restarts", f"{label}-restarts",
                     f"{app} in {self._label}: its containers restarted more than {thresholds.restarts} times in 5 "
                     f"minutes", "ContainerInsights", "pod_number_of_container_restarts", workload, "Sum",
-                    thresholds.restarts, "GreaterThanThreshold", 1, child, period=300)
+                    thresholds.restarts, "GreaterThanThreshold", 1, child, period=300, tags=app_signal(app, "restarts"))
+
+    def _math_alarm(self, resource: str, alarm: str, description: str, expression: str,
+                    metrics: Mapping[str, tuple[str, str]], dimensions: Mapping[str, pulumi.Input[str]],
+                    threshold: float, period: int, child: pulumi.ResourceOptions, tags: Mapping[str, str]) -> None:
+        """An alarm on a metric math expression over the load balancer's metrics (`metrics`: id -> (metric name,
+        statistic)), one period long."""
+        queries = [aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=query_id, return_data=False, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace=ALB_NAMESPACE, metric_name=metric, stat=stat, period=period, dimensions=dict(dimensions)))
+            for query_id, (metric, stat) in metrics.items()]
+        queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(id="signal", expression=expression,
+                                                                 label=alarm, return_data=True))
+        self.alarms.append(aws.cloudwatch.MetricAlarm(
+            resource, name=alarm, alarm_description=description, metric_queries=queries, evaluation_periods=1,
+            datapoints_to_alarm=1, threshold=threshold, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching", alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
+            tags=dict(tags), opts=child))
+
+    def _user_path(self, name: str, app: str, floor: int, load_balancer: Mapping[str, pulumi.Input[str]],
+                   thresholds: AppAlarms, child: pulumi.ResourceOptions) -> None:
+        """What users feel at the app's load balancer (ALB metrics, AWS/ApplicationELB): 5xx from the pods or
+        from the load balancer itself as a share of requests, the pods' p99 response time, connections the
+        load balancer could not open to them, healthy targets below the floor; and the availability SLO, its
+        error budget (CloudWatch computes and shows it) and a page when the budget burns fast."""
+        label = f"{self._label}-{app}"
+        balancer = {"LoadBalancer": load_balancer["LoadBalancer"]}
+        self._math_alarm(f"{name}-5xx", f"{label}-5xx",
+                         f"{app} in {self._label}: more than {thresholds.server_error_percent}% of requests answered "
+                         f"with a 5xx in 5 minutes (from {MIN_REQUESTS} requests on)",
+                         server_error_percent(), ERROR_METRICS, balancer, thresholds.server_error_percent, 300,
+                         child, app_signal(app, "5xx"))
+        self._alarm(f"{name}-latency", f"{label}-latency",
+                    f"{app} in {self._label}: its pods' p99 response time above {thresholds.latency_p99_ms} ms for "
+                    f"5 minutes", ALB_NAMESPACE, "TargetResponseTime", balancer, "p99",
+                    thresholds.latency_p99_ms / 1000, "GreaterThanThreshold", 5, child, statistic_is_extended=True,
+                    tags=app_signal(app, "latency"))
+        self._alarm(f"{name}-target-errors", f"{label}-target-connection-errors",
+                    f"{app} in {self._label}: the load balancer failed to connect to its pods more than "
+                    f"{thresholds.target_connection_errors} times in 5 minutes", ALB_NAMESPACE,
+                    "TargetConnectionErrorCount", balancer, "Sum", thresholds.target_connection_errors,
+                    "GreaterThanThreshold", 1, child, period=300, tags=app_signal(app, "target-connection-errors"))
+        self._alarm(f"{name}-healthy-targets", f"{label}-healthy-targets",
+                    f"{app} in {self._label}: fewer than {floor} healthy targets (its floor here) for "
+                    f"{thresholds.not_ready_minutes} minutes; no data counts as none healthy", ALB_NAMESPACE,
+                    "HealthyHostCount", dict(load_balancer), "Minimum", floor, "LessThanThreshold",
+                    thresholds.not_ready_minutes, child, missing="breaching", tags=app_signal(app, "healthy-targets"))
+        burn = fast_burn_rate(thresholds.slo_window_days)
+        self._math_alarm(f"{name}-budget-burn", f"{label}-error-budget-burn",
+                         f"{app} in {self._label}: the last hour spent more than {FAST_BURN_BUDGET_SHARE:.0%} of the "
+                         f"{thresholds.slo_window_days}-day error budget of its {thresholds.availability_goal_percent}% "
+                         f"availability SLO (burn rate above {burn:g})",
+                         burn_rate(thresholds.availability_goal_percent), ERROR_METRICS, balancer, burn, 3600, child,
+                         app_signal(app, "error-budget-burn"))
+        self.objectives.append(aws.cloudcontrol.Resource(
+            f"{name}-availability-slo", type_name=SLO_TYPE, opts=child,
+            desired_state=pulumi.Output.from_input(balancer["LoadBalancer"]).apply(
+                lambda suffix: json.dumps(availability_slo(f"{label}-availability", app, self._label, suffix,
+                                                           thresholds)))))
 
     def _capacity(self, name: str, cluster: str, child: pulumi.ResourceOptions) -> None:
         """Pods the cluster cannot place: the NodePool at its limits (Karpenter launches nothing past them), or

@@ -134,7 +134,8 @@ class Platform(pulumi.ComponentResource):
         return Failover(f"{name}-dns", dns=dns, label=f"{stack.project}-{stack.environment}", account=stack.account_id,
                         provider=self.global_provider, alerts=stack.alerts, protect=stack.is_production,
                         multi_region=len(stack.regions) > 1, switched=self.switch_role is not None,
-                        endpoints=[Endpoint(r.name, r.workloads.apps[dns.app].endpoint, health_path)
+                        endpoints=[Endpoint(r.name, r.workloads.entries[dns.app].hostname,
+                                            r.workloads.entries[dns.app].zone_id, health_path)
                                    for r in self._anchored(self.regions) if r.name not in retiring],
                         opts=pulumi.ResourceOptions(parent=self))
 
@@ -201,7 +202,9 @@ class Platform(pulumi.ComponentResource):
                             database_cluster=r.database.cluster_identifier if r.database else None,
                             health_check_id=failover.health_checks[r.name].id
                             if failover and r.name in failover.health_checks else None,
-                            app=stack.dns.app if stack.dns else None, node_pool_cpu=stack.node_pool.limits.cpu,
+                            app=stack.dns.app if stack.dns else None,
+                            load_balancer=r.workloads.entries[stack.dns.app].dimensions["LoadBalancer"]
+                            if stack.dns else None, node_pool_cpu=stack.node_pool.limits.cpu,
                             dashboard=r.monitoring.dashboard_name) for r in self.regions]
         return DrDashboard(f"{name}-dr", dashboard_name=f"{label}-dr", regions=regions, alarm_arns=alarms,
                            lag_bound_seconds=stack.database.replication_lag_bound_seconds if stack.database else None,

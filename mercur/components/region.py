@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from .backup import BackupRoles, BackupVault
 from .cluster import Cluster, ClusterRole
+from .entry import EntryNetwork
 from .database import GlobalDatabase, Home, RegionalDatabase, master_secret_name
 from .identity import WorkloadRoles
 from .keys import (LOGS_KEY_USE, PUBLISH_ENCRYPTED, cluster_role_may_encrypt, ebs_may_encrypt, from_account,
@@ -104,7 +105,11 @@ class Region(pulumi.ComponentResource):
             if app_roles.bootstrap else None) if self.database and global_db and stack.database else None
         placement = Placement(region=region.name, active=active,
                               standby_replicas=stack.standby.replicas, environment=stack.environment,
-                              tags={"Project": stack.project, "Environment": stack.environment},
+                              tags={"Project": stack.project, "Environment": stack.environment}, label=label,
+                              entry=EntryNetwork(vpc_id=self.network.vpc_id,
+                                                 public_subnet_ids=self.network.public_subnet_ids,
+                                                 node_security_group_id=self.cluster.eks.cluster_security_group_id,
+                                                 cluster_name=label),
                               certificate_arn=stack.dns.certificates.get(region.name) if stack.dns else None)
         self.workloads = Workloads(name, apps=stack.apps, placement=placement, k8s_provider=self.cluster.provider,
                                    cluster_name=self.cluster.cluster_name, cluster_ready=self.cluster.eks,
@@ -120,6 +125,7 @@ class Region(pulumi.ComponentResource):
             name, label=label, region=region.name, account=account, monitoring=stack.monitoring, key_arn=self.key.arn,
             alerts=stack.alerts, opts=pulumi.ResourceOptions(parent=self),
             watched=Watched(cluster_name=label, floors={app.name: placement.min_replicas(app) for app in stack.apps},
+                            load_balancers={app: entry.dimensions for app, entry in self.workloads.entries.items()},
                             database=stack.database if self.database else None,
                             instance_ids=[f"{label}-{index}" for index in range(stack.database.instances)]
                             if self.database and stack.database else [],

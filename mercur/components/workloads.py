@@ -20,21 +20,19 @@ from pulumi_kubernetes.storage import v1 as storage
 from ..config import AppConfig
 from ..config.models import BootstrapImages, split_image
 from .database import MASTER_USER, PORT
+from .entry import EntryNetwork, PublicEntry
 from .identity import BOOTSTRAP_SERVICE_ACCOUNT
 from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
 from .runtime_state import DEPLOYMENT_REPLICAS, HPA_MINIMUM, STATEFUL_SET_REPLICAS, ignored
 from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
 STORAGE_CLASS = "gp3-encrypted"
-# EKS Auto Mode's own controllers: its EBS provisioner and its load balancer class (EKS User Guide, "Create a
-# storage class", "Use Service Annotations to configure Network Load Balancers").
+# EKS Auto Mode's own controllers: its EBS provisioner and its load balancer API (EKS User Guide, "Create a
+# storage class", "Migrate to EKS Auto Mode").
 EBS_PROVISIONER = "ebs.csi.eks.amazonaws.com"
-LOAD_BALANCER_CLASS = "eks.amazonaws.com/nlb"
+TARGET_GROUP_BINDING_API = "eks.amazonaws.com/v1"
 RUN_AS = 10001  # an unprivileged uid/gid the images are built for
-LB = "service.beta.kubernetes.io/aws-load-balancer-"
 SERVICE_PORT = 80
-TLS_PORT = 443
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,8 @@ class Placement:
     standby_replicas: int
     environment: str
     tags: Mapping[str, str]
+    label: str  # the region's name prefix (<project>-<environment>-<region short>)
+    entry: EntryNetwork
     certificate_arn: str | None = None  # TLS on the load balancers (ACM, this region's)
 
     def min_replicas(self, app: AppConfig) -> int:
@@ -87,29 +87,12 @@ def labels(app: AppConfig, environment: str) -> dict[str, str]:
             "app.kubernetes.io/part-of": "mercur", "app.kubernetes.io/managed-by": "pulumi"}
 
 
-def load_balancer_hostname(status: core.outputs.ServiceStatus | None) -> str:
-    """The Service's load balancer: pulumi-kubernetes completes a LoadBalancer Service only once it has one."""
-    ingress = status.load_balancer.ingress if status and status.load_balancer else None
-    if not ingress or not ingress[0].hostname:
-        raise ValueError("the LoadBalancer Service has no load balancer hostname")
-    return ingress[0].hostname
-
-
-def load_balancer_annotations(app: AppConfig, tags: Mapping[str, str], certificate_arn: str | None) -> dict[str, str]:
-    """An internet-facing NLB across every zone's public subnet, sending to pod IPs, health-checked on the
-    app's own path; with a certificate it terminates TLS 1.2+ on 443. Only annotations Auto Mode reads:
-    its controller ignores the type and cross-zone annotations (the class and `attributes` replace them)."""
-    tls = {f"{LB}ssl-cert": certificate_arn, f"{LB}ssl-ports": str(TLS_PORT),
-           f"{LB}ssl-negotiation-policy": TLS_POLICY} if certificate_arn else {}
-    return {**tls,
-        f"{LB}scheme": "internet-facing",
-        f"{LB}nlb-target-type": "ip",
-        f"{LB}attributes": "load_balancing.cross_zone.enabled=true",
-        f"{LB}healthcheck-protocol": "http",
-        f"{LB}healthcheck-path": app.health_path,
-        f"{LB}healthcheck-port": "traffic-port",
-        f"{LB}additional-resource-tags": ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
-    }
+def target_group_binding(app: AppConfig, target_group_arn: pulumi.Input[str]) -> dict:
+    """Auto Mode's controller keeps the target group's members equal to the ready pods behind the app's
+    Service, by IP (EKS User Guide, "Migrate to EKS Auto Mode": TargetGroupBinding, eks.amazonaws.com/v1).
+    No `networking`: the security group rules are the program's (entry.PublicEntry)."""
+    return {"serviceRef": {"name": app.name, "port": SERVICE_PORT}, "targetGroupARN": target_group_arn,
+            "targetType": "ip"}
 
 
 # The database Job runs in every region and acts only where the writer is at run time: a Region switch moves
@@ -195,7 +178,8 @@ def database_env(app: AppConfig, database: DatabaseAccess) -> list[tuple[str, pu
 class Workloads(pulumi.ComponentResource):
     """Every app on one cluster, through that cluster's Kubernetes provider (inherited by all children).
 
-    `endpoints` maps each app to its load balancer's hostname: the DNS failover's targets.
+    `entries` maps each app to its public entry (its load balancer): the DNS failover's targets and what the
+    region's alarms watch.
     """
 
     def __init__(self, name: str, *, apps: Sequence[AppConfig], placement: Placement,
@@ -222,20 +206,22 @@ class Workloads(pulumi.ComponentResource):
                                            cluster_name=cluster_name, cluster_ready=cluster_ready,
                                            network_policy_controller=network_policy_controller,
                                            role_arn=app_roles[app.name],
-                                           database=database if app.database else None,
+                                           database=database if app.database else None, protect=protect,
                                            opts=pulumi.ResourceOptions(parent=self))
                      for app in apps}
-        self.endpoints = {app: application.endpoint for app, application in self.apps.items()}
+        self.entries = {app: application.entry for app, application in self.apps.items()}
+        self.endpoints = {app: entry.hostname for app, entry in self.entries.items()}
         self.register_outputs({"endpoints": self.endpoints})
 
 
 class Application(pulumi.ComponentResource):
-    """One app: Namespace, ServiceAccount bound to the app's role, Deployment or StatefulSet, Service, HPA,
-    PDB, policies."""
+    """One app: Namespace, ServiceAccount bound to the app's role, Deployment or StatefulSet, Service, its
+    public entry (load balancer) and the binding that registers the pods in it, HPA, PDB, policies."""
 
     def __init__(self, name: str, *, app: AppConfig, placement: Placement, cluster_name: str,
                  cluster_ready: pulumi.Resource, role_arn: pulumi.Input[str], database: DatabaseAccess | None,
-                 opts: pulumi.ResourceOptions | None = None, network_policy_controller: pulumi.Resource) -> None:
+                 protect: bool, opts: pulumi.ResourceOptions | None = None,
+                 network_policy_controller: pulumi.Resource) -> None:
         super().__init__("mercur:workloads:Application", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._labels = labels(app, placement.environment)
@@ -304,18 +290,20 @@ class Application(pulumi.ComponentResource):
                         type="RollingUpdate",
                         rolling_update=apps_v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge="25%"))))
 
+        # The app's Service names its pods for Container Insights (monitoring.app_dimensions) and for the
+        # TargetGroupBinding, which registers them in the load balancer the program owns (entry.PublicEntry).
         service = core.Service(
-            f"{name}-service",
-            # Kubernetes refuses to change a Service's load balancer class: a new class means a new Service.
-            opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
-                replace_on_changes=["spec.loadBalancerClass"])),
-            metadata=self._meta(app, annotations=load_balancer_annotations(app, {
-                **placement.tags, "Application": app.name}, placement.certificate_arn)),
-            spec=core.ServiceSpecArgs(type="LoadBalancer", load_balancer_class=LOAD_BALANCER_CLASS,
-                                      selector=selector, ports=[
-                core.ServicePortArgs(name="https", port=TLS_PORT, target_port="http", protocol="TCP")
-                if placement.certificate_arn else
+            f"{name}-service", opts=in_namespace, metadata=self._meta(app),
+            spec=core.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=[
                 core.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http", protocol="TCP")]))
+        self.entry = PublicEntry(f"{name}-entry", app=app, label=placement.label, network=placement.entry,
+                                 certificate_arn=placement.certificate_arn,
+                                 tags={**placement.tags, "Application": app.name}, protect=protect,
+                                 opts=pulumi.ResourceOptions(parent=self))
+        k8s.apiextensions.CustomResource(
+            f"{name}-target-group-binding", api_version=TARGET_GROUP_BINDING_API, kind="TargetGroupBinding",
+            metadata=self._meta(app), spec=target_group_binding(app, self.entry.target_group_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, service]))
 
         # The minimum by region role at creation; after a Region switch, ARC's scaling step has set it where the
         # traffic now is, and the next `up` keeps that (runtime_state.HPA_MINIMUM).
@@ -354,8 +342,7 @@ class Application(pulumi.ComponentResource):
                                      ingress=[networking.NetworkPolicyIngressRuleArgs(ports=[
                                          networking.NetworkPolicyPortArgs(protocol="TCP", port=app.port)])]))
 
-        self.endpoint = service.status.apply(load_balancer_hostname)
-        self.register_outputs({"endpoint": self.endpoint})
+        self.register_outputs({"endpoint": self.entry.hostname})
 
     def _bootstrap(self, name: str, app: AppConfig, database: DatabaseAccess, cluster_name: str,
                    cluster_ready: pulumi.Resource, namespace: core.Namespace) -> None:

@@ -902,12 +902,30 @@ class DeployConfig(Model):
     network: Optional[DeployNetwork] = Field(None, description="Required where the cluster API is private")
 
 
+def _goal(value: float) -> float:
+    if not 90 <= value <= 99.99:
+        raise fail(f"{value} is out of range", "use a percentage from 90 to 99.99, like 99.9")
+    return value
+
+
 class AppAlarms(Model):
-    """What users feel, per app that serves traffic, in each region (Container Insights' metrics)."""
+    """What users feel, per app that serves traffic, in each region: at its load balancer (5xx, response time,
+    connection errors, healthy targets) and in the cluster (Container Insights: ready pods, restarts)."""
 
     restarts: Bounded(1, 100, "Container restarts of one app within 5 minutes that page", 3)
-    not_ready_minutes: Bounded(1, 60, "Minutes an app may run fewer ready pods than its floor (its HPA minimum in "
-                                      "the region) before it pages", 5)
+    not_ready_minutes: Bounded(1, 60, "Minutes an app may run fewer ready pods (or healthy targets) than its "
+                                      "floor (its HPA minimum in the region) before it pages", 5)
+    server_error_percent: Bounded(1, 50, "Share of requests answered with a 5xx (by the app or by its load "
+                                         "balancer) within 5 minutes that pages", 5)
+    latency_p99_ms: Bounded(10, 60000, "The pods' 99th-percentile response time (the load balancer's "
+                                       "TargetResponseTime) that pages when it lasts 5 minutes", 1000)
+    target_connection_errors: Bounded(1, 10000, "Connections the load balancer failed to open to the app's pods "
+                                                "within 5 minutes that page", 10)
+    availability_goal_percent: Annotated[float, AfterValidator(_goal)] = Field(
+        99.9, description="The availability SLO: the share of requests not answered with a 5xx, over the SLO's "
+                          "rolling window", json_schema_extra={"minimum": 90, "maximum": 99.99})
+    slo_window_days: Bounded(1, 90, "The SLO's rolling window, in days: the error budget is what the goal leaves "
+                                    "of the requests in it", 28)
 
 
 class DatabaseAlarms(Model):
@@ -926,7 +944,9 @@ class MonitoringConfig(Model):
 
     container_log_retention_days: Retention = Field(365, description="Days the clusters' container, host and "
                                                                      "data-plane logs are kept")
-    apps: AppAlarms = Field(default_factory=AppAlarms, description="Per serving app: restarts, ready pods")
+    apps: AppAlarms = Field(default_factory=AppAlarms, description="Per serving app: 5xx, response time, "
+                                                                   "connection errors, healthy targets, ready pods, "
+                                                                   "restarts, the availability SLO")
     database: DatabaseAlarms = Field(default_factory=DatabaseAlarms, description="Per Aurora instance: CPU, "
                                                                                  "memory, connections, deadlocks")
 

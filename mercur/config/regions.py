@@ -8,8 +8,6 @@ Sources (checked 2026-11):
   engine uses them, to answer `get_availability_zones` as such an account would.
 - EKS-unsupported zones: the EKS User Guide, "VPC and subnet requirements": EKS does not run control-plane
   network interfaces in use1-az3, usw1-az2 or cac1-az3.
-- NLB canonical hosted zone ids (alias record targets): "Elastic Load Balancing endpoints and quotas" in the
-  AWS General Reference.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from typing import Mapping
 @dataclass(frozen=True)
 class RegionFacts:
     name: str
-    nlb_hosted_zone_id: str
     zones: tuple[tuple[str, str], ...]  # (zone letter in one example account, zone id), standard zones only
     eks_unsupported_zone_ids: tuple[str, ...] = ()
     # ARC Region switch: "available in all commercial AWS Regions" (ARC Developer Guide, "AWS Regions").
@@ -48,52 +45,52 @@ class RegionFacts:
         return f"{area}{direction[0]}{number}"
 
 
-def _standard(name: str, prefix: str, nlb: str, count: int = 3) -> RegionFacts:
+def _standard(name: str, prefix: str, count: int = 3) -> RegionFacts:
     """A region whose letters a, b, c, ... map to <prefix>-az1, -az2, ... in the example account."""
-    return RegionFacts(name, nlb, tuple((f"{name}{chr(97 + i)}", f"{prefix}-az{i + 1}") for i in range(count)))
+    return RegionFacts(name, tuple((f"{name}{chr(97 + i)}", f"{prefix}-az{i + 1}") for i in range(count)))
 
 
-def _mapped(name: str, nlb: str, pairs: str, unsupported: tuple[str, ...] = ()) -> RegionFacts:
+def _mapped(name: str, pairs: str, unsupported: tuple[str, ...] = ()) -> RegionFacts:
     """A region with an irregular mapping, written `a=use1-az6 b=use1-az1 ...`."""
     zones = tuple((f"{name}{letter}", zone_id) for letter, zone_id in (p.split("=") for p in pairs.split()))
-    return RegionFacts(name, nlb, zones, unsupported)
+    return RegionFacts(name, zones, unsupported)
 
 
 REGIONS: Mapping[str, RegionFacts] = MappingProxyType({r.name: r for r in (
-    _mapped("us-east-1", "Z26RNL4JYFTOTI", "a=use1-az6 b=use1-az1 c=use1-az2 d=use1-az4 e=use1-az3 f=use1-az5",
+    _mapped("us-east-1", "a=use1-az6 b=use1-az1 c=use1-az2 d=use1-az4 e=use1-az3 f=use1-az5",
             unsupported=("use1-az3",)),
-    _standard("us-east-2", "use2", "ZLMOA37VPKANP"),
+    _standard("us-east-2", "use2"),
     # Most accounts are offered two of us-west-1's zones; usw1-az2 (older accounts only) is not in EKS.
-    _mapped("us-west-1", "Z24FKFUX50B4VW", "b=usw1-az3 c=usw1-az1", unsupported=("usw1-az2",)),
-    _mapped("us-west-2", "Z18D5FSROUN65G", "a=usw2-az2 b=usw2-az1 c=usw2-az3 d=usw2-az4"),
-    _standard("af-south-1", "afs1", "Z203XCE67M25HM"),
-    _standard("ap-east-1", "ape1", "Z12Y7K3UBGUAD1"),
-    _mapped("ap-northeast-1", "Z31USIVHYNEOWT", "a=apne1-az4 c=apne1-az1 d=apne1-az2"),
-    _standard("ap-northeast-2", "apne2", "ZIBE1TIR4HY56", 4),
-    _standard("ap-northeast-3", "apne3", "Z1GWIQ4HH19I5X"),
-    _standard("ap-south-1", "aps1", "ZVDDRBQ08TROA"),
-    _standard("ap-south-2", "aps2", "Z0711778386UTO08407HT"),
-    _standard("ap-southeast-1", "apse1", "ZKVM4W9LS7TM"),
-    _standard("ap-southeast-2", "apse2", "ZCT6FZBF4DROD"),
-    _standard("ap-southeast-3", "apse3", "Z01971771FYVNCOVWJU1G"),
-    _standard("ap-southeast-4", "apse4", "Z01156963G8MIIL7X90IV"),
-    _standard("ap-southeast-5", "apse5", "Z026317210H9ACVTRO6FB"),
-    _standard("ap-southeast-7", "apse7", "Z054363131YWATEMWRG5L"),
-    _mapped("ca-central-1", "Z2EPGBW3API2WT", "a=cac1-az1 b=cac1-az2 d=cac1-az4", unsupported=("cac1-az3",)),
-    _standard("ca-west-1", "caw1", "Z02754302KBB00W2LKWZ9"),
-    _standard("eu-central-1", "euc1", "Z3F0SRJ5LGBH90"),
-    _standard("eu-central-2", "euc2", "Z02239872DOALSIDCX66S"),
-    _standard("eu-north-1", "eun1", "Z1UDT6IFJ4EJM"),
-    _standard("eu-south-1", "eus1", "Z23146JA1KNAFP"),
-    _standard("eu-south-2", "eus2", "Z1011216NVTVYADP1SSV"),
-    _mapped("eu-west-1", "Z2IFOLAFXWLO4F", "a=euw1-az3 b=euw1-az1 c=euw1-az2"),
-    _standard("eu-west-2", "euw2", "ZD4D7Y8KGAS4G"),
-    _standard("eu-west-3", "euw3", "Z1CMS0P5QUZ6D5"),
-    _standard("il-central-1", "ilc1", "Z0313266YDI6ZRHTGQY4"),
-    _standard("me-central-1", "mec1", "Z00282643NTTLPANJJG2P"),
-    _standard("me-south-1", "mes1", "Z3QSRYVP46NYYV"),
-    _standard("mx-central-1", "mxc1", "Z02031231H3ID6HYJ9A7U"),
-    _standard("sa-east-1", "sae1", "ZTK26PT1VY4CU"),
+    _mapped("us-west-1", "b=usw1-az3 c=usw1-az1", unsupported=("usw1-az2",)),
+    _mapped("us-west-2", "a=usw2-az2 b=usw2-az1 c=usw2-az3 d=usw2-az4"),
+    _standard("af-south-1", "afs1"),
+    _standard("ap-east-1", "ape1"),
+    _mapped("ap-northeast-1", "a=apne1-az4 c=apne1-az1 d=apne1-az2"),
+    _standard("ap-northeast-2", "apne2", 4),
+    _standard("ap-northeast-3", "apne3"),
+    _standard("ap-south-1", "aps1"),
+    _standard("ap-south-2", "aps2"),
+    _standard("ap-southeast-1", "apse1"),
+    _standard("ap-southeast-2", "apse2"),
+    _standard("ap-southeast-3", "apse3"),
+    _standard("ap-southeast-4", "apse4"),
+    _standard("ap-southeast-5", "apse5"),
+    _standard("ap-southeast-7", "apse7"),
+    _mapped("ca-central-1", "a=cac1-az1 b=cac1-az2 d=cac1-az4", unsupported=("cac1-az3",)),
+    _standard("ca-west-1", "caw1"),
+    _standard("eu-central-1", "euc1"),
+    _standard("eu-central-2", "euc2"),
+    _standard("eu-north-1", "eun1"),
+    _standard("eu-south-1", "eus1"),
+    _standard("eu-south-2", "eus2"),
+    _mapped("eu-west-1", "a=euw1-az3 b=euw1-az1 c=euw1-az2"),
+    _standard("eu-west-2", "euw2"),
+    _standard("eu-west-3", "euw3"),
+    _standard("il-central-1", "ilc1"),
+    _standard("me-central-1", "mec1"),
+    _standard("me-south-1", "mes1"),
+    _standard("mx-central-1", "mxc1"),
+    _standard("sa-east-1", "sae1"),
 )})
 
 # Every region above is in the commercial partition: ARNs the stack files give must be in it too.

@@ -51,7 +51,6 @@ class Probes:
         self.record, self.path = outputs.record_name, app.health_path
         self._app = app.name
         self._servers: list[str] = []
-        self._addresses: dict[str, set[str]] = {}
 
     def _name_servers(self) -> list[str]:
         if not self._servers:
@@ -61,10 +60,9 @@ class Probes:
         return self._servers
 
     def addresses(self, region: str) -> set[str]:
-        """The region's load balancer addresses (NLBs keep one static address per zone)."""
-        if region not in self._addresses:
-            self._addresses[region] = self._resolve(self.outputs.regions[region].endpoints[self._app])
-        return self._addresses[region]
+        """The region's load balancer addresses, resolved on each call: an ALB's addresses change as it scales,
+        and the record's answer is compared with the ones it has now."""
+        return self._resolve(self.outputs.regions[region].endpoints[self._app])
 
     def answering(self) -> str | None:
         """The region whose load balancer the zone's name servers answer the record with; None: none, mixed,

@@ -75,7 +75,7 @@ def _region(plan: Plan, region: str, role: str, routes: list[reading.Route]) -> 
                       f"{check['type']} {check['resourcePath']} every {check['requestInterval']} s", "→ alarm")
         lines.append(f'    {_id("check", region)}{{{{"{text}"}}}}')
     if entry:
-        lines.append(f'    {_id("lb", region)}[/"{_label("load balancer (NLB)", entry)}"/]')
+        lines.append(f'    {_id("lb", region)}[/"{_label("load balancer (ALB)", entry)}"/]')
     for cluster in (r for r in here if r.type == "eks:index:Cluster"):
         apps = [f"{name} ×{count}" for name, count, _ in reading.replicas(here)]
         pools = [p for p in here if p.type == "kubernetes:karpenter.sh/v1:NodePool"]

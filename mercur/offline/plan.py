@@ -15,6 +15,7 @@ from . import reading
 from .diagram import mermaid
 from .synth import UNKNOWN, Plan, Resource
 from .terraform_plan import terraform_plan_json
+from ..components.monitoring import SLO_TYPE
 from ..components.observability import OBSERVABILITY_ADDON
 
 _GLOBAL = "global"
@@ -189,13 +190,17 @@ def _region_block(here: list[Resource], details: dict[str, Any], objectives: dic
 
 
 def _monitoring(here: list[Resource]) -> str:
-    """What the region observes, how many alarms it has, and the topics they page through (by name)."""
+    """What the region observes, how many alarms and SLOs it has, and the topics the alarms page through (by
+    name)."""
     observed = [f"{addon.inputs['addonName']} (Container Insights, container logs)" for addon in here
                 if addon.type == "aws:eks/addon:Addon" and addon.inputs["addonName"] == OBSERVABILITY_ADDON]
     alarms = [r for r in here if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
     topics = sorted({str(arn).rsplit(":", 1)[-1] for alarm in alarms for arn in alarm.inputs.get("alarmActions", [])})
     silent = sum(1 for alarm in alarms if not alarm.inputs.get("alarmActions"))
-    return (f"{', '.join(observed) or 'no cluster telemetry'}; {plural(len(alarms), 'alarm')} → "
+    objectives = sum(1 for r in here if r.type == "aws:cloudcontrol/resource:Resource"
+                     and r.inputs.get("typeName") == SLO_TYPE)
+    slos = f", {plural(objectives, 'availability SLO')}" if objectives else ""
+    return (f"{', '.join(observed) or 'no cluster telemetry'}; {plural(len(alarms), 'alarm')}{slos} → "
             f"{', '.join(topics) or 'nowhere'}" + (f" ({silent} with no action)" if silent else ""))
 
 

@@ -18,13 +18,13 @@ from pulumi_policy import (EnforcementLevel, PolicyProviderResource, PolicyResou
                            StackValidationPolicy)
 
 from ..components import runtime_state
-from ..components.tags import ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
+from ..components.tags import (APP_SIGNALS, APP_TAG, ENVIRONMENT_ANNOTATION, PUBLIC_LISTENER_PORTS,
+                               PUBLIC_LISTENER_TAG, ROLE_ANNOTATION, SIGNAL_TAG)
 from ..config import EKS_STANDARD_SUPPORT_ENDS, split_image
 from ..config import models as config_models
 
 EKS_COMPONENT, EKS_CLUSTER = "eks:index:Cluster", "aws:eks/cluster:Cluster"
 NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:eks.amazonaws.com/v1:NodeClass"
-AUTO_MODE_LB_CLASS = "eks.amazonaws.com/nlb"
 AUTO_MODE_EBS = "ebs.csi.eks.amazonaws.com"
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 PODS = (*WORKLOADS, "kubernetes:batch/v1:Job")  # whatever runs containers: the container rules apply to all
@@ -168,11 +168,11 @@ def _node_class_private_encrypted(props, args):
         yield "the nodes' volumes are not encrypted with a customer-managed key"
 
 
-def _lb_class(props, args):
-    """LoadBalancer Services use Auto Mode's load balancer class: another class has no controller here."""
-    spec = props.get("spec") or {}
-    if spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass") != AUTO_MODE_LB_CLASS:
-        yield f"the load balancer class is {spec.get('loadBalancerClass')}, not {AUTO_MODE_LB_CLASS}"
+def _no_load_balancer_service(props, args):
+    """No Service makes a load balancer of its own: an app's public entry is the ALB the program owns
+    (entry.PublicEntry), which the alarms watch and the DNS records alias; a controller's would be neither."""
+    if (props.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort"):
+        yield f"the Service is of type {props['spec']['type']}: expose the app through its PublicEntry"
 
 
 def _storage_class_encrypted(props, args):
@@ -213,7 +213,11 @@ def _no_public_ips(props, args):
 
 
 def _no_world_ingress(props, args):
-    """CKV_AWS_24/25/260/277: no ingress from the whole internet."""
+    """CKV_AWS_24/25/260/277: no ingress from the whole internet, except a public load balancer's listener
+    port (HTTP or HTTPS alone, on a rule tagged as such: entry.PUBLIC_LISTENER_TAG)."""
+    if (props.get("tags") or {}).get(PUBLIC_LISTENER_TAG) == "true" \
+            and props.get("fromPort") == props.get("toPort") in PUBLIC_LISTENER_PORTS:
+        return
     rules = props.get("ingress") or []
     if args.resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule":
         rules = [props] if props.get("type") == "ingress" else []
@@ -564,12 +568,13 @@ def _switch_covers_every_region(resources):
 
 def _private_api_reachable(resources):
     """A private Kubernetes API has a deploy path: in its region a Transit Gateway attachment to the
-    deployer network and a rule admitting 443 from it. Without one every Kubernetes object times out."""
+    deployer network and a rule admitting 443 from it (a public listener's, from anywhere, is not one).
+    Without one every Kubernetes object times out."""
     attached = set(_by_provider(resources, "aws:ec2transitgateway/vpcAttachment:VpcAttachment"))
     admitted = {provider for provider, rules in _by_provider(
         resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").items()
-        if any(r.props.get("fromPort") == 443 and r.props.get("toPort") == 443 and r.props.get("cidrIpv4")
-               for r in rules)}
+        if any(r.props.get("fromPort") == 443 and r.props.get("toPort") == 443
+               and r.props.get("cidrIpv4") and r.props.get("cidrIpv4") not in WORLD for r in rules)}
     for cluster in (r for r in resources if r.resource_type in (EKS_COMPONENT, EKS_CLUSTER)):
         if _eks(cluster.props, "endpointPublicAccess", "vpcConfig.endpointPublicAccess",
                 cluster.resource_type) is not False:
@@ -613,22 +618,17 @@ def _alarms_act(resources):
             yield alarm.urn, "the alarm has no alarm action (and no Region switch trigger reads it)"
 
 
-APP_ALARM_METRICS = ("pod_status_ready", "pod_number_of_container_restarts")
-
-
 def _app_alarms(resources):
-    """Every app that serves traffic has, in each region it runs in, alarms on what users feel: ready pods
-    below its floor and restarts (crash loops among them; Container Insights, by the app's Service), each with an
-    action."""
-    alarms = Counter((_get(r.props, "dimensions.Namespace"), _get(r.props, "dimensions.Service"),
-                      r.props.get("metricName")) for r in resources
-                     if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
-                     and r.props.get("namespace") == "ContainerInsights" and r.props.get("alarmActions"))
-    workloads = Counter((_get(r.props, "metadata.namespace"), _get(r.props, "metadata.name"))
-                        for r in resources if r.resource_type in WORKLOADS)
+    """Every app that serves traffic has, in each region it runs in, an alarm with an action on each thing
+    users feel (tags.APP_SIGNALS): 5xx, p99 response time, connection errors and healthy targets at its load
+    balancer, its error budget burning, ready pods below its floor and restarts."""
+    alarms = Counter(((r.props.get("tags") or {}).get(APP_TAG), (r.props.get("tags") or {}).get(SIGNAL_TAG))
+                     for r in resources
+                     if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm" and r.props.get("alarmActions"))
+    workloads = Counter(_get(r.props, "metadata.name") for r in resources if r.resource_type in WORKLOADS)
     for workload in (r for r in resources if r.resource_type in WORKLOADS):
-        key = (_get(workload.props, "metadata.namespace"), _get(workload.props, "metadata.name"))
-        missing = [m for m in APP_ALARM_METRICS if alarms[(*key, m)] < workloads[key]]
+        app = _get(workload.props, "metadata.name")
+        missing = [signal for signal in APP_SIGNALS if alarms[(app, signal)] < workloads[app]]
         if missing:
             yield workload.urn, f"no alarm with an action on {', '.join(missing)} for every region it runs in"
 
@@ -643,7 +643,8 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("eks-node-pool-limits", _node_pool_limits.__doc__, (NODE_POOL,), _node_pool_limits),
     Rule("eks-node-class-private-encrypted", _node_class_private_encrypted.__doc__, (NODE_CLASS,),
          _node_class_private_encrypted),
-    Rule("k8s-load-balancer-class", _lb_class.__doc__, ("kubernetes:core/v1:Service",), _lb_class),
+    Rule("k8s-no-load-balancer-service", _no_load_balancer_service.__doc__, ("kubernetes:core/v1:Service",),
+         _no_load_balancer_service),
     Rule("k8s-storage-class-encrypted", _storage_class_encrypted.__doc__,
          ("kubernetes:storage.k8s.io/v1:StorageClass",), _storage_class_encrypted),
     Rule("kms-key-rotation", _kms_rotation.__doc__, ("aws:kms/key:Key",), _kms_rotation),

@@ -223,12 +223,6 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
         if (inputs.get("autoMode") or {}).get("enabled"):  # pulumi-eks creates the node role, auto-named
             outputs["autoModeNodeRoleName"] = f"{name}-nodeRole-{_digest(cluster, 'node-role', length=7)}"
         return outputs
-    if type_ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == "LoadBalancer":
-        # Auto Mode's controller names the NLB k8s-<namespace>-<service>-<hash>, each part cut to 8 characters.
-        meta = inputs.get("metadata", {})
-        parts = [str(meta.get(key, ""))[:8] for key in ("namespace", "name")]
-        hostname = f"k8s-{parts[0]}-{parts[1]}-{_digest(region, name, length=10)}.elb.{region}.amazonaws.com"
-        return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
     if not type_.startswith("aws:"):
         return {}
     service, kind = type_.split(":")[1].split("/")[0], type_.split(":")[2]
@@ -271,6 +265,19 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
         return {"arn": f"arn:aws:events:{region}:{account}:rule/{inputs.get('name', physical_id)}"}
     if type_ == "aws:cloudwatch/metricAlarm:MetricAlarm":  # CloudWatch's alarm ARNs end in the alarm's name
         return {"arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{inputs.get('name', physical_id)}"}
+    if type_ in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        # ELB's ARNs end in <kind>/<name>/<16 hex digits>; CloudWatch's dimensions are the part after the
+        # colon (the provider's `arn_suffix`). An ALB's DNS name ends in <digits>.<region>.elb.amazonaws.com;
+        # its hosted zone is ELB's for the region.
+        lb_name = str(inputs.get("name") or physical_id[:32])
+        path = (f"loadbalancer/app/{lb_name}" if kind == "loadBalancer" else f"targetgroup/{lb_name}") + \
+            f"/{_digest(type_, name, length=16)}"
+        outputs = {"arn": f"arn:aws:elasticloadbalancing:{region}:{account}:{path}", "name": lb_name,
+                   "arnSuffix": path.removeprefix("loadbalancer/")}
+        if kind == "loadBalancer":
+            outputs |= {"dnsName": f"{lb_name}-{int(_digest(name, length=8), 16)}.{region}.elb.amazonaws.com",
+                        "zoneId": f"Z{_digest(region, 'elb', length=13).upper()}"}
+        return outputs
     if type_ == "aws:secretsmanager/secret:Secret":
         return {"arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{inputs.get('name', name)}-"
                        f"{_digest(name, length=6)}"}

@@ -78,6 +78,11 @@ TERRAFORM_TYPES = {
     "aws:sns/topicPolicy:TopicPolicy": "aws_sns_topic_policy",
     "aws:sns/topicSubscription:TopicSubscription": "aws_sns_topic_subscription",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "aws_vpc_security_group_ingress_rule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "aws_vpc_security_group_egress_rule",
+    "aws:lb/loadBalancer:LoadBalancer": "aws_lb",
+    "aws:lb/listener:Listener": "aws_lb_listener",
+    "aws:lb/targetGroup:TargetGroup": "aws_lb_target_group",
+    "aws:cloudcontrol/resource:Resource": "aws_cloudcontrolapi_resource",
     EKS_COMPONENT: "aws_eks_cluster",  # the cluster pulumi-eks creates (eks_cluster_values)
 }
 
@@ -92,6 +97,8 @@ BLOCKS = {
     "aws_route53_record": {"aliases": "alias", "failoverRoutingPolicies": "failover_routing_policy"},
     "aws_secretsmanager_secret": {"replicas": "replica"},
     "aws_eks_addon": {"podIdentityAssociations": "pod_identity_association"},
+    "aws_cloudwatch_metric_alarm": {"metricQueries": "metric_query"},
+    "aws_lb_listener": {"defaultActions": "default_action"},
 }
 SAME_NAME = {
     "aws_backup_selection": {"stringEquals"},

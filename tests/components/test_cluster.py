@@ -11,6 +11,7 @@ import pytest
 
 from mercur import config
 from mercur.components import cluster
+from mercur.components.tags import PUBLIC_LISTENER_TAG
 from mercur.offline.synth import Plan
 from conftest import ROOT
 
@@ -35,14 +36,18 @@ def test_kubeconfig_with_another_region_is_corrected_not_duplicated() -> None:
     assert _exec_args(text) == ["eks", "get-token", "--region", "us-west-1"]
 
 
-def test_cluster_role_may_tag_volumes_and_load_balancers_of_its_own_cluster_only() -> None:
-    policy = json.loads(cluster.tag_propagation_policy("aws"))
+def test_cluster_role_may_tag_volumes_and_fill_target_groups_of_its_own_cluster_only() -> None:
+    policy = json.loads(cluster.cluster_role_policy("aws"))
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
     actions = {a for statement in policy["Statement"] for a in statement["Action"]}
-    assert {"ec2:CreateVolume", "ec2:CreateSnapshot", "elasticloadbalancing:CreateLoadBalancer"} <= actions
-    assert not any(a.endswith(":*") or a == "*" for a in actions)
-    for statement in policy["Statement"]:
-        assert statement["Condition"] == {"StringEquals": {
-            "aws:RequestTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+    assert actions == {"ec2:CreateVolume", "ec2:CreateSnapshot", "elasticloadbalancing:RegisterTargets",
+                       "elasticloadbalancing:DeregisterTargets"}
+    assert by_sid["TaggedVolumes"]["Condition"] == {"StringEquals": {
+        "aws:RequestTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+    # Registering needs the target group to be the cluster's own, by the tag entry.PublicEntry sets.
+    assert by_sid["TargetsOfOwnTargetGroups"]["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/eks:eks-cluster-name": "${aws:PrincipalTag/eks:eks-cluster-name}"}}
+    assert by_sid["TargetsOfOwnTargetGroups"]["Resource"] == "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"
     trust = json.loads(cluster.cluster_trust_policy())["Statement"][0]
     assert trust["Principal"] == {"Service": "eks.amazonaws.com"}
     assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]  # Auto Mode tags its sessions
@@ -189,10 +194,14 @@ def test_node_class_keeps_nodes_private_and_their_volumes_on_the_region_key(stac
         spec = node_class.inputs["spec"]
         assert [t["id"] for t in spec["subnetSelectorTerms"]] == eks.inputs["privateSubnetIds"]
         [group] = spec["securityGroupSelectorTerms"]
-        api_rules = [r for r in stack_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-                     if r.region == region and r.inputs["fromPort"] == 443]
+        rules = [r for r in stack_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                 if r.region == region and PUBLIC_LISTENER_TAG not in (r.inputs.get("tags") or {})]
+        api_rules = [r for r in rules if r.inputs["fromPort"] == 443]
+        pod_rules = [r for r in rules if "-entry-from-alb" in r.name]
         assert group["id"].startswith("sg-")  # the cluster security group, as the API's 443 rules are
         assert {r.inputs["securityGroupId"] for r in api_rules} <= {group["id"]}
+        # The load balancers reach the pods on the nodes' group, which the pods share.
+        assert pod_rules and {r.inputs["securityGroupId"] for r in pod_rules} == {group["id"]}
         assert spec["ephemeralStorage"]["kmsKeyID"] == eks.inputs["encryptionConfigKeyArn"]
         assert spec["role"].startswith(eks.name)  # the node role pulumi-eks made for Auto Mode
         assert spec["networkPolicy"] == "DefaultAllow"

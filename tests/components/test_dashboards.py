@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from mercur.components.dashboards import GRID_COLUMNS, AlarmStatus, Graph, Layout, Metric, Text, alarm_widgets
+from mercur.offline import synth
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "cloudwatch-dashboard-body.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -68,12 +69,23 @@ def test_each_regions_dashboard_shows_its_apps_against_the_alarms_floors_and_lis
         alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
                   if a.region == region and "mercur:monitoring:Monitoring" in a.urn]
         floors = {a.inputs["dimensions"]["Service"]: a.inputs["threshold"] for a in alarms
-                  if a.inputs["metricName"] == "pod_status_ready"}
+                  if a.inputs.get("metricName") == "pod_status_ready"}
         graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
+        thresholds = {(a.inputs["tags"]["mercur:app"], a.inputs["tags"]["mercur:signal"]): a.inputs["threshold"]
+                      for a in alarms if "mercur:signal" in (a.inputs.get("tags") or {})}
         for app, floor in floors.items():
-            ready = graphs[f"{app}: ready pods"]
+            ready = graphs[f"{app}: ready pods and healthy targets"]
             assert ready["annotations"]["horizontal"] == [{"value": floor, "label": "floor"}]
             assert ready["region"] == region
+            assert [m[1] for m in ready["metrics"]] == ["pod_status_ready", "HealthyHostCount"]
+            # The user path, against what pages: the 5xx share (metric math over hidden inputs) and the p99.
+            errors = graphs[f"{app}: 5xx share of requests (%)"]
+            assert errors["annotations"]["horizontal"][0]["value"] == thresholds[(app, "5xx")]
+            [expression] = [m[0] for m in errors["metrics"] if isinstance(m[0], dict)]
+            assert {m[-1]["id"] for m in errors["metrics"] if m[-1].get("visible") is False} == {
+                "requests", "pod5xx", "alb5xx"} and "requests" in expression["expression"]
+            latency = graphs[f"{app}: p99 response time (s)"]
+            assert latency["annotations"]["horizontal"][0]["value"] == thresholds[(app, "latency")]
         [status] = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]
         assert sorted(status["alarms"]) == sorted(f"arn:aws:cloudwatch:{region}:{plan.account}:alarm:"
                                                   f"{a.inputs['name']}" for a in alarms)
@@ -87,14 +99,24 @@ def test_the_dr_dashboard_puts_the_regions_side_by_side_against_the_bounds(plan_
     graphs = [w for w in body["widgets"] if w["type"] == "metric"]
     lag = [w["properties"] for w in graphs if "AuroraGlobalDBRPOLag" in json.dumps(w)]
     assert {g["region"] for g in lag} == set(plan.outputs["failoverOrder"])
+    # What users get from each region, side by side: the record's app, at each region's own load balancer.
+    balancers = {b.region: synth._computed(b.type, b.name, b.id, b.region, b.inputs, plan.account)["arnSuffix"]
+                 for b in plan.of_type("aws:lb/loadBalancer:LoadBalancer") if b.inputs["tags"]["Application"] == "storefront"}
+    for region in plan.outputs["failoverOrder"]:
+        titles = {w["properties"]["title"]: w["properties"] for w in graphs if w["properties"]["region"] == region}
+        for title in (f"{region}: storefront 5xx share of requests (%)", f"{region}: storefront p99 response time (s)"):
+            lines = [m for m in titles[title]["metrics"] if isinstance(m[0], str)]
+            assert lines and {tuple(m[2:4]) for m in lines} == {("LoadBalancer", balancers[region])}
     bound = plan.outputs["database"]["replicationLagBoundSeconds"] * 1000
     rpo = plan.outputs["objectives"]["rpoMinutes"]["regionLoss"]["target"] * 60_000
     assert all([t["value"] for t in g["annotations"]["horizontal"]] == [bound, rpo] for g in lag)
-    # Side by side: each region's row holds its ready pods, its node headroom and its lag, at the same height.
+    # Side by side: each region's rows hold its ready pods, its node headroom and its lag at one height, then
+    # its users' errors and latency at the next.
     for region in plan.outputs["failoverOrder"]:
-        row = [w for w in graphs if w["properties"]["region"] == region
-               and not w["properties"]["title"].startswith("Route53")]
-        assert len(row) == 3 and len({w["y"] for w in row}) == 1
+        widgets = [w for w in graphs if w["properties"]["region"] == region
+                   and not w["properties"]["title"].startswith("Route53")]
+        rows = sorted({w["y"] for w in widgets})
+        assert [len([w for w in widgets if w["y"] == y]) for y in rows] == [3, 2]
     [health] = [w["properties"] for w in graphs if w["properties"]["title"].startswith("Route53 health")]
     assert {m[3] for m in health["metrics"]} == {d["healthCheckId"] for d in plan.outputs["regions"].values()}
     [status] = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]

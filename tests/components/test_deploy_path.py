@@ -3,10 +3,10 @@ every provider pinned to the stack's account, identities that survive a region s
 
 from __future__ import annotations
 
-
 import pytest
 
 from mercur import config
+from mercur.components.tags import PUBLIC_LISTENER_TAG
 from mercur.offline import synth
 from conftest import ROOT
 
@@ -22,7 +22,8 @@ def test_each_region_attaches_the_deployer_network_and_admits_exactly_its_cidrs(
                    if s.region == region and s.inputs["tags"]["mercur:tier"] == "private"}
         assert set(attachment.inputs["subnetIds"]) == private
         rules = [r for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-                 if r.region == region and "cidrIpv4" in r.inputs]  # the database's admits a security group
+                 if r.region == region and "cidrIpv4" in r.inputs  # the database's admits a security group
+                 and PUBLIC_LISTENER_TAG not in (r.inputs.get("tags") or {})]  # and the load balancers' admit anyone
         assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted(deploy.network.cidrs)
         assert {(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"]) for r in rules} == {
             (443, 443, "tcp")}

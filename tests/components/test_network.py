@@ -95,7 +95,7 @@ def test_without_nat_nodes_reach_aws_through_interface_endpoints(project) -> Non
     interface = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Interface"]
     services = {e.inputs["serviceName"].removeprefix("com.amazonaws.us-west-1.") for e in interface}
     assert services == set(network.PRIVATE_LINK_SERVICES)
-    [group] = [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if "-db-" not in g.name]
+    [group] = [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints-sg")]
     assert [rule["cidrBlocks"] for rule in group.inputs["ingress"]] == [["10.10.0.0/16"]]
 
 

@@ -66,8 +66,8 @@ def test_the_permanent_move_changes_nothing_the_switch_the_database_or_dns_own(p
     assert after.outputs["activeRegion"] == "us-east-1"
     owned = ("aws:rds/", "aws:secretsmanager/", "aws:arcregionswitch/", "aws:route53/", "aws:iam/",
              "aws:cloudwatch/metricAlarm:MetricAlarm")
-    # The apps' ready-pods floors follow the region roles: the one alarm change the runbook lists.
-    floors = [c for c in changes.changes(before, after, owned) if c.urn.endswith("-not-ready")]
+    # The apps' floors (ready pods, healthy targets) follow the region roles: the alarm changes the runbook lists.
+    floors = [c for c in changes.changes(before, after, owned) if c.urn.endswith(("-not-ready", "-healthy-targets"))]
     assert {c.field for c in floors} == {"threshold", "alarmDescription"} and floors
     assert [c for c in changes.changes(before, after, owned) if c not in floors] == []
     documented = {(c.urn.rsplit("$", 1)[1].split("::")[0], c.field) for c in changes.changes(before, after)
@@ -76,5 +76,6 @@ def test_the_permanent_move_changes_nothing_the_switch_the_database_or_dns_own(p
                           ("aws:cloudwatch/dashboard:Dashboard", "dashboardBody")}  # the floors drawn
     runbook = (ROOT / "docs" / "runbook.md").read_text()
     permanent = runbook[runbook.index("## Make a switch permanent"):]
-    assert "its role annotation" in permanent and "-not-ready` alarm, whose floor follows the new roles" in permanent
+    assert "its role annotation" in permanent and {c.urn.rsplit("-", 2)[-2] for c in floors} == {"not", "healthy"}
+    assert "-not-ready` and `<cluster>-<app>-healthy-targets` alarms, whose floor follows the new roles" in permanent
     assert "and the floor its region's dashboard draws" in permanent

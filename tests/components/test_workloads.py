@@ -9,9 +9,10 @@ import kubernetes_schemas
 import pytest
 
 from mercur import config
-from mercur.components import workloads
-from mercur.offline.synth import Plan, Resource
+from mercur.components import entry, workloads
 from mercur.components.tags import BACKUP_SELECTION
+from mercur.offline import synth
+from mercur.offline.synth import Plan, Resource
 from conftest import ROOT, STACKS
 
 PER_APP = ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:apps/v1:Deployment",
@@ -106,37 +107,27 @@ def test_probes_use_each_apps_health_path(plan_of) -> None:
             assert container["ports"] == [{"name": "http", "containerPort": app.port, "protocol": "TCP"}]
 
 
-def test_services_are_auto_mode_nlbs_to_pod_ips_health_checked_on_the_app(stack_plan) -> None:
+def test_each_apps_pods_are_bound_to_its_own_target_group_through_its_service(stack_plan) -> None:
+    """No Service makes a load balancer: each app's ClusterIP Service names its pods to the TargetGroupBinding,
+    which registers them by IP in the target group of the app's PublicEntry in the same region."""
     stack = config.load_file(ROOT, stack_plan.stack)
-    paths = {app.name: app.health_path for app in stack.apps}
-    services = stack_plan.of_type("kubernetes:core/v1:Service")
-    assert len(services) == len(stack.apps) * len(stack.regions)
-    for service in services:
-        annotations = service.inputs["metadata"]["annotations"]
-        assert service.inputs["spec"]["type"] == "LoadBalancer"
-        assert service.inputs["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
-        assert annotations[f"{workloads.LB}scheme"] == "internet-facing"
-        assert annotations[f"{workloads.LB}nlb-target-type"] == "ip"
-        assert annotations[f"{workloads.LB}attributes"] == "load_balancing.cross_zone.enabled=true"
-        assert annotations[f"{workloads.LB}healthcheck-path"] == paths[service.inputs["metadata"]["name"]]
-        # Auto Mode ignores these (EKS User Guide): their presence would promise what does not happen.
-        assert f"{workloads.LB}type" not in annotations
-        assert f"{workloads.LB}cross-zone-load-balancing-enabled" not in annotations
-        assert "spec.loadBalancerClass" in service.replace_on_changes
-
-
-@pytest.mark.parametrize("stack, tls", [("dev", False), ("staging", True), ("prod", True)])
-def test_load_balancers_terminate_tls_with_the_regions_certificate(plan_of, stack, tls) -> None:
-    stack_config = config.load_file(ROOT, stack)
-    for service in plan_of(stack).of_type("kubernetes:core/v1:Service"):
+    services = {(s.region, s.inputs["metadata"]["name"]): s for s in stack_plan.of_type("kubernetes:core/v1:Service")
+                if s.inputs["spec"].get("clusterIP") != "None"}
+    bindings = stack_plan.of_type("kubernetes:eks.amazonaws.com/v1:TargetGroupBinding")
+    target_groups = {synth._computed(g.type, g.name, g.id, g.region, g.inputs, stack_plan.account)["arn"]: g
+                     for g in stack_plan.of_type("aws:lb/targetGroup:TargetGroup")}
+    assert len(bindings) == len(services) == len(stack.apps) * len(stack.regions)
+    for binding in bindings:
+        app = binding.inputs["metadata"]["name"]
+        service = services[(binding.region, app)]
+        assert service.inputs["spec"]["type"] == "ClusterIP"
         [port] = service.inputs["spec"]["ports"]
-        annotations = service.inputs["metadata"]["annotations"]
-        if tls:
-            assert (port["name"], port["port"], port["targetPort"]) == ("https", 443, "http")
-            assert annotations[f"{workloads.LB}ssl-cert"] == stack_config.dns.certificates[service.region]
-            assert annotations[f"{workloads.LB}ssl-negotiation-policy"] == workloads.TLS_POLICY
-        else:
-            assert (port["name"], port["port"]) == ("http", 80) and f"{workloads.LB}ssl-cert" not in annotations
+        assert binding.inputs["spec"]["serviceRef"] == {"name": service.inputs["metadata"]["name"], "port": port["port"]}
+        assert port["targetPort"] == "http" and binding.inputs["spec"]["targetType"] == "ip"
+        target_group = target_groups[binding.inputs["spec"]["targetGroupARN"]]
+        assert target_group.region == binding.region
+        assert target_group.inputs["tags"]["Application"] == app
+        assert service.urn in binding.depends_on
 
 
 def test_disruption_budgets_and_network_policies(stack_plan) -> None:
@@ -175,9 +166,14 @@ def test_each_app_gets_its_global_role_through_a_pod_identity_association_per_re
 
 
 def test_endpoints_are_each_regions_load_balancers(plan_of) -> None:
-    for region, details in plan_of("prod").outputs["regions"].items():
+    plan = plan_of("prod")
+    for region, details in plan.outputs["regions"].items():
         assert set(details["endpoints"]) == {"storefront", "orders-api"}
-        assert all(h.endswith(f".elb.{region}.amazonaws.com") for h in details["endpoints"].values())
+        names = {b.inputs["name"]: b for b in plan.of_type("aws:lb/loadBalancer:LoadBalancer") if b.region == region}
+        for app, hostname in details["endpoints"].items():
+            assert hostname.endswith(f".{region}.elb.amazonaws.com")  # an ALB's DNS name
+            assert hostname.split("-")[-1].split(".")[0].isdigit()
+            assert names[entry.elb_name(f"mercur-prod-{config.REGIONS[region].short}", app)]
 
 
 def test_storage_class_encrypts_and_tags_volumes_for_backup(stack_plan) -> None:

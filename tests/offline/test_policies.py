@@ -17,6 +17,7 @@ from pulumi_policy import (PolicyCustomTimeouts, PolicyProviderResource, PolicyR
                            ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
                            StackValidationPolicy)
 
+from mercur.components.tags import APP_SIGNALS
 from mercur.offline import policies
 from mercur.offline.synth import Plan, Resource
 from conftest import ROOT
@@ -83,8 +84,8 @@ VIOLATIONS: dict[str, tuple[str, list[Callable[[dict], None]]]] = {
     "eks-node-class-private-encrypted": (policies.NODE_CLASS, [
         _set("spec.subnetSelectorTerms", [{"tags": {"kubernetes.io/role/internal-elb": "1"}}]),
         _set("spec.ephemeralStorage.kmsKeyID", DELETE)]),
-    "k8s-load-balancer-class": ("kubernetes:core/v1:Service", [_set("spec.loadBalancerClass", DELETE),
-                                                               _set("spec.loadBalancerClass", "service.k8s.aws/nlb")]),
+    "k8s-no-load-balancer-service": ("kubernetes:core/v1:Service", [_set("spec.type", "LoadBalancer"),
+                                                                    _set("spec.type", "NodePort")]),
     "k8s-storage-class-encrypted": ("kubernetes:storage.k8s.io/v1:StorageClass", [
         _set("parameters.kmsKeyId", DELETE), _set("parameters.encrypted", "false"),
         _set("provisioner", "ebs.csi.aws.com")]),
@@ -270,21 +271,30 @@ STACK_VIOLATIONS = {
         rule.pop("copyActions") for rule in p["rules"]]),
     "route53-failover-pair": _without("aws:route53/record:Record"),
     "route53-alarm-per-health-check": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm",
-                                                     lambda r: r.inputs["namespace"] == "AWS/Route53"),
+                                                     lambda r: r.inputs.get("namespace") == "AWS/Route53"),
     "rds-tls-enforced": _edit("aws:rds/clusterParameterGroup:ClusterParameterGroup", lambda p: p.update(
         parameters=[])),
     "rds-replication-lag-alarm": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm",
-                                                lambda r: r.inputs["metricName"] == "AuroraGlobalDBReplicationLag"),
+                                                lambda r: r.inputs.get("metricName") == "AuroraGlobalDBReplicationLag"),
     "rds-global-in-every-region": _edit_where("aws:rds/cluster:Cluster", lambda r: r.region == "us-east-1",
                                               lambda p: p.pop("globalClusterIdentifier")),
     "eks-private-api-deploy-path": _without("aws:ec2transitgateway/vpcAttachment:VpcAttachment"),
     "sns-topic-subscribed": _without("aws:sns/topicSubscription:TopicSubscription", count=10),
     "app-slo-alarms": _without_where("aws:cloudwatch/metricAlarm:MetricAlarm", lambda r: r.region == "us-east-1" and (
-        r.inputs["metricName"], r.inputs["dimensions"].get("Service")) == ("pod_status_ready", "storefront")),
+        r.inputs.get("tags") or {}).get("mercur:app") == "storefront" and r.inputs["tags"]["mercur:signal"] == "5xx"),
     "alarm-has-action": _edit_where("aws:cloudwatch/metricAlarm:MetricAlarm",
-                                    lambda r: r.inputs["metricName"] == "CPUUtilization",
+                                    lambda r: r.inputs.get("metricName") == "CPUUtilization",
                                     lambda p: p.update(alarmActions=[])),
 }
+
+
+@pytest.mark.parametrize("signal", APP_SIGNALS)
+def test_an_app_missing_any_signal_in_one_region_fails_the_plan(prod, signal) -> None:
+    found = fired_on_stack(_stack(prod, _without_where("aws:cloudwatch/metricAlarm:MetricAlarm", lambda r: (
+        r.region == "us-west-1" and (r.inputs.get("tags") or {}).get("mercur:app") == "orders-api"
+        and r.inputs["tags"]["mercur:signal"] == signal))))
+    assert set(found) == {"app-slo-alarms"} and len(found["app-slo-alarms"]) == 2  # its workload in both regions
+    assert all("orders-api-deployment" in urn for urn in found["app-slo-alarms"])
 
 
 def test_a_switch_triggers_alarm_needs_no_action_and_any_other_does(plan_of) -> None:
@@ -296,8 +306,10 @@ def test_a_switch_triggers_alarm_needs_no_action_and_any_other_does(plan_of) -> 
 
 
 def test_a_private_api_also_needs_the_443_rule_from_the_deployer(prod) -> None:
-    found = fired_on_stack(_stack(prod, _without("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-                                                 count=10)))
+    """The public listeners' 443 rules (from anywhere) stay: they are no deploy path."""
+    found = fired_on_stack(_stack(prod, _without_where(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        lambda r: r.inputs.get("cidrIpv4", "0.0.0.0/0") != "0.0.0.0/0")))
     assert set(found) == {"eks-private-api-deploy-path"} and len(found["eks-private-api-deploy-path"]) == 2
 
 
