@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import fcntl
+import gc
 import hashlib
 import os
 import pickle
@@ -267,3 +269,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         return 0 if "aws" in fixtures or item.get_closest_marker("costly") else 1 if "project" in fixtures else 2
     items.sort(key=cost)
+
+
+def parse_python(source: str) -> ast.Module:
+    """`ast.parse` with the garbage collector paused. CPython 3.11's AST constructor checks a recursion counter
+    kept per interpreter: a collection inside the parse runs finalizers, threads left by Pulumi's runtime run
+    meanwhile, and the parse can fail with "AST constructor recursion depth mismatch" though the source is
+    fine (seen here on 3.11.7; cpython#106905 reports it under threads)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source)
+    finally:
+        if enabled:
+            gc.enable()

@@ -100,7 +100,7 @@ def test_ten_second_rto_exits_2_naming_the_key_and_the_achievable_value(project,
     assert main(["plan", "prod", "--project-dir", str(project.path)]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("Pulumi.prod.yaml: mercur:dr.rtoMinutes: 0.1667 min (10 s) cannot be met: "
-                           "the best achievable is 446 s")
+                           "the best achievable is 466 s")
 
 
 def test_plan_out_writes_the_report_and_exits_0(tmp_path, capsys, checked_in_plans) -> None:

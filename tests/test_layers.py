@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import ROOT, parse_python
 
 PACKAGE = ROOT / "mercur"
 # What each layer may import from the package, besides itself.
@@ -16,7 +16,7 @@ ALLOWED = {"config": set(), "components": {"config"}, "offline": {"config", "com
 def _imports(path: Path) -> set[str]:
     """The package layers a module imports (absolute `mercur.x` or relative `..x`)."""
     layers: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parse_python(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level == 0 and (node.module or "").startswith("mercur."):
                 layers.add(node.module.split(".")[1])
@@ -38,7 +38,7 @@ def test_every_module_sits_in_a_layer_and_imports_only_below_it() -> None:
 
 def test_config_knows_nothing_of_pulumi_resources() -> None:
     for path in (PACKAGE / "config").rglob("*.py"):
-        tree = ast.parse(path.read_text())
+        tree = parse_python(path.read_text())
         top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         names = {a.name for n in top_level if isinstance(n, ast.Import) for a in n.names} | \
                 {n.module or "" for n in top_level if isinstance(n, ast.ImportFrom)}

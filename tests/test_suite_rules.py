@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from conftest import ROOT
+from conftest import ROOT, parse_python
 
 CLOCKS = {"perf_counter", "monotonic", "time", "process_time", "perf_counter_ns", "monotonic_ns"}
 # Names that hold a wall-clock measurement even when a helper took it (`code, out, seconds = _plan(...)`).
@@ -37,7 +37,7 @@ def _timed_asserts(tree: ast.AST) -> list[int]:
 
 def test_no_test_asserts_a_duration() -> None:
     offenders = [f"{path.relative_to(ROOT)}:{line}" for path in sorted((ROOT / "tests").rglob("*.py"))
-                 for line in _timed_asserts(ast.parse(path.read_text()))]
+                 for line in _timed_asserts(parse_python(path.read_text()))]
     assert not offenders, offenders
 
 

@@ -19,20 +19,24 @@ NODE_CPU_REQUEST = ("ContainerInsights", "node_cpu_request")  # millicores reque
 # The user path, as the alarms, the SLOs and the graphs all read it.
 ALB_NAMESPACE = "AWS/ApplicationELB"
 # The 5xx a user can get: the pods' (HTTPCode_Target_5XX_Count) and the load balancer's own, 502/503/504 when
-# no pod answers (HTTPCode_ELB_5XX_Count), against RequestCount (ALB User Guide, "CloudWatch metrics for your
-# Application Load Balancer"). By the load balancer alone: each serves one app, and ELB's own 5xx have no
+# no pod answers (HTTPCode_ELB_5XX_Count), against every request (ALB User Guide, "CloudWatch metrics for your
+# Application Load Balancer"). RequestCount counts only requests for which the ALB could choose a target: the
+# 503s it answers with no target registered (every pod gone) are added from HTTPCode_ELB_503_Count, or an
+# outage would read as no traffic. A 503 after a target was chosen then counts twice in the total, which
+# understates the share a little. By the load balancer alone: each serves one app, and ELB's own codes have no
 # target group dimension.
-ERROR_METRICS = {"requests": ("RequestCount", "Sum"), "pod5xx": ("HTTPCode_Target_5XX_Count", "Sum"),
-                 "alb5xx": ("HTTPCode_ELB_5XX_Count", "Sum")}
+ERROR_METRICS = {"requests": ("RequestCount", "Sum"), "alb503": ("HTTPCode_ELB_503_Count", "Sum"),
+                 "pod5xx": ("HTTPCode_Target_5XX_Count", "Sum"), "alb5xx": ("HTTPCode_ELB_5XX_Count", "Sum")}
+TOTAL_REQUESTS = "FILL(requests, 0) + FILL(alb503, 0)"
+SERVER_ERRORS = "FILL(pod5xx, 0) + FILL(alb5xx, 0)"
 # Fewer requests than this in a period say too little for a rate to page on: one failure in three requests
 # is not an outage (the healthy-targets alarm and the Route53 check catch an app that answers nothing).
 MIN_REQUESTS = 50
 
 
 def server_error_percent() -> str:
-    """The 5xx share of requests, in percent; 0 under MIN_REQUESTS requests."""
-    return (f"IF(FILL(requests, 0) >= {MIN_REQUESTS}, "
-            f"100 * (FILL(pod5xx, 0) + FILL(alb5xx, 0)) / requests, 0)")
+    """The 5xx share of all requests, in percent; 0 under MIN_REQUESTS requests."""
+    return f"IF({TOTAL_REQUESTS} >= {MIN_REQUESTS}, 100 * ({SERVER_ERRORS}) / ({TOTAL_REQUESTS}), 0)"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..config import AppConfig
+from ..config.objectives import TARGET_HEALTH_INTERVAL_SECONDS, TARGET_HEALTHY_THRESHOLD
 from .tags import PUBLIC_LISTENER_PORTS, PUBLIC_LISTENER_TAG
 
 HTTP_PORT, TLS_PORT = PUBLIC_LISTENER_PORTS
@@ -28,7 +29,8 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ELB_NAME_LENGTH = 32
 # Auto Mode's controller may register and deregister targets only in target groups of its own cluster.
 CLUSTER_TAG = "eks:eks-cluster-name"
-# Pods stop within their 30 s grace period: the target group drains them no longer than that.
+# Pods stop within their grace period (workloads.TERMINATION_GRACE_SECONDS, 30 s): the target group drains them
+# no longer than that.
 DEREGISTRATION_DELAY_SECONDS = 30
 
 
@@ -89,14 +91,17 @@ class PublicEntry(pulumi.ComponentResource):
             security_groups=[group.id], subnets=list(network.public_subnet_ids), ip_address_type="ipv4",
             drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
             enable_deletion_protection=protect, idle_timeout=60, tags=dict(tags), opts=child)
-        # No name: Pulumi names it (at most 32 characters), so a change AWS can only make by replacement
-        # (port, protocol) creates the new group before the old one goes.
+        # Named after the app and its port: a new port (which AWS changes only by replacing the group) is a new
+        # name, so the new group is created before the old one goes; the binding is named the same way
+        # (workloads.target_group_binding), since its target group ARN cannot change in place.
+        self.target_group_name = elb_name(label, f"{app.name}-{app.port}")
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-pods", target_type="ip", protocol="HTTP", port=app.port, vpc_id=network.vpc_id,
+            f"{name}-pods", name=self.target_group_name, target_type="ip", protocol="HTTP", port=app.port, vpc_id=network.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, protocol="HTTP", path=app.health_path, port="traffic-port", matcher="200-399",
-                interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2),
+                interval=TARGET_HEALTH_INTERVAL_SECONDS, timeout=5, healthy_threshold=TARGET_HEALTHY_THRESHOLD,
+                unhealthy_threshold=2),
             tags={**tags, CLUSTER_TAG: network.cluster_name}, opts=child)
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
         if certificate_arn:

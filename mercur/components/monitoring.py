@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, AppAlarms, DatabaseConfig, MonitoringConfig
-from .dashboards import (ALB_NAMESPACE, ERROR_METRICS, MIN_REQUESTS, Graph, Layout, Metric, Text, Threshold,
+from .dashboards import (ALB_NAMESPACE, ERROR_METRICS, MIN_REQUESTS, SERVER_ERRORS, TOTAL_REQUESTS, Graph, Layout, Metric, Text, Threshold,
                          alarm_widgets, dashboard, error_share, requests_against_limit, response_time,
                          server_error_percent)
 from .failover import subscribe
@@ -95,15 +95,15 @@ def availability_slo(slo_name: str, app: str, label: str, load_balancer: str, th
         return {"Id": query_id, "ReturnData": False, "MetricStat": {"Period": 60, "Stat": "Sum", "Metric": {
             "Namespace": ALB_NAMESPACE, "MetricName": metric_name,
             "Dimensions": [{"Name": "LoadBalancer", "Value": load_balancer}]}}}
-    total = metric("requests", "RequestCount") | {"ReturnData": True}
     return {
         "Name": slo_name,
         "Description": f"{app} in {label}: requests not answered with a 5xx (the pods' or the load balancer's)",
         "RequestBasedSli": {"RequestBasedSliMetric": {
-            "TotalRequestCountMetric": [total],
+            "TotalRequestCountMetric": [metric("requests", "RequestCount"), metric("alb503", "HTTPCode_ELB_503_Count"),
+                                        {"Id": "total", "Expression": TOTAL_REQUESTS, "ReturnData": True}],
             "MonitoredRequestCountMetric": {"BadCountMetric": [
                 metric("pod5xx", "HTTPCode_Target_5XX_Count"), metric("alb5xx", "HTTPCode_ELB_5XX_Count"),
-                {"Id": "bad", "Expression": "FILL(pod5xx, 0) + FILL(alb5xx, 0)", "ReturnData": True}]}}},
+                {"Id": "bad", "Expression": SERVER_ERRORS, "ReturnData": True}]}}},
         "Goal": {"Interval": {"RollingInterval": {"Duration": thresholds.slo_window_days, "DurationUnit": "DAY"}},
                  "AttainmentGoal": thresholds.availability_goal_percent, "WarningThreshold": 50},
         "BurnRateConfigurations": [{"LookBackWindowMinutes": m} for m in SLO_BURN_WINDOWS_MINUTES],

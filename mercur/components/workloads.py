@@ -22,7 +22,7 @@ from ..config.models import BootstrapImages, split_image
 from .database import MASTER_USER, PORT
 from .entry import EntryNetwork, PublicEntry
 from .identity import BOOTSTRAP_SERVICE_ACCOUNT
-from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS
+from ..config.objectives import STARTUP_PROBE_FAILURES, STARTUP_PROBE_PERIOD_SECONDS, TARGET_WARMUP_SECONDS
 from .runtime_state import DEPLOYMENT_REPLICAS, HPA_MINIMUM, STATEFUL_SET_REPLICAS, ignored
 from .tags import BACKUP_SELECTION, ENVIRONMENT_ANNOTATION, ROLE_ANNOTATION
 
@@ -33,6 +33,13 @@ EBS_PROVISIONER = "ebs.csi.eks.amazonaws.com"
 TARGET_GROUP_BINDING_API = "eks.amazonaws.com/v1"
 RUN_AS = 10001  # an unprivileged uid/gid the images are built for
 SERVICE_PORT = 80
+TERMINATION_GRACE_SECONDS = 30
+# A terminating pod is deregistered from its target group at once, but the load balancer's nodes keep
+# sending to it for a few seconds more: it serves on that long before it is told to stop (within its grace).
+DRAIN_SECONDS = 15
+# A new pod counts as available (and a rollout retires an old one) only once its target has passed the load
+# balancer's first health checks, and a little more.
+MIN_READY_SECONDS = TARGET_WARMUP_SECONDS + 5
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,7 @@ class Application(pulumi.ComponentResource):
             workload: pulumi.CustomResource = apps_v1.StatefulSet(
                 f"{name}-statefulset", metadata=self._workload_meta(app, placement), opts=scaled,
                 spec=apps_v1.StatefulSetSpecArgs(
-                    replicas=replicas, service_name=f"{app.name}-headless",
+                    replicas=replicas, service_name=f"{app.name}-headless", min_ready_seconds=MIN_READY_SECONDS,
                     selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
                     pod_management_policy="Parallel",
                     update_strategy=apps_v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
@@ -284,7 +291,7 @@ class Application(pulumi.ComponentResource):
                 f"{name}-deployment", metadata=self._workload_meta(app, placement), opts=scaled,
                 spec=apps_v1.DeploymentSpecArgs(
                     replicas=replicas, selector=meta.LabelSelectorArgs(match_labels=selector), template=pod,
-                    revision_history_limit=5,
+                    revision_history_limit=5, min_ready_seconds=MIN_READY_SECONDS,
                     # Never below the desired count during a rollout: surge first, then retire.
                     strategy=apps_v1.DeploymentStrategyArgs(
                         type="RollingUpdate",
@@ -300,9 +307,12 @@ class Application(pulumi.ComponentResource):
                                  certificate_arn=placement.certificate_arn,
                                  tags={**placement.tags, "Application": app.name}, protect=protect,
                                  opts=pulumi.ResourceOptions(parent=self))
+        # Named after its target group: Auto Mode's controller refuses a new target group ARN in place, so a new
+        # group gets a new binding, created (and filled) before the old one is deleted.
         k8s.apiextensions.CustomResource(
             f"{name}-target-group-binding", api_version=TARGET_GROUP_BINDING_API, kind="TargetGroupBinding",
-            metadata=self._meta(app), spec=target_group_binding(app, self.entry.target_group_arn),
+            metadata=self._meta(app, name=self.entry.target_group_name),
+            spec=target_group_binding(app, self.entry.target_group_arn),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, service]))
 
         # The minimum by region role at creation; after a Region switch, ARC's scaling step has set it where the
@@ -439,6 +449,8 @@ class Application(pulumi.ComponentResource):
                                          failure_threshold=STARTUP_PROBE_FAILURES),
             readiness_probe=core.ProbeArgs(http_get=probe, period_seconds=5, failure_threshold=3),
             liveness_probe=core.ProbeArgs(http_get=probe, period_seconds=10, failure_threshold=3),
+            lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(
+                sleep=core.SleepActionArgs(seconds=DRAIN_SECONDS))),
             security_context=core.SecurityContextArgs(
                 allow_privilege_escalation=False, privileged=False, read_only_root_filesystem=True,
                 run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS,
@@ -453,6 +465,6 @@ class Application(pulumi.ComponentResource):
                     run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
                     seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault")),
                 topology_spread_constraints=spread,
-                termination_grace_period_seconds=30,
+                termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                 containers=[container],
                 volumes=[core.VolumeArgs(name="tmp", empty_dir=core.EmptyDirVolumeSourceArgs(size_limit="256Mi"))]))

@@ -155,6 +155,11 @@ IMAGE_PULL_SECONDS = 30  # assumption for a few-hundred-MB image from ECR/GHCR i
 STARTUP_PROBE_PERIOD_SECONDS = 5
 STARTUP_PROBE_FAILURES = 30
 STARTUP_BUDGET_SECONDS = STARTUP_PROBE_PERIOD_SECONDS * STARTUP_PROBE_FAILURES
+# A new pod's target in its load balancer (entry.py): the ALB sends to it after this many health checks pass,
+# this far apart (its initial health checks: ALB User Guide, "Health checks for your target groups").
+TARGET_HEALTH_INTERVAL_SECONDS = 10
+TARGET_HEALTHY_THRESHOLD = 2
+TARGET_WARMUP_SECONDS = TARGET_HEALTH_INTERVAL_SECONDS * TARGET_HEALTHY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -169,10 +174,11 @@ class FailoverTiming:
 
     def full_capacity_terms(self) -> dict[str, int]:
         """Until the passive region runs every app at its maximum: detection, the HPA reacting, a node
-        launching, the image pulled, the app starting (its startup probe's whole budget, the worst case)."""
+        launching, the image pulled, the app starting (its startup probe's whole budget, the worst case), its
+        load balancer's first health checks passing."""
         return {"detection": self.detection_seconds, "hpaReaction": HPA_REACTION_SECONDS,
                 "nodeLaunch": NODE_LAUNCH_SECONDS, "imagePull": IMAGE_PULL_SECONDS,
-                "startupBudget": STARTUP_BUDGET_SECONDS}
+                "startupBudget": STARTUP_BUDGET_SECONDS, "targetWarmup": TARGET_WARMUP_SECONDS}
 
     @property
     def full_capacity_seconds(self) -> int:
@@ -195,8 +201,9 @@ AURORA_SWITCH_SOURCE = "a global database switchover (RDS API Reference, Switcho
 AURORA_FAILOVER_SECONDS = 180
 AURORA_FAILOVER_SOURCE = "a global database failover with data loss; Aurora: \"typically ... within a few " \
     "minutes\" (Aurora User Guide, global database failover)"
-# Scaling the passive region's workloads to the active's capacity: an Auto Mode node, the image, the app's start.
-EKS_SCALING_SECONDS = NODE_LAUNCH_SECONDS + IMAGE_PULL_SECONDS + STARTUP_BUDGET_SECONDS
+# Scaling the passive region's workloads to the active's capacity: an Auto Mode node, the image, the app's start,
+# its target's first health checks.
+EKS_SCALING_SECONDS = NODE_LAUNCH_SECONDS + IMAGE_PULL_SECONDS + STARTUP_BUDGET_SECONDS + TARGET_WARMUP_SECONDS
 # Region switch flips the health checks it controls (seconds), then resolvers drop the old answer (the TTL).
 ROUTE53_STEP_SECONDS = 10 + ALIAS_TTL_SECONDS
 
@@ -267,7 +274,8 @@ def switch_step_terms(with_database: bool, ungraceful: bool) -> list[Term]:
     """The plan's steps after it starts: capacity and the writer in parallel, then the traffic."""
     scaling = Term("scaling", EKS_SCALING_SECONDS, ASSUMED,
                    f"an Auto Mode node {NODE_LAUNCH_SECONDS} s, an image pull {IMAGE_PULL_SECONDS} s, the startup "
-                   f"probe's {STARTUP_BUDGET_SECONDS} s budget (workloads.py)")
+                   f"probe's {STARTUP_BUDGET_SECONDS} s budget (workloads.py), the target's first health checks "
+                   f"{TARGET_WARMUP_SECONDS} s (entry.py)")
     branches = [scaling]
     if with_database:
         branches.append(Term("writer", AURORA_FAILOVER_SECONDS if ungraceful else AURORA_SWITCH_SECONDS, ASSUMED,

@@ -269,7 +269,7 @@ def _computed(type_: str, name: str, physical_id: str, region: str | None,
         # ELB's ARNs end in <kind>/<name>/<16 hex digits>; CloudWatch's dimensions are the part after the
         # colon (the provider's `arn_suffix`). An ALB's DNS name ends in <digits>.<region>.elb.amazonaws.com;
         # its hosted zone is ELB's for the region.
-        lb_name = str(inputs.get("name") or physical_id[:32])
+        lb_name = str(inputs.get("name") or physical_id)
         path = (f"loadbalancer/app/{lb_name}" if kind == "loadBalancer" else f"targetgroup/{lb_name}") + \
             f"/{_digest(type_, name, length=16)}"
         outputs = {"arn": f"arn:aws:elasticloadbalancing:{region}:{account}:{path}", "name": lb_name,
@@ -312,6 +312,11 @@ def _reference_value_to_urn(value) -> None:
     elif kind == "list_value":
         for item in value.list_value.values:
             _reference_value_to_urn(item)
+
+
+# Types whose auto-names pulumi-aws bounds (AutoName(name, maxlen) in its provider mapping): the logical name,
+# a hyphen and 7 random characters must fit.
+_AUTONAME_LIMITS = {"aws:lb/loadBalancer:LoadBalancer": 32, "aws:lb/targetGroup:TargetGroup": 32}
 
 
 class _Unreachable(grpc.RpcError):
@@ -382,6 +387,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         state.CopyFrom(request.object)
         _references_to_urns(state)
         inputs = pulumi_rpc.deserialize_properties(state, keep_unknowns=True)
+        if request.type in _AUTONAME_LIMITS and not inputs.get("name") \
+                and len(request.name) + 8 > _AUTONAME_LIMITS[request.type]:
+            # What the provider's check says of an auto-name past the type's limit, at preview already.
+            raise _Unreachable(f"{request.type} {request.name}: name '{request.name}' plus 7 random chars is longer "
+                               f"than maximum length {_AUTONAME_LIMITS[request.type]}")
         physical_id = _physical_id(request.type, request.name, inputs)
         region = self._record(request, urn, inputs, physical_id)
         computed = _computed(request.type, request.name, physical_id, region, inputs, self.account)

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from mercur.components.dashboards import GRID_COLUMNS, AlarmStatus, Graph, Layout, Metric, Text, alarm_widgets
+from mercur.components import monitoring
 from mercur.offline import synth
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "cloudwatch-dashboard-body.json").read_text())
@@ -83,7 +84,7 @@ def test_each_regions_dashboard_shows_its_apps_against_the_alarms_floors_and_lis
             assert errors["annotations"]["horizontal"][0]["value"] == thresholds[(app, "5xx")]
             [expression] = [m[0] for m in errors["metrics"] if isinstance(m[0], dict)]
             assert {m[-1]["id"] for m in errors["metrics"] if m[-1].get("visible") is False} == {
-                "requests", "pod5xx", "alb5xx"} and "requests" in expression["expression"]
+                "requests", "alb503", "pod5xx", "alb5xx"} and expression["expression"] == monitoring.server_error_percent()
             latency = graphs[f"{app}: p99 response time (s)"]
             assert latency["annotations"]["horizontal"][0]["value"] == thresholds[(app, "latency")]
         [status] = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]

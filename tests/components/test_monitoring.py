@@ -165,10 +165,13 @@ def test_each_app_pages_on_what_users_feel_at_its_own_load_balancer(plan_of) -> 
             errors = alarms[(app, "5xx")]
             queries = _queries(errors)
             # The pods' 5xx and the ALB's own (no pod answering) against the requests, by the app's load balancer.
-            assert {q: queries[q]["metric"]["metricName"] for q in ("requests", "pod5xx", "alb5xx")} == {
-                "requests": "RequestCount", "pod5xx": "HTTPCode_Target_5XX_Count", "alb5xx": "HTTPCode_ELB_5XX_Count"}
+            # The 503s of a load balancer with no target count too: RequestCount leaves them out.
+            inputs = ("requests", "alb503", "pod5xx", "alb5xx")
+            assert {q: queries[q]["metric"]["metricName"] for q in inputs} == {
+                "requests": "RequestCount", "alb503": "HTTPCode_ELB_503_Count", "pod5xx": "HTTPCode_Target_5XX_Count",
+                "alb5xx": "HTTPCode_ELB_5XX_Count"}
             assert all(queries[q]["metric"]["dimensions"] == {"LoadBalancer": dimensions["LoadBalancer"]}
-                       and queries[q]["metric"]["namespace"] == "AWS/ApplicationELB" for q in ("requests", "pod5xx", "alb5xx"))
+                       and queries[q]["metric"]["namespace"] == "AWS/ApplicationELB" for q in inputs)
             assert [q["id"] for q in errors["metricQueries"] if q.get("returnData")] == ["signal"]
             assert (errors["threshold"], errors["comparisonOperator"]) == (5, "GreaterThanThreshold")
             latency = alarms[(app, "latency")]
@@ -184,26 +187,44 @@ def test_each_app_pages_on_what_users_feel_at_its_own_load_balancer(plan_of) -> 
                 "TargetConnectionErrorCount", 10, 300)
 
 
+class _Series(float):
+    """One datapoint as metric math treats it: a division by zero gives no value (NaN), not an error (IF picks
+    a branch per datapoint; Python evaluates both)."""
+
+    def __add__(self, other):
+        return _Series(float(self) + float(other))
+
+    def __mul__(self, other):
+        return _Series(float(self) * float(other))
+
+    def __truediv__(self, other):
+        return _Series(float(self) / float(other) if float(other) else math.nan)
+
+    __radd__, __rmul__ = __add__, __mul__
+
+
 def test_the_5xx_rate_and_the_burn_rate_compute_what_they_say() -> None:
     """The expressions, evaluated as CloudWatch's metric math would on one period's sums."""
     def evaluate(expression: str, **sums: float | None) -> float:
         """None: the metric has no datapoint (NaN, as metric math carries a gap, until FILL replaces it)."""
         def fill(value, default):
-            return default if math.isnan(value) else value
+            return _Series(default if math.isnan(value) else value)
 
         def if_(condition, then, otherwise):
             return then if condition else otherwise
         python = expression.replace("FILL(", "fill(").replace("IF(", "if_(")
-        values = {k: math.nan if v is None else float(v) for k, v in sums.items()}
+        values = {k: _Series(math.nan if v is None else v) for k, v in sums.items()}
         return eval(python, {"fill": fill, "if_": if_}, values)  # noqa: S307
 
     rate = monitoring.server_error_percent()
-    assert evaluate(rate, requests=1000, pod5xx=30, alb5xx=20) == 5.0
-    assert evaluate(rate, requests=1000, pod5xx=None, alb5xx=10) == 1.0  # a metric with no data counts 0
-    assert evaluate(rate, requests=49, pod5xx=49, alb5xx=0) == 0  # too few requests to tell
-    assert evaluate(rate, requests=None, pod5xx=None, alb5xx=None) == 0
+    assert evaluate(rate, requests=1000, alb503=None, pod5xx=30, alb5xx=20) == 5.0
+    assert evaluate(rate, requests=1000, alb503=None, pod5xx=None, alb5xx=10) == 1.0  # no data counts 0
+    assert evaluate(rate, requests=49, alb503=None, pod5xx=49, alb5xx=0) == 0  # too few requests to tell
+    assert evaluate(rate, requests=None, alb503=None, pod5xx=None, alb5xx=None) == 0
+    # Every pod gone: the ALB answers 503 itself, and RequestCount (targets chosen) has no data: all failed.
+    assert evaluate(rate, requests=None, alb503=400, pod5xx=None, alb5xx=400) == 100.0
     # 99.9%: 0.1% of requests may fail; an hour at 2.8% errors burns 28 times as fast as the budget allows.
-    assert evaluate(monitoring.burn_rate(99.9), requests=1000, pod5xx=28, alb5xx=0) == pytest.approx(28)
+    assert evaluate(monitoring.burn_rate(99.9), requests=1000, alb503=None, pod5xx=28, alb5xx=0) == pytest.approx(28)
     # 2% of a 28-day budget in one hour: 0.02 x 672 hours.
     assert monitoring.fast_burn_rate(28) == 13.44 and monitoring.fast_burn_rate(30) == 14.4
 
@@ -217,8 +238,12 @@ def test_each_app_has_an_availability_slo_its_burn_alarm_reads_the_same_way(plan
         app = state["Name"].removeprefix(f"mercur-prod-{config.REGIONS[objective.region].short}-").removesuffix("-availability")
         dimensions = _balancers(plan, objective.region)[app]
         sli = state["RequestBasedSli"]["RequestBasedSliMetric"]
-        [total] = sli["TotalRequestCountMetric"]
-        assert total["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": dimensions["LoadBalancer"]}]
+        total = {q["Id"]: q for q in sli["TotalRequestCountMetric"]}
+        assert [q for q, query in total.items() if query["ReturnData"]] == ["total"]
+        assert {total[q]["MetricStat"]["Metric"]["MetricName"] for q in ("requests", "alb503")} == {
+            "RequestCount", "HTTPCode_ELB_503_Count"}
+        assert all(total[q]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": dimensions["LoadBalancer"]}]
+                   for q in ("requests", "alb503"))
         bad = {q["Id"]: q for q in sli["MonitoredRequestCountMetric"]["BadCountMetric"]}
         assert [q for q, query in bad.items() if query["ReturnData"]] == ["bad"]
         assert {bad[q]["MetricStat"]["Metric"]["MetricName"] for q in ("pod5xx", "alb5xx")} == {

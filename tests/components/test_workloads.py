@@ -118,7 +118,7 @@ def test_each_apps_pods_are_bound_to_its_own_target_group_through_its_service(st
                      for g in stack_plan.of_type("aws:lb/targetGroup:TargetGroup")}
     assert len(bindings) == len(services) == len(stack.apps) * len(stack.regions)
     for binding in bindings:
-        app = binding.inputs["metadata"]["name"]
+        app = binding.inputs["metadata"]["namespace"]
         service = services[(binding.region, app)]
         assert service.inputs["spec"]["type"] == "ClusterIP"
         [port] = service.inputs["spec"]["ports"]
@@ -127,6 +127,8 @@ def test_each_apps_pods_are_bound_to_its_own_target_group_through_its_service(st
         target_group = target_groups[binding.inputs["spec"]["targetGroupARN"]]
         assert target_group.region == binding.region
         assert target_group.inputs["tags"]["Application"] == app
+        # Named after its target group: a new group (its ARN cannot change in a binding) is a new binding.
+        assert binding.inputs["metadata"]["name"] == target_group.inputs["name"]
         assert service.urn in binding.depends_on
 
 

@@ -27,10 +27,10 @@ BAD_DNS = {
         "ACM certificates are regional"),
     "certificate for one region only": ("prod", lambda v: v["mercur:dns"]["certificates"].pop("us-east-1"),
                                         "mercur:dns.certificates.us-east-1", "every region a certificate"),
-    # 70 s of the fastest checks and the TTL, 376 s of the page (120), a 6-second decision and the switch (250)
+    # 70 s of the fastest checks and the TTL, 396 s of the page (120), a 6-second decision and the switch (270)
     "ten-second RTO": ("prod", lambda v: v["mercur:dr"].update(rtoMinutes=10 / 60, decisionMinutes=0.1),
-                       "mercur:dr.rtoMinutes", "best achievable is 446 s (10 s health checks x 1 failures + 60 s "
-                                               "DNS TTL + 376 s for the alarm, the decision and the switch)"),
+                       "mercur:dr.rtoMinutes", "best achievable is 466 s (10 s health checks x 1 failures + 60 s "
+                                               "DNS TTL + 396 s for the alarm, the decision and the switch)"),
     "explicit checks too slow for the RTO": ("prod", lambda v: (
         _dns(healthCheck={"intervalSeconds": 30, "failureThreshold": 10})(v),
         v["mercur:dr"].update(rtoMinutes=20, decisionMinutes=10)),
@@ -49,10 +49,10 @@ def test_timing_is_derived_from_what_the_rest_of_the_chain_leaves_of_the_rto(pro
     assert prod.recovery_time.seconds <= prod.dr.rto_minutes * 60
     assert (prod.dns.interval_seconds, prod.dns.failure_threshold) == (30, 3)  # the calm default fits
     # 80 s left for detection and the TTL after the page, the decision and the switch: 10 s probes, twice.
-    project.edit("prod", lambda v: v["mercur:dr"].update(rtoMinutes=22.5, decisionMinutes=15))
+    project.edit("prod", lambda v: v["mercur:dr"].update(rtoMinutes=22.5, decisionMinutes=14 + 2 / 3))
     tight = config.load_file(project.path, "prod")
     assert (tight.dns.interval_seconds, tight.dns.failure_threshold) == (10, 2)
-    assert tight.recovery_time.seconds == 20 + 120 + 900 + 240 + 10 + 60 == 22.5 * 60
+    assert tight.recovery_time.seconds == 20 + 120 + 880 + 260 + 10 + 60 == 22.5 * 60
 
 
 def test_a_tight_rto_gets_faster_checks(project) -> None:

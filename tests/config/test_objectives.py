@@ -72,12 +72,12 @@ def test_rto_to_the_first_request_adds_detection_and_the_ttl() -> None:
                                                              ("standbyServes", 0, "mechanism")]
 
 
-def test_full_capacity_adds_the_hpa_a_node_the_image_and_the_startup_budget() -> None:
+def test_full_capacity_adds_the_hpa_a_node_the_image_the_startup_budget_and_the_targets_checks() -> None:
     timing = objectives.failover_timing(300)
     assert timing.full_capacity_seconds == 90 + objectives.HPA_REACTION_SECONDS + \
-        objectives.NODE_LAUNCH_SECONDS + objectives.IMAGE_PULL_SECONDS + 5 * 30
+        objectives.NODE_LAUNCH_SECONDS + objectives.IMAGE_PULL_SECONDS + 5 * 30 + 10 * 2
     assert list(timing.full_capacity_terms()) == ["detection", "hpaReaction", "nodeLaunch", "imagePull",
-                                                  "startupBudget"]
+                                                  "startupBudget", "targetWarmup"]
 
 
 def test_rto_below_the_best_names_it() -> None:
@@ -105,7 +105,7 @@ def test_the_switch_steps_take_the_longest_parallel_branch_and_name_each() -> No
     lost = objectives.switch_step_terms(with_database=True, ungraceful=True)
     assert [t.name for t in lost] == ["capacityAndWriter", "checksFlip"]
     assert lost[0].seconds == max(objectives.EKS_SCALING_SECONDS, objectives.AURORA_FAILOVER_SECONDS)
-    assert "scaling 240 s" in lost[0].source and "writer 180 s" in lost[0].source
+    assert "scaling 260 s" in lost[0].source and "writer 180 s" in lost[0].source
     planned = objectives.switch_step_terms(with_database=True, ungraceful=False)
     assert f"writer {objectives.AURORA_SWITCH_SECONDS} s" in planned[0].source
     [capacity, _] = objectives.switch_step_terms(with_database=False, ungraceful=True)

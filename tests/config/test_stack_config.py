@@ -134,7 +134,7 @@ BAD_INPUT = {
         automaticAfterMinutes=10), v["mercur:dr"].update(rtoMinutes=60)),
         "mercur:dr.regionSwitch.automaticAfterMinutes", "a person decides"),
     "an RTO the chain cannot meet": ("prod", _set("dr", "rtoMinutes", 20), "mercur:dr.rtoMinutes",
-                                     "+ 1270 s for the alarm, the decision and the switch)"),
+                                     "+ 1290 s for the alarm, the decision and the switch)"),
     "a decision that leaves nothing of the RTO": ("prod", _set("dr", "decisionMinutes", 30), "mercur:dr.decisionMinutes",
                                                   "leaves nothing of mercur:dr.rtoMinutes (30 min)"),
     "a triggered switch without a decision": ("staging", lambda v: v["mercur:dr"].pop("decisionMinutes"),

@@ -20,7 +20,7 @@ from pulumi_policy import (PolicyCustomTimeouts, PolicyProviderResource, PolicyR
 from mercur.components.tags import APP_SIGNALS
 from mercur.offline import policies
 from mercur.offline.synth import Plan, Resource
-from conftest import ROOT
+from conftest import ROOT, parse_python
 
 OPTIONS = PolicyResourceOptions(True, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])  # protected, as in prod
 
@@ -369,7 +369,7 @@ def test_every_rule_is_documented_with_its_reference_and_unique() -> None:
 def test_the_crossguard_pack_exposes_exactly_these_rules() -> None:
     """The pack's __main__ starts a gRPC server when imported: read it instead."""
     pack = ROOT / "policy" / "__main__.py"
-    calls = [node for node in ast.walk(ast.parse(pack.read_text())) if isinstance(node, ast.Call)]
+    calls = [node for node in ast.walk(parse_python(pack.read_text())) if isinstance(node, ast.Call)]
     [pack_call] = [c for c in calls if getattr(c.func, "id", "") == "PolicyPack"]
     [policies_arg] = [k.value for k in pack_call.keywords if k.arg == "policies"]
     assert ast.unparse(policies_arg) == "all_policies()"

@@ -75,3 +75,12 @@ def test_runtime_state_does_not_leak_between_runs(plan_of) -> None:
     assert {r.urn.split("::")[0] for r in dev.resources} == {"urn:pulumi:dev"}
     assert {r.urn.split("::")[0] for r in prod.resources} == {"urn:pulumi:prod"}
     assert pulumi.runtime.get_config("mercur:regions") is None
+
+
+def test_an_auto_name_past_the_providers_limit_fails_as_the_provider_would(project, monkeypatch) -> None:
+    """pulumi-aws bounds ELB auto-names to 32 characters and refuses a longer one at preview: the mock engine
+    refuses it too (it once cut the name and hid the failure)."""
+    from mercur.components import entry
+    monkeypatch.setattr(entry, "elb_name", lambda label, app: None)  # every ELB resource auto-named
+    with pytest.raises(Exception, match=r"plus 7 random chars is longer than maximum length 32"):
+        synth.run_program("dev", config.stack_file_values(project.path, "dev"), project.path)
