@@ -17,9 +17,9 @@ import pulumi_aws as aws
 
 from ..config import AlertsConfig
 from ..config.models import SERVERLESS_CLASS, AppAlarms, DatabaseConfig, MonitoringConfig
-from .dashboards import (ALB_NAMESPACE, ERROR_METRICS, MIN_REQUESTS, SERVER_ERRORS, TOTAL_REQUESTS, Graph, Layout, Metric, Text, Threshold,
-                         alarm_widgets, dashboard, error_share, requests_against_limit, response_time,
-                         server_error_percent)
+from .dashboards import (ALB_NAMESPACE, ERROR_METRICS, MIN_REQUESTS, SERVER_ERRORS, TOTAL_REQUESTS, Expression,
+                         Graph, Layout, Metric, Text, Threshold, alarm_widgets, dashboard, error_share,
+                         requests_against_limit, response_time, server_error_percent)
 from .failover import subscribe
 from .keys import from_account, service_statement
 from .tags import APP_SIGNALS, APP_TAG, SIGNAL_TAG
@@ -174,18 +174,27 @@ class Monitoring(pulumi.ComponentResource):
         thresholds = monitoring.apps
         for app, floor in watched.floors.items():
             workload, entry = app_dimensions(cluster, app), watched.load_balancers[app]
+            balancer = {"LoadBalancer": entry["LoadBalancer"]}
+            # One row per app: what users get, then what the cluster sees, then the error budget's pace.
             layout.add(error_share(f"{app}: 5xx share of requests (%)", region, entry["LoadBalancer"],
-                                   thresholds.server_error_percent),
+                                   thresholds.server_error_percent, width=5),
                        response_time(f"{app}: p99 response time (s)", region, entry["LoadBalancer"],
-                                     thresholds.latency_p99_ms / 1000),
+                                     thresholds.latency_p99_ms / 1000, width=5),
                        Graph(f"{app}: ready pods and healthy targets", region, [
                            Metric("ContainerInsights", "pod_status_ready", workload, "Sum", label="ready pods"),
                            Metric(ALB_NAMESPACE, "HealthyHostCount", entry, "Minimum", label="healthy targets")],
-                             [Threshold(floor, "floor")], width=6),
+                             [Threshold(floor, "floor")], width=5),
                        Graph(f"{app}: restarts", region, [Metric("ContainerInsights",
                                                                  "pod_number_of_container_restarts", workload,
                                                                  "Sum", label="restarts")],
-                             [Threshold(thresholds.restarts, "pages")], period=300, width=6))
+                             [Threshold(thresholds.restarts, "pages")], period=300, width=5),
+                       Graph(f"{app}: error budget burn rate (1 h)", region, [
+                           *[Metric(ALB_NAMESPACE, metric, balancer, stat, id=query_id, visible=False)
+                             for query_id, (metric, stat) in ERROR_METRICS.items()],
+                           Expression(burn_rate(thresholds.availability_goal_percent), "burn rate")],
+                             [Threshold(1, "spends the budget over the window"),
+                              Threshold(fast_burn_rate(thresholds.slo_window_days), "pages")],
+                             period=3600, width=4))
         layout.add(Graph("pods pending (none placeable for 10 minutes pages)", region, [
             Metric("ContainerInsights", "pod_status_pending", {"ClusterName": cluster}, "Sum", "pending")], width=8))
         layout.add(requests_against_limit(region, cluster, watched.node_pool_cpu))

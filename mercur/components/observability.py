@@ -9,9 +9,11 @@ Choices, each with its reason:
   `ContainerInsights` namespace, where CloudWatch alarms and dashboards read them (the OTel configuration's
   keep their Prometheus names and are queried with PromQL; it also needs add-on 6.2.0 or later). CloudWatch
   User Guide, "Container Insights with OpenTelemetry metrics for Amazon EKS".
-- No Application Signals: the agent configuration below replaces the add-on's default, which turns it on (and
-  instruments pods); our apps are not instrumented, pulumi_aws has no resource for its SLOs, and its log group
-  would never expire. The user's path is watched through Container Insights and the Route53 health checks.
+- No Application Signals instrumentation: the agent configuration below replaces the add-on's default, which
+  turns it on (and instruments pods); our apps are not instrumented, and its log group would never expire. The
+  user's path is watched at each app's load balancer (monitoring.Monitoring: its alarms, and CloudWatch SLOs
+  on the load balancer's metrics, which need no instrumentation), in Container Insights and by the Route53
+  health checks.
 - Permissions through EKS Pod Identity, the add-on's recommended option since 3.1.0 ("Install the CloudWatch
   agent with the Amazon CloudWatch Observability EKS add-on", Option 1): the agent and Fluent Bit both run as
   `amazon-cloudwatch/cloudwatch-agent`. Auto Mode's node role holds no CloudWatch permission, by design.

@@ -87,6 +87,10 @@ def test_each_regions_dashboard_shows_its_apps_against_the_alarms_floors_and_lis
                 "requests", "alb503", "pod5xx", "alb5xx"} and expression["expression"] == monitoring.server_error_percent()
             latency = graphs[f"{app}: p99 response time (s)"]
             assert latency["annotations"]["horizontal"][0]["value"] == thresholds[(app, "latency")]
+            # The error budget's pace against 1 (the budget spent exactly over the window) and the page.
+            burn = graphs[f"{app}: error budget burn rate (1 h)"]
+            assert [t["value"] for t in burn["annotations"]["horizontal"]] == [1, thresholds[(app, "error-budget-burn")]]
+            assert burn["period"] == 3600
         [status] = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]
         assert sorted(status["alarms"]) == sorted(f"arn:aws:cloudwatch:{region}:{plan.account}:alarm:"
                                                   f"{a.inputs['name']}" for a in alarms)
