@@ -211,10 +211,11 @@ def response_time(title: str, region: str, load_balancer: pulumi.Input[str], pag
 class DrDashboard(pulumi.ComponentResource):
     """Every region side by side, for the person deciding a switch: is the region healthy as Route53 sees
     it, are its pods ready, how much the pods request against the NodePool's limit, how far behind is its
-    database against the bounds, and what users get from it (5xx share, p99 response time); then the alarms a switch is decided on. Declared through the global provider
-    (us-east-1, where Route53's health metrics and their alarms are); each graph reads its own region. The
-    alarm widget lists only us-east-1's alarms (an alarm status widget shows alarms of its dashboard's
-    region): each region's other alarms are on its own dashboard, named in the text at the top."""
+    database against the bounds, and what users get from it (5xx share, p99 response time); then the alarms
+    a switch is decided on. Declared through the global provider (us-east-1, where Route53's health metrics
+    and their alarms are); each graph reads its own region. The alarm widget lists only us-east-1's alarms
+    (an alarm status widget shows alarms of its dashboard's region): each region's other alarms are on its
+    own dashboard, named in the text at the top."""
 
     def __init__(self, name: str, *, dashboard_name: str, regions: Sequence[DrRegion], lag_bound_seconds: int | None,
                  rpo_bound_seconds: int | None, alarm_arns: Sequence[pulumi.Input[str]], switch_plan: str | None,

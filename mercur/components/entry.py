@@ -91,33 +91,43 @@ class PublicEntry(pulumi.ComponentResource):
             security_groups=[group.id], subnets=list(network.public_subnet_ids), ip_address_type="ipv4",
             drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
             enable_deletion_protection=protect, idle_timeout=60, tags=dict(tags), opts=child)
-        # Named after the app and its port: a new port (which AWS changes only by replacing the group) is a new
-        # name, so the new group is created before the old one goes; the binding is named the same way
-        # (workloads.target_group_binding), since its target group ARN cannot change in place.
+        # Named after the app and its port. The provider deletes a named resource before replacing it, which
+        # ELB refuses while a listener forwards to it: here the new group comes first (delete_before_replace
+        # False), under the new name a new port gives it. Protocol, target type and VPC would also replace it
+        # but are not in the name: changing one needs the name changed too (or the create finds it taken).
         self.target_group_name = elb_name(label, f"{app.name}-{app.port}")
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-pods", name=self.target_group_name, target_type="ip", protocol="HTTP", port=app.port, vpc_id=network.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+            f"{name}-pods", name=self.target_group_name, target_type="ip", protocol="HTTP", port=app.port,
+            vpc_id=network.vpc_id, deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, protocol="HTTP", path=app.health_path, port="traffic-port", matcher="200-399",
                 interval=TARGET_HEALTH_INTERVAL_SECONDS, timeout=5, healthy_threshold=TARGET_HEALTHY_THRESHOLD,
                 unhealthy_threshold=2),
-            tags={**tags, CLUSTER_TAG: network.cluster_name}, opts=child)
-        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
-        if certificate_arn:
-            aws.lb.Listener(f"{name}-https", load_balancer_arn=self.load_balancer.arn, port=TLS_PORT,
-                            protocol="HTTPS", ssl_policy=TLS_POLICY, certificate_arn=certificate_arn,
-                            default_actions=forward, tags=dict(tags), opts=child)
-            aws.lb.Listener(f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=HTTP_PORT,
-                            protocol="HTTP", tags=dict(tags), opts=child, default_actions=[
-                                aws.lb.ListenerDefaultActionArgs(type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                                    port=str(TLS_PORT), protocol="HTTPS", status_code="HTTP_301"))])
-        else:
-            aws.lb.Listener(f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=HTTP_PORT,
-                            protocol="HTTP", default_actions=forward, tags=dict(tags), opts=child)
+            tags={**tags, CLUSTER_TAG: network.cluster_name},
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False))
+        self._name, self._tags, self._certificate_arn = name, dict(tags), certificate_arn
 
         self.hostname = self.load_balancer.dns_name
         self.zone_id = self.load_balancer.zone_id
         self.target_group_arn = self.target_group.arn
         self.dimensions = {"LoadBalancer": self.load_balancer.arn_suffix, "TargetGroup": self.target_group.arn_suffix}
         self.register_outputs({"hostname": self.hostname, "targetGroupArn": self.target_group_arn})
+
+    def listen(self, after: pulumi.Resource) -> None:
+        """The listeners, once `after` (the binding that fills the target group) exists: a listener moved to a
+        new group forwards to it at once, so the binding is asked for the pods first. Registering them and
+        their first health checks still take some 20 to 40 s after that, in which the new group answers 503."""
+        name, tags, child = self._name, self._tags, pulumi.ResourceOptions(parent=self, depends_on=[after])
+        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+        if self._certificate_arn:
+            aws.lb.Listener(f"{name}-https", load_balancer_arn=self.load_balancer.arn, port=TLS_PORT,
+                            protocol="HTTPS", ssl_policy=TLS_POLICY, certificate_arn=self._certificate_arn,
+                            default_actions=forward, tags=tags, opts=child)
+            to_https = aws.lb.ListenerDefaultActionRedirectArgs(port=str(TLS_PORT), protocol="HTTPS",
+                                                                status_code="HTTP_301")
+            aws.lb.Listener(f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=HTTP_PORT,
+                            protocol="HTTP", tags=tags, opts=child,
+                            default_actions=[aws.lb.ListenerDefaultActionArgs(type="redirect", redirect=to_https)])
+        else:
+            aws.lb.Listener(f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=HTTP_PORT,
+                            protocol="HTTP", default_actions=forward, tags=tags, opts=child)

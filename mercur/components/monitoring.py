@@ -298,7 +298,8 @@ class Monitoring(pulumi.ComponentResource):
         burn = fast_burn_rate(thresholds.slo_window_days)
         self._math_alarm(f"{name}-budget-burn", f"{label}-error-budget-burn",
                          f"{app} in {self._label}: the last hour spent more than {FAST_BURN_BUDGET_SHARE:.0%} of the "
-                         f"{thresholds.slo_window_days}-day error budget of its {thresholds.availability_goal_percent}% "
+                         f"{thresholds.slo_window_days}-day error budget of its "
+                         f"{thresholds.availability_goal_percent}% "
                          f"availability SLO (burn rate above {burn:g})",
                          burn_rate(thresholds.availability_goal_percent), ERROR_METRICS, balancer, burn, 3600, child,
                          app_signal(app, "error-budget-burn"))

@@ -309,11 +309,12 @@ class Application(pulumi.ComponentResource):
                                  opts=pulumi.ResourceOptions(parent=self))
         # Named after its target group: Auto Mode's controller refuses a new target group ARN in place, so a new
         # group gets a new binding, created (and filled) before the old one is deleted.
-        k8s.apiextensions.CustomResource(
+        binding = k8s.apiextensions.CustomResource(
             f"{name}-target-group-binding", api_version=TARGET_GROUP_BINDING_API, kind="TargetGroupBinding",
             metadata=self._meta(app, name=self.entry.target_group_name),
             spec=target_group_binding(app, self.entry.target_group_arn),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, service]))
+        self.entry.listen(after=binding)
 
         # The minimum by region role at creation; after a Region switch, ARC's scaling step has set it where the
         # traffic now is, and the next `up` keeps that (runtime_state.HPA_MINIMUM).

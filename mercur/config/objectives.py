@@ -156,7 +156,8 @@ STARTUP_PROBE_PERIOD_SECONDS = 5
 STARTUP_PROBE_FAILURES = 30
 STARTUP_BUDGET_SECONDS = STARTUP_PROBE_PERIOD_SECONDS * STARTUP_PROBE_FAILURES
 # A new pod's target in its load balancer (entry.py): the ALB sends to it after this many health checks pass,
-# this far apart (its initial health checks: ALB User Guide, "Health checks for your target groups").
+# this far apart (its initial health checks: ALB User Guide, "Health checks for your target groups"). An
+# estimate: it leaves out the controller registering the pod (seconds); the drill measures scaling whole.
 TARGET_HEALTH_INTERVAL_SECONDS = 10
 TARGET_HEALTHY_THRESHOLD = 2
 TARGET_WARMUP_SECONDS = TARGET_HEALTH_INTERVAL_SECONDS * TARGET_HEALTHY_THRESHOLD

@@ -86,6 +86,9 @@ class Resource:
     custom: bool = True
     depends_on: tuple[str, ...] = ()  # the explicit `depends_on` only: dependencies no input carries
     delete_before_replace: bool = False
+    # The program said delete_before_replace, true or false: an explicit false overrides a provider that
+    # would delete first (the bridge does for a named resource).
+    delete_before_replace_defined: bool = False
     aliases: tuple[str, ...] = ()  # earlier URNs (or names) the engine treats as this resource
 
     def options(self) -> dict[str, Any]:
@@ -457,7 +460,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=tuple(request.ignoreChanges), replace_on_changes=tuple(request.replaceOnChanges),
             dependencies=tuple(request.dependencies), depends_on=_explicit_dependencies(request),
-            delete_before_replace=bool(request.deleteBeforeReplace), aliases=_aliases(request),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined), aliases=_aliases(request),
             custom=bool(request.custom))
         self._regions[urn] = region
         self.recorded.append(recorded)

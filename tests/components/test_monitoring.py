@@ -240,12 +240,15 @@ def test_each_app_has_an_availability_slo_its_burn_alarm_reads_the_same_way(plan
         sli = state["RequestBasedSli"]["RequestBasedSliMetric"]
         total = {q["Id"]: q for q in sli["TotalRequestCountMetric"]}
         assert [q for q, query in total.items() if query["ReturnData"]] == ["total"]
+        # The same totals and failures the alarms divide: the 503s of a load balancer with no target count.
+        assert total["total"]["Expression"] == "FILL(requests, 0) + FILL(alb503, 0)"
         assert {total[q]["MetricStat"]["Metric"]["MetricName"] for q in ("requests", "alb503")} == {
             "RequestCount", "HTTPCode_ELB_503_Count"}
         assert all(total[q]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": dimensions["LoadBalancer"]}]
                    for q in ("requests", "alb503"))
         bad = {q["Id"]: q for q in sli["MonitoredRequestCountMetric"]["BadCountMetric"]}
         assert [q for q, query in bad.items() if query["ReturnData"]] == ["bad"]
+        assert bad["bad"]["Expression"] == "FILL(pod5xx, 0) + FILL(alb5xx, 0)"
         assert {bad[q]["MetricStat"]["Metric"]["MetricName"] for q in ("pod5xx", "alb5xx")} == {
             "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"}
         assert state["Goal"] == {"Interval": {"RollingInterval": {"Duration": 28, "DurationUnit": "DAY"}},

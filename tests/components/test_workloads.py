@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import kubernetes_schemas
 import pytest
 
 from mercur import config
+from mercur.config import objectives
 from mercur.components import entry, workloads
 from mercur.components.tags import BACKUP_SELECTION
 from mercur.offline import synth
@@ -127,9 +129,31 @@ def test_each_apps_pods_are_bound_to_its_own_target_group_through_its_service(st
         target_group = target_groups[binding.inputs["spec"]["targetGroupARN"]]
         assert target_group.region == binding.region
         assert target_group.inputs["tags"]["Application"] == app
-        # Named after its target group: a new group (its ARN cannot change in a binding) is a new binding.
+        # Named after its target group: a new group (its ARN cannot change in a binding) is a new binding; the
+        # name is one Kubernetes and ELB both take.
         assert binding.inputs["metadata"]["name"] == target_group.inputs["name"]
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", target_group.inputs["name"])
+        # ELB refuses to delete a group a listener forwards to: the new one is created first.
+        assert target_group.delete_before_replace_defined and not target_group.delete_before_replace
+        listeners = [r for r in stack_plan.of_type("aws:lb/listener:Listener") if r.region == binding.region
+                     and r.inputs["defaultActions"][0].get("targetGroupArn") == binding.inputs["spec"]["targetGroupARN"]]
+        assert listeners and all(binding.urn in listener.depends_on for listener in listeners)
         assert service.urn in binding.depends_on
+
+
+def test_pods_drain_before_they_stop_and_count_once_their_target_is_healthy(stack_plan) -> None:
+    """A terminating pod keeps serving while the load balancer stops sending to it, within its grace period; a
+    new one counts as available (a rollout retires an old one) only after its target's first health checks."""
+    workloads_ = [w for w in stack_plan.resources if w.type in ("kubernetes:apps/v1:Deployment",
+                                                                 "kubernetes:apps/v1:StatefulSet")]
+    assert workloads_
+    for workload in workloads_:
+        spec = workload.inputs["spec"]
+        pod = spec["template"]["spec"]
+        [container] = pod["containers"]
+        drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert 10 <= drain < pod["terminationGracePeriodSeconds"] <= entry.DEREGISTRATION_DELAY_SECONDS
+        assert spec["minReadySeconds"] > objectives.TARGET_HEALTH_INTERVAL_SECONDS * objectives.TARGET_HEALTHY_THRESHOLD
 
 
 def test_disruption_budgets_and_network_policies(stack_plan) -> None:
