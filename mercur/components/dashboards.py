@@ -15,6 +15,7 @@ import pulumi_aws as aws
 GRID_COLUMNS = 24
 ALARM_WIDGET_LIMIT = 100  # alarms one alarm status widget shows ("Dashboard Body Structure and Syntax")
 NODE_CPU_REQUEST = ("ContainerInsights", "node_cpu_request")  # millicores requested, per node
+DR_NAMESPACE = "Mercur/DR"  # dr_signals_handler.NAMESPACE: what AWS publishes no metric of
 
 # The user path, as the alarms, the SLOs and the graphs all read it.
 ALB_NAMESPACE = "AWS/ApplicationELB"
@@ -180,6 +181,7 @@ class DrRegion:
     load_balancer: pulumi.Input[str] | None  # that app's load balancer (its CloudWatch dimension)
     node_pool_cpu: float  # the apps' NodePool's CPU limit, vCPU
     dashboard: str  # the region's own dashboard (its alarms)
+    vault: str  # the region's backup vault (dr_signals.DrSignals publishes its recovery points' ages)
 
 
 def requests_against_limit(region: str, cluster: str, limit_cpu: float, width: int = 8) -> Graph:
@@ -219,14 +221,16 @@ class DrDashboard(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, dashboard_name: str, regions: Sequence[DrRegion], lag_bound_seconds: int | None,
                  rpo_bound_seconds: int | None, alarm_arns: Sequence[pulumi.Input[str]], switch_plan: str | None,
+                 copy_rpo_minutes: int,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mercur:monitoring:DrDashboard", name, None, opts)
         layout = Layout().add(Text(
             f"## {dashboard_name}: can the other region take over?\n"
-            + (f"Region switch plan `{switch_plan}`: its evaluation and executions are ARC's "
-               f"(`python -m mercur dr check` reads them, with the newest recovery point's age against the RPO: "
-               f"AWS Backup publishes no metric of it)." if switch_plan else
+            + (f"Region switch plan `{switch_plan}`: its latest evaluation as each region's ARC endpoint "
+               f"reports it; its executions are ARC's console's." if switch_plan else
                "No Region switch plan: DNS fails over by the health checks below.")
+            + " Recovery point ages and evaluations come from each region's `-dr-signals` function every 5 "
+              "minutes: a gap is a region that stopped reporting."
             + "\nEach region's alarms: " + ", ".join(f"`{r.dashboard}` ({r.name})" for r in regions) + "."))
         checks = [(r.name, r.health_check_id) for r in regions if r.health_check_id is not None]
         if checks:
@@ -256,9 +260,20 @@ class DrDashboard(pulumi.ComponentResource):
             if app and region.load_balancer is not None:
                 # What users get from each region: the same app's errors and latency, side by side.
                 layout.add(error_share(f"{region.name}: {app} 5xx share of requests (%)", region.name,
-                                       region.load_balancer, width=12),
+                                       region.load_balancer, width=6),
                            response_time(f"{region.name}: {app} p99 response time (s)", region.name,
-                                         region.load_balancer, width=12))
+                                         region.load_balancer, width=6))
+            # What a restore could start from: the vault's newest own recovery point and newest copy from the
+            # peer, against the RPO for losing a region and its data at once (copies are all that is left).
+            layout.add(Graph(f"{region.name}: newest recovery point age (min)", region.name, [
+                Metric(DR_NAMESPACE, "RecoveryPointAgeMinutes", {"BackupVaultName": region.vault, "Origin": origin},
+                       "Maximum", label=origin) for origin in ("own", "copy")],
+                [Threshold(copy_rpo_minutes, "RPO, both at once")], period=300, width=6))
+            if switch_plan:
+                layout.add(Graph(f"{region.name}: switch plan evaluation (1 passed; minutes since)", region.name, [
+                    Metric(DR_NAMESPACE, "PlanEvaluationPassed", {"Plan": switch_plan}, "Minimum", label="passed"),
+                    Metric(DR_NAMESPACE, "MinutesSinceEvaluation", {"Plan": switch_plan}, "Maximum",
+                           label="minutes since")], period=300, width=6))
         layout.add(*alarm_widgets("DR alarms in us-east-1: health and the switch's triggers", alarm_arns))
         self.dashboard = dashboard(f"{name}-dashboard", dashboard_name, layout, pulumi.ResourceOptions(parent=self))
         self.name = dashboard_name

@@ -11,6 +11,7 @@ from .backup import BackupRoles, BackupSchedule, Peer
 from ..config import StackConfig
 from .failover import METRICS_REGION, Endpoint, Failover
 from .dashboards import DrDashboard, DrRegion
+from .dr_signals import DrSignals
 from .database import GlobalDatabase, Home, MasterSecret
 from .identity import WorkloadRoles
 from .switch import RegionSwitch, SwitchRegion, SwitchRole
@@ -82,6 +83,8 @@ class Platform(pulumi.ComponentResource):
         copies_to = self._schedule_backups()
         self.failover = self._fail_over(name) if stack.dns else None
         self.switch = self._region_switch(name, label, partition) if self.switch_role and self.failover else None
+        if len(self.regions) > 1:
+            self._dr_signals()
         self.dr_dashboard = self._dr_dashboard(name, label) if len(self.regions) > 1 else None
         self.exports = self._exports(copies_to)
         self.register_outputs(self.exports)
@@ -192,6 +195,15 @@ class Platform(pulumi.ComponentResource):
                 "required": {"cpu": needed_cpu, "memoryGib": needed_gib},
                 "limits": {"cpu": stack.node_pool.limits.cpu, "memoryGib": stack.node_pool.limits.memory_gib}}
 
+    def _dr_signals(self) -> None:
+        """In each region, what its vault and its ARC endpoint know, as metrics for the DR dashboard."""
+        for region in self.regions:
+            DrSignals(region.logical_name, label=region.label, account=self._stack.account_id,
+                      vault_name=region.label, vault_arn=region.backup.vault.arn,
+                      plan_arn=self.switch.arn if self.switch else None,
+                      plan_name=self.switch.plan_name if self.switch else None, log_key_arn=region.key.arn,
+                      alerts_topic_arn=region.monitoring.topic.arn, opts=pulumi.ResourceOptions(parent=region))
+
     def _dr_dashboard(self, name: str, label: str) -> DrDashboard:
         """Every region side by side, with the alarms a switch is decided on: health, lag, the triggers."""
         stack, failover = self._stack, self.failover
@@ -205,10 +217,11 @@ class Platform(pulumi.ComponentResource):
                             app=stack.dns.app if stack.dns else None,
                             load_balancer=r.workloads.entries[stack.dns.app].dimensions["LoadBalancer"]
                             if stack.dns else None, node_pool_cpu=stack.node_pool.limits.cpu,
-                            dashboard=r.monitoring.dashboard_name) for r in self.regions]
+                            dashboard=r.monitoring.dashboard_name, vault=r.label) for r in self.regions]
         return DrDashboard(f"{name}-dr", dashboard_name=f"{label}-dr", regions=regions, alarm_arns=alarms,
                            lag_bound_seconds=stack.database.replication_lag_bound_seconds if stack.database else None,
                            rpo_bound_seconds=stack.rpo_bound_seconds,
+                           copy_rpo_minutes=stack.dr.rpo.region_loss_and_corruption,
                            switch_plan=self.switch.plan_name if self.switch else None,
                            opts=pulumi.ResourceOptions(parent=self, provider=self.global_provider))
 

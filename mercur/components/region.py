@@ -133,6 +133,7 @@ class Region(pulumi.ComponentResource):
 
         self.name = region.name
         self.logical_name = name
+        self.label = label  # <project>-<environment>-<region short>: its cluster's, vault's, dashboard's name
         self.outputs: dict[str, Any] = {
             "vpcId": self.network.vpc_id,
             "availabilityZones": self.network.zone_names,

@@ -12,11 +12,10 @@ import pulumi
 import pulumi_aws as aws
 
 from . import rpo_keeper_handler
-from .keys import from_account
+from .scheduled import Schedule, ScheduledFunction, log_statement
 
 HANDLER = Path(rpo_keeper_handler.__file__)
 SCHEDULE = "rate(1 minute)"
-LOG_RETENTION_DAYS = 365  # CKV_AWS_338: a year at least
 
 
 def keeper_policy(partition: str, account: str, region: str, global_cluster: str, parameter_group: str,
@@ -33,8 +32,7 @@ def keeper_policy(partition: str, account: str, region: str, global_cluster: str
         {"Sid": "ReadThePeersLag", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
         {"Sid": "NoteItsOwnVerdicts", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": rpo_keeper_handler.OWN_NAMESPACE}}},
-        {"Sid": "WriteItsLog", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": f"{log_group_arn}:*"}]})
+        log_statement(log_group_arn)]})
 
 
 class RpoKeeper(pulumi.ComponentResource):
@@ -45,39 +43,20 @@ class RpoKeeper(pulumi.ComponentResource):
         super().__init__("mercur:database:RpoKeeper", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{label}-rpo-keeper"
-        logs = aws.cloudwatch.LogGroup(f"{name}-rpo-keeper", name=f"/aws/lambda/{function_name}",
-                                       retention_in_days=LOG_RETENTION_DAYS, kms_key_id=log_key_arn, opts=child)
-        role = aws.iam.Role(f"{name}-rpo-keeper", name=function_name, opts=child,
-                            description=f"{label}: keeps rds.global_db_rpo on the writer's parameter group",
-                            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                "Action": "sts:AssumeRole", "Condition": from_account(account)}]}))
-        policy = aws.iam.RolePolicy(f"{name}-rpo-keeper", role=role.id, name="keep-the-rpo-bound", opts=child,
-                                    policy=logs.arn.apply(lambda arn: keeper_policy(
-                                        partition, account, region, global_cluster, parameter_group, arn)))
-        self.function = aws.lambda_.Function(
-            f"{name}-rpo-keeper", name=function_name, role=role.arn, runtime=aws.lambda_.Runtime.PYTHON3D13,
-            handler=f"{HANDLER.stem}.handler", architectures=["arm64"], memory_size=128, timeout=60,
-            code=pulumi.AssetArchive({HANDLER.name: pulumi.FileAsset(str(HANDLER))}),
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "CLUSTER_ARN": cluster_arn, "GLOBAL_CLUSTER": global_cluster, "PARAMETER_GROUP": parameter_group,
-                "RPO_SECONDS": str(rpo_seconds),
-                "PEERS": json.dumps([{"region": r, "cluster": c} for r, c in sorted(peers.items())])}),
+        self.function = ScheduledFunction(f"{name}-rpo-keeper", Schedule(
+            function_name=function_name, handler=HANDLER, expression=SCHEDULE,
             description=f"{label}: rds.global_db_rpo on the writer while a peer replicates (rpo_keeper_handler.py)",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]))
+            policy_name="keep-the-rpo-bound",
+            policy=lambda arn: keeper_policy(partition, account, region, global_cluster, parameter_group, arn),
+            environment={"CLUSTER_ARN": cluster_arn, "GLOBAL_CLUSTER": global_cluster,
+                         "PARAMETER_GROUP": parameter_group, "RPO_SECONDS": str(rpo_seconds),
+                         "PEERS": json.dumps([{"region": r, "cluster": c} for r, c in sorted(peers.items())])}),
+            account=account, log_key_arn=log_key_arn, parent=self).function
         # Once, when the keeper is created (the provider's default lifecycle scope): its first decision before the
         # cluster has instances. An error fails the `up` that made it.
         self.first_run = aws.lambda_.Invocation(
             f"{name}-rpo-keeper-first-run", function_name=self.function.name,
             input=json.dumps({rpo_keeper_handler.FIRST_RUN: True}), opts=child)
-        every_minute = aws.cloudwatch.EventRule(f"{name}-rpo-keeper", name=function_name,
-                                                description=f"{label}: run the RPO keeper",
-                                                schedule_expression=SCHEDULE, opts=child)
-        permission = aws.lambda_.Permission(f"{name}-rpo-keeper", action="lambda:InvokeFunction",
-                                            function=self.function.name, principal="events.amazonaws.com",
-                                            source_arn=every_minute.arn, source_account=account, opts=child)
-        aws.cloudwatch.EventTarget(f"{name}-rpo-keeper", rule=every_minute.name, arn=self.function.arn,
-                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
         # A keeper that fails, or stops running, leaves the bound as it was: on a writer that lost its peer,
         # commits wait. Its errors page, and so does a minute without a run (missing data: breaching).
         aws.cloudwatch.MetricAlarm(

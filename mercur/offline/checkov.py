@@ -42,7 +42,8 @@ class Accepted:
             and any(fnmatch.fnmatchcase(name, pattern) for pattern in self.names)
 
 
-KEEPER = "*-rpo-keeper"  # the RPO keeper's function (rpo_keeper.py); any other function is checked in full
+KEEPER = "*-rpo-keeper"  # the RPO keeper's function (rpo_keeper.py)
+SIGNALS = "*-dr-signals"  # the DR signals' functions (dr_signals.py); any other function is checked in full
 
 ACCEPTED = (
     Accepted("CKV_AWS_226", "aws_rds_cluster_instance", ("*-db-[0-9]*",),
@@ -59,25 +60,25 @@ ACCEPTED = (
     Accepted("CKV2_AWS_23", "aws_route53_record", ("*-dns-primary", "*-dns-secondary", "*-dns-record"),
              "the failover records alias the load balancers that each cluster's Kubernetes Service creates (Auto "
              "Mode), which are not Terraform resources"),
-    Accepted("CKV_AWS_115", "aws_lambda_function", (KEEPER,),
-             "reserved concurrency for the RPO keeper: AWS refuses it where it would leave an account fewer than "
-             "10 unreserved executions (new accounts), which would fail the first deploy; one run a minute needs "
-             "none"),
-    Accepted("CKV_AWS_116", "aws_lambda_function", (KEEPER,),
-             "a dead-letter queue for the RPO keeper: its schedule calls it again a minute later, and its error and "
-             "not-running alarms page"),
-    Accepted("CKV_AWS_117", "aws_lambda_function", (KEEPER,),
-             "the RPO keeper outside a VPC: it reads the peer region's CloudWatch, which from a VPC would depend on "
-             "its region's NAT gateways"),
-    Accepted("CKV_AWS_173", "aws_lambda_function", (KEEPER,),
-             "a customer key for the RPO keeper's environment: it holds identifiers only (cluster ARN, group name, "
-             "the bound), encrypted at rest by Lambda's own key"),
-    Accepted("CKV_AWS_272", "aws_lambda_function", (KEEPER,),
-             "code signing for the RPO keeper: its code is this repository's handler, pinned by its SHA-256 in the "
-             "plan (tests/components/test_rpo_keeper.py)"),
-    Accepted("CKV_AWS_50", "aws_lambda_function", (KEEPER,),
-             "X-Ray tracing of the RPO keeper: one short run a minute, logged in full (its decision and change) to "
-             "its log group"),
+    Accepted("CKV_AWS_115", "aws_lambda_function", (KEEPER, SIGNALS),
+             "reserved concurrency for the RPO keeper and the DR signals: AWS refuses it where it would leave an "
+             "account fewer than 10 unreserved executions (new accounts), which would fail the first deploy; one "
+             "scheduled run at a time needs none"),
+    Accepted("CKV_AWS_116", "aws_lambda_function", (KEEPER, SIGNALS),
+             "a dead-letter queue for the scheduled functions: their schedule calls them again minutes later, and "
+             "their error alarms page"),
+    Accepted("CKV_AWS_117", "aws_lambda_function", (KEEPER, SIGNALS),
+             "the scheduled functions outside a VPC: they read AWS APIs (the peer region's CloudWatch, AWS Backup, "
+             "ARC), which from a VPC would depend on the region's NAT gateways"),
+    Accepted("CKV_AWS_173", "aws_lambda_function", (KEEPER, SIGNALS),
+             "a customer key for the scheduled functions' environment: it holds identifiers only (cluster, group, "
+             "vault and plan names and ARNs, the bound), encrypted at rest by Lambda's own key"),
+    Accepted("CKV_AWS_272", "aws_lambda_function", (KEEPER, SIGNALS),
+             "code signing for the scheduled functions: their code is this repository's handler file, pinned by "
+             "its SHA-256 in the plan"),
+    Accepted("CKV_AWS_50", "aws_lambda_function", (KEEPER, SIGNALS),
+             "X-Ray tracing of the scheduled functions: one short run a minute or five, logged in full to their log "
+             "groups"),
     Accepted("CKV_AWS_139", "aws_rds_cluster", ("*-db",),
              "deletion protection outside prod: dev and staging are torn down and rebuilt (`pulumi destroy`); prod's "
              "clusters carry it and Pulumi's protect (policy rds-protected-in-prod)", ("dev", "staging")),

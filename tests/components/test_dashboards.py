@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from mercur.components.dashboards import GRID_COLUMNS, AlarmStatus, Graph, Layout, Metric, Text, alarm_widgets
-from mercur.components import monitoring
+from mercur.components import dr_signals_handler, monitoring
 from mercur.offline import synth
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "cloudwatch-dashboard-body.json").read_text())
@@ -116,12 +116,22 @@ def test_the_dr_dashboard_puts_the_regions_side_by_side_against_the_bounds(plan_
     rpo = plan.outputs["objectives"]["rpoMinutes"]["regionLoss"]["target"] * 60_000
     assert all([t["value"] for t in g["annotations"]["horizontal"]] == [bound, rpo] for g in lag)
     # Side by side: each region's rows hold its ready pods, its node headroom and its lag at one height, then
-    # its users' errors and latency at the next.
+    # its users' errors and latency, its newest recovery points and the plan's evaluation at the next.
     for region in plan.outputs["failoverOrder"]:
         widgets = [w for w in graphs if w["properties"]["region"] == region
                    and not w["properties"]["title"].startswith("Route53")]
         rows = sorted({w["y"] for w in widgets})
-        assert [len([w for w in widgets if w["y"] == y]) for y in rows] == [3, 2]
+        assert [len([w for w in widgets if w["y"] == y]) for y in rows] == [3, 4]
+        titles = {w["properties"]["title"]: w["properties"] for w in widgets}
+        ages = titles[f"{region}: newest recovery point age (min)"]
+        # The DR signals' metrics (dr_signals_handler), against the RPO of losing a region and its data at once.
+        assert {(m[0], m[1], m[3], m[5]) for m in ages["metrics"]} == {
+            (dr_signals_handler.NAMESPACE, "RecoveryPointAgeMinutes", plan.outputs["regions"][region]["clusterName"],
+             origin) for origin in ("own", "copy")}
+        assert ages["annotations"]["horizontal"][0]["value"] == \
+            plan.outputs["objectives"]["rpoMinutes"]["regionLossAndCorruption"]["target"]
+        evaluation = titles[f"{region}: switch plan evaluation (1 passed; minutes since)"]
+        assert {m[1] for m in evaluation["metrics"]} == {"PlanEvaluationPassed", "MinutesSinceEvaluation"}
     [health] = [w["properties"] for w in graphs if w["properties"]["title"].startswith("Route53 health")]
     assert {m[3] for m in health["metrics"]} == {d["healthCheckId"] for d in plan.outputs["regions"].values()}
     [status] = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]

@@ -40,12 +40,13 @@ def test_the_keeper_runs_every_minute_on_its_own_permission(plan_of) -> None:
     plan = plan_of("prod")
     for function in (f for f in plan.of_type("aws:lambda/function:Function") if "rpo-keeper" in f.name):
         [rule] = [r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
-                  if r.region == function.region and r.inputs.get("scheduleExpression")]
+                  if r.region == function.region and r.inputs.get("name") == function.inputs["name"]]
         assert rule.inputs["scheduleExpression"] == "rate(1 minute)"
         [target] = [t for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
                     if t.region == function.region and t.inputs["rule"] == rule.inputs["name"]]
         assert target.inputs["arn"].endswith(f":function:{function.inputs['name']}")
-        [permission] = [p for p in plan.of_type("aws:lambda/permission:Permission") if p.region == function.region]
+        [permission] = [p for p in plan.of_type("aws:lambda/permission:Permission")
+                        if p.region == function.region and "rpo-keeper" in p.name]
         assert permission.inputs["principal"] == "events.amazonaws.com"
         assert permission.inputs["sourceArn"].endswith(f":rule/{rule.inputs['name']}")
 
@@ -92,7 +93,8 @@ def test_the_rpo_lag_pages_before_the_writer_holds_commits(plan_of) -> None:
     for alarm in alarms:
         assert alarm.inputs["threshold"] == 30_000 < 60_000  # ms: the lag bound, below rds.global_db_rpo
         assert alarm.inputs["alarmActions"] and "holds commits" in alarm.inputs["alarmDescription"]
-    keeper = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.inputs.get("namespace") == "AWS/Lambda"]
+    keeper = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.inputs.get("namespace") == "AWS/Lambda"
+              and "-rpo-keeper" in a.inputs["name"]]
     assert sorted(a.inputs.get("metricName") for a in keeper) == ["Errors", "Errors", "Invocations", "Invocations"]
     assert all(a.inputs["alarmActions"] for a in keeper)
     # A keeper that stops running pages too: no invocation in 5 minutes, missing data counted as breaching.
@@ -104,7 +106,7 @@ def test_the_instances_start_after_the_keepers_first_run(plan_of) -> None:
     can take a commit; a keeper that cannot work fails that `up` instead of leaving the RPO unenforced."""
     plan = plan_of("prod")
     runs = {r.region: r for r in plan.of_type("aws:lambda/invocation:Invocation")}
-    functions = {f.region: f for f in plan.of_type("aws:lambda/function:Function")}
+    functions = {f.region: f for f in plan.of_type("aws:lambda/function:Function") if "rpo-keeper" in f.name}
     assert set(runs) == set(functions) == {"us-west-1", "us-east-1"}
     for region, run in runs.items():
         assert run.inputs["functionName"] == functions[region].inputs["name"]

@@ -101,7 +101,7 @@ def test_renamed_arguments_take_terraforms_names(plan_of) -> None:
     for resource in document["planned_values"]["root_module"]["resources"]:
         by_type.setdefault(resource["type"], []).append(resource["values"])
     assert all(a["alarm_name"] and "name" not in a for a in by_type["aws_cloudwatch_metric_alarm"])
-    assert all(f["function_name"].endswith("-rpo-keeper") for f in by_type["aws_lambda_function"])
+    assert all(f["function_name"].endswith(("-rpo-keeper", "-dr-signals")) for f in by_type["aws_lambda_function"])
     assert all(p["function_name"] for p in by_type["aws_lambda_permission"])
     assert all(s["topic_arn"].startswith("arn:aws:sns:") for s in by_type["aws_sns_topic_subscription"])
 
