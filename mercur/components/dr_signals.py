@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pulumi
-import pulumi_aws as aws
 
 from . import dr_signals_handler
 from .scheduled import Schedule, ScheduledFunction, log_statement, put_metrics_statement
@@ -36,21 +35,16 @@ class DrSignals(pulumi.ComponentResource):
         super().__init__("mercur:monitoring:DrSignals", name, None, opts)
         function_name = f"{label}-dr-signals"
         sources = pulumi.Output.all(vault_arn, plan_arn)
-        self.function = ScheduledFunction(f"{name}-dr-signals", Schedule(
+        scheduled = ScheduledFunction(f"{name}-dr-signals", Schedule(
             function_name=function_name, handler=HANDLER, expression=SCHEDULE,
             description=f"{label}: recovery point ages and the switch plan's evaluation as metrics "
                         f"(dr_signals_handler.py)",
             policy_name="publish-dr-signals",
             policy=lambda log_arn: sources.apply(lambda found: signals_policy(found[0], found[1], log_arn)),
             environment={"VAULT": vault_name, "PLAN_ARN": plan_arn or "", "PLAN_NAME": plan_name or ""}),
-            account=account, log_key_arn=log_key_arn, parent=self).function
+            account=account, log_key_arn=log_key_arn, parent=self)
+        self.function = scheduled.function
         # Signals that stop leave gaps on the dashboard; signals that fail page.
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-dr-signals-errors", name=f"{function_name}-errors",
-            alarm_description=f"{label}: the DR signals fail (the DR dashboard's recovery point ages or plan "
-                              f"evaluation go stale); its log says which source",
-            namespace="AWS/Lambda", metric_name="Errors", dimensions={"FunctionName": function_name},
-            statistic="Sum", period=300, evaluation_periods=3, datapoints_to_alarm=2, threshold=0,
-            comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-            alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn], opts=pulumi.ResourceOptions(parent=self))
+        scheduled.errors_alarm(f"{label}: the DR signals fail (the DR dashboard's recovery point ages or plan "
+                               f"evaluation go stale); its log says which source", 300, alerts_topic_arn)
         self.register_outputs({"functionName": function_name})

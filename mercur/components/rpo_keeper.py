@@ -43,7 +43,7 @@ class RpoKeeper(pulumi.ComponentResource):
         super().__init__("mercur:database:RpoKeeper", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{label}-rpo-keeper"
-        self.function = ScheduledFunction(f"{name}-rpo-keeper", Schedule(
+        scheduled = ScheduledFunction(f"{name}-rpo-keeper", Schedule(
             function_name=function_name, handler=HANDLER, expression=SCHEDULE,
             description=f"{label}: rds.global_db_rpo on the writer while a peer replicates (rpo_keeper_handler.py)",
             policy_name="keep-the-rpo-bound",
@@ -51,7 +51,8 @@ class RpoKeeper(pulumi.ComponentResource):
             environment={"CLUSTER_ARN": cluster_arn, "GLOBAL_CLUSTER": global_cluster,
                          "PARAMETER_GROUP": parameter_group, "RPO_SECONDS": str(rpo_seconds),
                          "PEERS": json.dumps([{"region": r, "cluster": c} for r, c in sorted(peers.items())])}),
-            account=account, log_key_arn=log_key_arn, parent=self).function
+            account=account, log_key_arn=log_key_arn, parent=self)
+        self.function = scheduled.function
         # Once, when the keeper is created (the provider's default lifecycle scope): its first decision before the
         # cluster has instances. An error fails the `up` that made it.
         self.first_run = aws.lambda_.Invocation(
@@ -67,12 +68,7 @@ class RpoKeeper(pulumi.ComponentResource):
             statistic="Sum", period=300, evaluation_periods=1, threshold=1, comparison_operator="LessThanThreshold",
             treat_missing_data="breaching", alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn],
             opts=child)
-        self.errors = aws.cloudwatch.MetricAlarm(
-            f"{name}-rpo-keeper-errors", name=f"{function_name}-errors",
-            alarm_description=f"{label}: the RPO keeper fails; rds.global_db_rpo stays as it was (a writer that "
-                              f"lost its secondary may block commits): docs/runbook.md, \"The RPO bound\"",
-            namespace="AWS/Lambda", metric_name="Errors", dimensions={"FunctionName": function_name},
-            statistic="Sum", period=60, evaluation_periods=3, datapoints_to_alarm=2, threshold=0,
-            comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-            alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn], opts=child)
+        scheduled.errors_alarm(f"{label}: the RPO keeper fails; rds.global_db_rpo stays as it was (a writer that "
+                               f"lost its secondary may block commits): docs/runbook.md, \"The RPO bound\"",
+                               60, alerts_topic_arn)
         self.register_outputs({"functionName": function_name})

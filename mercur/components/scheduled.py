@@ -35,7 +35,8 @@ class ScheduledFunction:
     def __init__(self, name: str, schedule: Schedule, *, account: str, log_key_arn: pulumi.Input[str],
                  parent: pulumi.Resource) -> None:
         child = pulumi.ResourceOptions(parent=parent)
-        function_name = schedule.function_name
+        self._name, self._parent = name, parent
+        function_name = self.function_name = schedule.function_name
         self.logs = aws.cloudwatch.LogGroup(name, name=f"/aws/lambda/{function_name}",
                                             retention_in_days=LOG_RETENTION_DAYS, kms_key_id=log_key_arn, opts=child)
         role = aws.iam.Role(name, name=function_name, opts=child, description=schedule.description,
@@ -50,7 +51,8 @@ class ScheduledFunction:
             handler=f"{handler.stem}.handler", architectures=["arm64"], memory_size=128,
             timeout=schedule.timeout_seconds, code=pulumi.AssetArchive({handler.name: pulumi.FileAsset(str(handler))}),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(schedule.environment)),
-            description=schedule.description, opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, self.logs]))
+            description=schedule.description,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, self.logs]))
         rule = aws.cloudwatch.EventRule(name, name=function_name, description=f"run {function_name}",
                                         schedule_expression=schedule.expression, opts=child)
         permission = aws.lambda_.Permission(name, action="lambda:InvokeFunction", function=self.function.name,
@@ -58,6 +60,17 @@ class ScheduledFunction:
                                             source_account=account, opts=child)
         aws.cloudwatch.EventTarget(name, rule=rule.name, arn=self.function.arn,
                                    opts=pulumi.ResourceOptions(parent=parent, depends_on=[permission]))
+
+    def errors_alarm(self, description: str, period: int,
+                     alerts_topic_arn: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
+        """Pages when two of the last three periods saw the function fail (no run is no failure)."""
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-errors", name=f"{self.function_name}-errors", alarm_description=description,
+            namespace="AWS/Lambda", metric_name="Errors", dimensions={"FunctionName": self.function_name},
+            statistic="Sum", period=period, evaluation_periods=3, datapoints_to_alarm=2, threshold=0,
+            comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn],
+            opts=pulumi.ResourceOptions(parent=self._parent))
 
 
 def log_statement(log_group_arn: str) -> dict:
